@@ -1,0 +1,402 @@
+//! Stage 3 of the pipeline: contract accounting, a pure function of one
+//! revenue path (QuantLib's "path pricer"): no randomness, no I/O, no
+//! allocation.
+//!
+//! For each flow, MODEL.md §3: accrual `a(k) = rate * R(k)` inside the
+//! window, payment `p(k) = min(a(k), cap - C(k-1))`, cumulative `C(k)`
+//! starting at `paid_before_start`, the time the cap is hit (linear within
+//! the step), and the NPV at `(1 + r)^(-t(k))`. Per regime and party the
+//! flows are then netted, and each regime is compared with the baseline
+//! path by path.
+
+use crate::model::Model;
+use crate::scenario::{Flow, Money, Scenario};
+
+/// A flow compiled against the time grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowTerms {
+    /// Index of the revenue series (in name order).
+    pub series: usize,
+    /// Share of revenue.
+    pub rate: f64,
+    /// First accruing step (1-based, inclusive).
+    pub first_step: usize,
+    /// Last accruing step (inclusive); `last_step < first_step` means none.
+    pub last_step: usize,
+    /// Cumulative cap ($B), `f64::INFINITY` if uncapped.
+    pub cap: Money,
+    /// Payments before t = 0 counting toward the cap ($B).
+    pub paid_before_start: Money,
+    /// Calendar year at t = 0 (for hit times).
+    pub start_year: f64,
+    /// Step length in years.
+    pub dt: f64,
+}
+
+impl FlowTerms {
+    /// Compiles `flow` for `model`'s grid; `series` is the index of its series.
+    pub fn new(flow: &Flow, series: usize, model: &Model) -> FlowTerms {
+        let spy = model.steps_per_year as i64;
+        let start = model.start_year as i64;
+        let end = start + (model.steps as i64 / spy) - 1;
+        let from = (flow.from_year as i64).max(start);
+        let to = (flow.to_year as i64).min(end);
+        let (first_step, last_step) = if from > to {
+            (1, 0)
+        } else {
+            (
+                ((from - start) * spy + 1) as usize,
+                ((to - start + 1) * spy) as usize,
+            )
+        };
+        FlowTerms {
+            series,
+            rate: flow.rate,
+            first_step,
+            last_step,
+            cap: flow.cap.unwrap_or(f64::INFINITY),
+            paid_before_start: flow.paid_before_start,
+            start_year: model.start_year as f64,
+            dt: model.dt,
+        }
+    }
+
+    /// True if the flow has a cap.
+    pub fn capped(&self) -> bool {
+        self.cap.is_finite()
+    }
+}
+
+/// What one flow paid on one path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowOutcome {
+    /// Payments inside the simulation, C(n) - C(0), $B.
+    pub total: Money,
+    /// Present value at t = 0 of those payments, $B.
+    pub npv: Money,
+    /// Decimal calendar year at which the cap was hit, if it was.
+    pub hit_time: Option<f64>,
+}
+
+/// Settles one flow on one path.
+///
+/// `revenue[k-1]` is R(k) of the flow's series, `discount[k-1]` is
+/// `(1 + r)^(-t(k))`; `cumulative[k]` receives C(k) - C(0) for k = 0..=n
+/// (payments inside the simulation up to the end of step k).
+#[inline]
+pub fn settle(
+    terms: &FlowTerms,
+    revenue: &[f64],
+    discount: &[f64],
+    cumulative: &mut [f64],
+) -> FlowOutcome {
+    let n = revenue.len();
+    debug_assert_eq!(discount.len(), n);
+    debug_assert_eq!(cumulative.len(), n + 1);
+    let mut c = terms.paid_before_start;
+    let mut total = 0.0;
+    let mut npv = 0.0;
+    let mut hit_time = None;
+    // A cap already reached at t = 0 is hit at the start.
+    let mut capped = c >= terms.cap;
+    if capped {
+        hit_time = Some(terms.start_year);
+    }
+    cumulative[0] = 0.0;
+    for k in 1..=n {
+        if !capped && k >= terms.first_step && k <= terms.last_step {
+            let a = terms.rate * revenue[k - 1];
+            let room = terms.cap - c;
+            let p = if a >= room && a > 0.0 {
+                // The cap binds in this step: pay what is left, then stop.
+                capped = true;
+                hit_time = Some(terms.start_year + (k - 1) as f64 * terms.dt + terms.dt * room / a);
+                room
+            } else {
+                c += a;
+                a
+            };
+            total += p;
+            npv += p * discount[k - 1];
+        }
+        cumulative[k] = total;
+    }
+    FlowOutcome {
+        total,
+        npv,
+        hit_time,
+    }
+}
+
+/// Discount factors `(1 + r)^(-t(k))` for k = 1..=n at index k-1.
+pub fn discount_factors(model: &Model, rate: f64) -> Vec<f64> {
+    (1..=model.steps)
+        .map(|k| (1.0 + rate).powf(-model.time(k)))
+        .collect()
+}
+
+/// Per-path party positions of one regime.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Position {
+    /// Paid as payer, $B.
+    pub paid: Money,
+    /// Received as payee, $B.
+    pub received: Money,
+    /// NPV of payments made, $B.
+    pub paid_npv: Money,
+    /// NPV of payments received, $B.
+    pub received_npv: Money,
+}
+
+impl Position {
+    /// received - paid.
+    pub fn net(&self) -> Money {
+        self.received - self.paid
+    }
+    /// NPV of received - NPV of paid.
+    pub fn net_npv(&self) -> Money {
+        self.received_npv - self.paid_npv
+    }
+}
+
+/// Who pays whom in each flow, compiled to indices.
+#[derive(Debug, Clone)]
+pub struct Book {
+    /// All parties, sorted.
+    pub parties: Vec<String>,
+    /// Regime names, sorted.
+    pub regimes: Vec<String>,
+    /// Index of the baseline regime.
+    pub baseline: usize,
+    /// Every flow of every regime (regimes in order, flows in file order).
+    pub flows: Vec<BookFlow>,
+    /// Per regime: the parties (indices) that appear in it.
+    pub regime_parties: Vec<Vec<usize>>,
+    /// Per regime: the parties compared with the baseline (those of either;
+    /// empty for the baseline itself).
+    pub compared: Vec<Vec<usize>>,
+}
+
+/// One flow of the book.
+#[derive(Debug, Clone)]
+pub struct BookFlow {
+    /// Regime index.
+    pub regime: usize,
+    /// Flow name.
+    pub name: String,
+    /// Payer party index.
+    pub payer: usize,
+    /// Payee party index.
+    pub payee: usize,
+    /// Compiled terms.
+    pub terms: FlowTerms,
+}
+
+impl Book {
+    /// Compiles every flow of `scenario` for `model`.
+    pub fn new(scenario: &Scenario, model: &Model) -> Book {
+        let mut parties: Vec<String> = scenario
+            .regimes
+            .values()
+            .flatten()
+            .flat_map(|f| [f.payer.clone(), f.payee.clone()])
+            .collect();
+        parties.sort();
+        parties.dedup();
+        let regimes: Vec<String> = scenario.regimes.keys().cloned().collect();
+        let baseline = regimes
+            .iter()
+            .position(|r| *r == scenario.baseline)
+            .unwrap_or(0);
+        let series: Vec<&String> = scenario.series.keys().collect();
+        let party = |p: &String| parties.iter().position(|q| q == p).unwrap_or(0);
+        let mut flows = Vec::new();
+        let mut regime_parties = Vec::new();
+        for (r, (_, fl)) in scenario.regimes.iter().enumerate() {
+            let mut present = Vec::new();
+            for f in fl {
+                let s = series.iter().position(|n| **n == f.series).unwrap_or(0);
+                present.push(party(&f.payer));
+                present.push(party(&f.payee));
+                flows.push(BookFlow {
+                    regime: r,
+                    name: f.name.clone(),
+                    payer: party(&f.payer),
+                    payee: party(&f.payee),
+                    terms: FlowTerms::new(f, s, model),
+                });
+            }
+            present.sort();
+            present.dedup();
+            regime_parties.push(present);
+        }
+        let compared = (0..regimes.len())
+            .map(|r| {
+                if r == baseline {
+                    return Vec::new();
+                }
+                let mut v = regime_parties[r].clone();
+                v.extend(&regime_parties[baseline]);
+                v.sort();
+                v.dedup();
+                v
+            })
+            .collect();
+        Book {
+            parties,
+            regimes,
+            baseline,
+            flows,
+            regime_parties,
+            compared,
+        }
+    }
+
+    /// Nets the flow outcomes of one path into `positions[regime * parties + party]`.
+    #[inline]
+    pub fn positions(&self, outcomes: &[FlowOutcome], positions: &mut [Position]) {
+        positions.fill(Position::default());
+        let np = self.parties.len();
+        for (f, o) in self.flows.iter().zip(outcomes) {
+            let payer = &mut positions[f.regime * np + f.payer];
+            payer.paid += o.total;
+            payer.paid_npv += o.npv;
+            let payee = &mut positions[f.regime * np + f.payee];
+            payee.received += o.total;
+            payee.received_npv += o.npv;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(rate: f64, first: usize, last: usize, cap: f64, pbs: f64) -> FlowTerms {
+        FlowTerms {
+            series: 0,
+            rate,
+            first_step: first,
+            last_step: last,
+            cap,
+            paid_before_start: pbs,
+            start_year: 2026.0,
+            dt: 0.25,
+        }
+    }
+
+    fn run(t: &FlowTerms, rev: &[f64], r: f64) -> (FlowOutcome, Vec<f64>) {
+        let disc: Vec<f64> = (1..=rev.len())
+            .map(|k| (1.0 + r).powf(-(k as f64) * 0.25))
+            .collect();
+        let mut cum = vec![f64::NAN; rev.len() + 1];
+        let o = settle(t, rev, &disc, &mut cum);
+        (o, cum)
+    }
+
+    #[test]
+    fn cap_hit_mid_step_has_exact_time() {
+        // Revenue 10 per step, 20% -> accrual 2 per step; cap 5.
+        // Steps 1, 2 pay 2 each (C = 4); step 3 would accrue 2 but only 1
+        // remains: hit at t = 2 * 0.25 + 0.25 * 1 / 2 = 0.625.
+        let (o, cum) = run(&terms(0.2, 1, 8, 5.0, 0.0), &[10.0; 8], 0.0);
+        assert_eq!(o.total, 5.0);
+        assert_eq!(o.hit_time, Some(2026.625));
+        assert_eq!(cum, vec![0.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn cap_reached_before_start() {
+        let (o, cum) = run(&terms(0.2, 1, 8, 5.0, 5.0), &[10.0; 8], 0.0);
+        assert_eq!(o.total, 0.0);
+        assert_eq!(o.hit_time, Some(2026.0));
+        assert!(cum.iter().all(|&c| c == 0.0));
+        // Partly used before start: 4 of 5 already paid; step 1 accrues 2,
+        // pays 1, hit half-way through step 1.
+        let (o, _) = run(&terms(0.2, 1, 8, 5.0, 4.0), &[10.0; 8], 0.0);
+        assert_eq!(o.total, 1.0);
+        assert_eq!(o.hit_time, Some(2026.125));
+    }
+
+    #[test]
+    fn window_edges_are_inclusive() {
+        // Steps 3..=4 only: 2 + 2.
+        let (o, cum) = run(&terms(0.2, 3, 4, f64::INFINITY, 0.0), &[10.0; 8], 0.0);
+        assert_eq!(o.total, 4.0);
+        assert_eq!(o.hit_time, None);
+        assert_eq!(cum, vec![0.0, 0.0, 0.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]);
+        // A window entirely outside the horizon pays nothing.
+        let (o, cum) = run(&terms(0.2, 1, 0, f64::INFINITY, 0.0), &[10.0; 8], 0.0);
+        assert_eq!(o.total, 0.0);
+        assert!(cum.iter().all(|&c| c == 0.0));
+    }
+
+    #[test]
+    fn zero_rate_pays_nothing_and_never_hits() {
+        let (o, _) = run(&terms(0.0, 1, 8, 5.0, 0.0), &[10.0; 8], 0.0);
+        assert_eq!(o.total, 0.0);
+        assert_eq!(o.hit_time, None);
+    }
+
+    #[test]
+    fn uncapped_flow_pays_rate_times_revenue() {
+        let rev = [1.0, 2.0, 3.0, 4.0];
+        let (o, _) = run(&terms(0.5, 1, 4, f64::INFINITY, 0.0), &rev, 0.0);
+        assert_eq!(o.total, 5.0);
+        assert_eq!(o.npv, 5.0);
+    }
+
+    #[test]
+    fn discounting_uses_end_of_step_times() {
+        // r = 10%: step k paid at t = k/4.
+        let rev = [10.0; 4];
+        let (o, _) = run(&terms(0.1, 1, 4, f64::INFINITY, 0.0), &rev, 0.1);
+        let expect: f64 = (1..=4).map(|k| 1.0 * 1.1f64.powf(-(k as f64) / 4.0)).sum();
+        assert!((o.npv - expect).abs() < 1e-14);
+        assert_eq!(o.total, 4.0);
+    }
+
+    #[test]
+    fn party_nets_and_comparison_deltas() {
+        use crate::scenario::parse;
+        let sc = parse(
+            r#"{ "name": "b", "start_year": 2026, "end_year": 2026, "steps_per_year": 4,
+              "series": { "a": { "initial_run_rate": 40, "growth": { "initial": 0 }, "volatility": { "initial": 0 } },
+                          "b": { "initial_run_rate": 20, "growth": { "initial": 0 }, "volatility": { "initial": 0 } } },
+              "baseline": "prior",
+              "regimes": {
+                "prior": [ { "name": "x", "payer": "O", "payee": "M", "series": "a", "rate": 0.2, "from_year": 2026, "to_year": 2026 },
+                           { "name": "y", "payer": "M", "payee": "O", "series": "b", "rate": 0.2, "from_year": 2026, "to_year": 2026 } ],
+                "amended": [ { "name": "x", "payer": "O", "payee": "M", "series": "a", "rate": 0.2, "from_year": 2026, "to_year": 2026, "cap": 3 } ] } }"#,
+            std::path::Path::new("b.json"),
+        )
+        .unwrap()
+        .scenario;
+        let model = Model::new(&sc);
+        let book = Book::new(&sc, &model);
+        assert_eq!(book.parties, vec!["M".to_string(), "O".to_string()]);
+        // Regimes sorted: amended = 0, prior = 1 (the baseline).
+        assert_eq!(book.baseline, 1);
+        let disc = vec![1.0; 4];
+        let rev_a = [10.0; 4]; // 40/yr flat
+        let rev_b = [5.0; 4];
+        let outcomes: Vec<FlowOutcome> = book
+            .flows
+            .iter()
+            .map(|f| {
+                let rev = if f.terms.series == 0 { &rev_a } else { &rev_b };
+                settle(&f.terms, rev, &disc, &mut [0.0; 5])
+            })
+            .collect();
+        let mut pos = vec![Position::default(); 4];
+        book.positions(&outcomes, &mut pos);
+        // Amended: O pays M 3 (capped). Prior: O pays 8, M pays 4.
+        assert_eq!(pos[0].net(), 3.0); // amended, M
+        assert_eq!(pos[1].net(), -3.0); // amended, O
+        assert_eq!(pos[2].net(), 8.0 - 4.0); // prior, M
+        assert_eq!(pos[3].net(), 4.0 - 8.0); // prior, O
+                                             // OpenAI's gain from the amendment: -3 - (-4) = +1; Microsoft's: -1.
+        assert_eq!(pos[1].net() - pos[3].net(), 1.0);
+        assert_eq!(pos[0].net() - pos[2].net(), -1.0);
+    }
+}

@@ -1,0 +1,41 @@
+//! # revshare
+//!
+//! A Monte Carlo simulator for capped revenue-share contracts. Its first
+//! subject is the April 2026 amendment of the Microsoft–OpenAI partnership:
+//! OpenAI's 20% revenue share to Microsoft through 2030, now capped at
+//! about $38B, against the prior, uncapped structure.
+//!
+//! The pipeline, one module per stage:
+//!
+//! 1. [`scenario`]: raw JSON → validated [`scenario::Scenario`];
+//! 2. [`model`]: random numbers → revenue paths;
+//! 3. [`accounting`]: one path → contract payments (pure);
+//! 4. [`statistics`]: values → mergeable summaries (exact sums, sketches);
+//! 5. [`engine`]: the only place where 2–4 meet, batched and parallel;
+//! 6. [`summary`] and [`output`]: the result type and its exporters;
+//! 7. [`cli`]: the command line.
+//!
+//! ```no_run
+//! use revshare::{engine::{Control, Engine, RunOptions}, scenario, summary::Summary};
+//! use std::sync::atomic::AtomicBool;
+//!
+//! let loaded = scenario::load("scenarios/base.json".as_ref()).unwrap();
+//! let sc = loaded.scenario;
+//! let engine = Engine::new(&sc);
+//! let opts = RunOptions { paths: 10_000, seed: 42, threads: 0, exact: false, shard: (0, 1) };
+//! let cancel = AtomicBool::new(false);
+//! let out = engine.run(&opts, &Control { progress: &|_| {}, cancel: &cancel }).unwrap();
+//! let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds).unwrap();
+//! let hit = summary.regimes["amended"].flows["openai_to_microsoft"].cap_hit.as_ref().unwrap();
+//! println!("P(cap binds) = {:.1}%", 100.0 * hit.probability);
+//! ```
+#![deny(missing_docs)]
+
+pub mod accounting;
+pub mod cli;
+pub mod engine;
+pub mod model;
+pub mod output;
+pub mod scenario;
+pub mod statistics;
+pub mod summary;

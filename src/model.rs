@@ -1,0 +1,419 @@
+//! Stage 2 of the pipeline: path generation. A [`Model`] is compiled once
+//! from a validated scenario (every per-step constant precomputed) and then
+//! turns random numbers into revenue paths, one path at a time, into a
+//! reusable [`PathBuffer`] (no allocation per path).
+//!
+//! The model never owns randomness: shocks come from a [`Shocks`] source
+//! passed in, after rand's `sample(&self, rng)` pattern, so the model is
+//! immutable and trivially shared between threads. [`RngShocks`] draws them
+//! from a seeded generator; [`ZeroShocks`] gives the deterministic
+//! "all shocks zero" path used as a numerical shift for the statistics.
+//!
+//! The mathematics is MODEL.md §2: log run rate with decaying volatility,
+//! exact Ornstein–Uhlenbeck expected growth, growth/revenue shock
+//! correlation, Poisson jumps, unit-variance Student-t tails, Cholesky
+//! correlation between series, and trapezoid revenue per step.
+
+use rand::Rng;
+use rand_distr::{ChiSquared, Distribution, StandardNormal};
+
+use crate::scenario::{self, Scenario};
+
+/// The source of the shocks that drive a path.
+pub trait Shocks {
+    /// A standard normal draw.
+    fn normal(&mut self) -> f64;
+    /// A uniform draw in [0, 1).
+    fn uniform(&mut self) -> f64;
+    /// The Student-t divisor sqrt(W / (nu - 2)) with W ~ `chi` = chi-squared(nu).
+    fn tail_scale(&mut self, chi: &ChiSquared<f64>, nu_minus_2: f64) -> f64;
+}
+
+/// Shocks drawn from a random number generator.
+pub struct RngShocks<'a, R: Rng + ?Sized>(pub &'a mut R);
+
+impl<R: Rng + ?Sized> Shocks for RngShocks<'_, R> {
+    #[inline(always)]
+    fn normal(&mut self) -> f64 {
+        StandardNormal.sample(self.0)
+    }
+    #[inline(always)]
+    fn uniform(&mut self) -> f64 {
+        // 53 random bits: a uniform on [0, 1) with spacing 2^-53.
+        (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+    #[inline(always)]
+    fn tail_scale(&mut self, chi: &ChiSquared<f64>, nu_minus_2: f64) -> f64 {
+        (chi.sample(self.0) / nu_minus_2).sqrt()
+    }
+}
+
+/// All shocks zero: normals are 0, no jumps, Student-t scale 1. Gives the
+/// "expected-growth" path used to shift the moment sums.
+pub struct ZeroShocks;
+
+impl Shocks for ZeroShocks {
+    fn normal(&mut self) -> f64 {
+        0.0
+    }
+    fn uniform(&mut self) -> f64 {
+        0.0
+    }
+    fn tail_scale(&mut self, _chi: &ChiSquared<f64>, _nu_minus_2: f64) -> f64 {
+        1.0
+    }
+}
+
+/// Poisson jumps in log revenue, compiled for one step length.
+#[derive(Debug, Clone)]
+struct JumpModel {
+    /// Cumulative Poisson(lambda dt) probabilities P(N <= j).
+    cdf: Vec<f64>,
+    mean: f64,
+    sd: f64,
+}
+
+impl JumpModel {
+    fn new(j: &scenario::Jumps, dt: f64) -> Option<JumpModel> {
+        if j.rate <= 0.0 {
+            return None;
+        }
+        let l = j.rate * dt;
+        // Enough terms that the tail beyond is below 1e-17.
+        let max = (l + 12.0 * l.sqrt() + 30.0).ceil() as usize;
+        let mut cdf = Vec::with_capacity(max);
+        let mut p = (-l).exp();
+        let mut c = 0.0;
+        for i in 0..max {
+            c += p;
+            cdf.push(c.min(1.0));
+            p *= l / (i as f64 + 1.0);
+        }
+        // Inversion never runs past the table.
+        if let Some(last) = cdf.last_mut() {
+            *last = 1.0;
+        }
+        Some(JumpModel {
+            cdf,
+            mean: j.mean,
+            sd: j.sd,
+        })
+    }
+
+    /// Number of jumps in a step, by inversion of one uniform.
+    #[inline(always)]
+    fn count(&self, u: f64) -> usize {
+        if u < self.cdf[0] {
+            return 0;
+        }
+        let last = self.cdf.len() - 1;
+        let mut n = 1;
+        while n < last && u >= self.cdf[n] {
+            n += 1;
+        }
+        n
+    }
+}
+
+/// One series, compiled: constants per step and the shock structure.
+#[derive(Debug, Clone)]
+pub struct SeriesModel {
+    /// Series name.
+    pub name: String,
+    x0: f64,
+    mu0: f64,
+    mu_bar: f64,
+    decay: f64,
+    rho: f64,
+    rho_c: f64,
+    /// Per step k (index k-1): -sigma(t)^2/2 * dt.
+    drift: Vec<f64>,
+    /// Per step: sigma(t) * sqrt(dt).
+    vol: Vec<f64>,
+    /// Per step: eta(t) * s(dt).
+    growth_vol: Vec<f64>,
+    jumps: Option<JumpModel>,
+    tails: Option<(ChiSquared<f64>, f64)>,
+}
+
+/// A compiled model: everything needed to generate paths.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Number of steps n.
+    pub steps: usize,
+    /// Steps per year.
+    pub steps_per_year: usize,
+    /// Step length in years.
+    pub dt: f64,
+    /// First calendar year.
+    pub start_year: i32,
+    /// The series, in name order.
+    pub series: Vec<SeriesModel>,
+    /// Lower Cholesky factor of the shock correlation matrix (row-major k x k),
+    /// or `None` when the series are uncorrelated.
+    chol: Option<Vec<f64>>,
+}
+
+/// Revenue paths of all series for one Monte Carlo path.
+#[derive(Debug, Clone)]
+pub struct PathBuffer {
+    steps: usize,
+    /// Run rates A(0..=n) per series, series-major.
+    run_rate: Vec<f64>,
+    /// Revenue R(1..=n) per series (index k-1), series-major.
+    revenue: Vec<f64>,
+    z: Vec<f64>,
+    x: Vec<f64>,
+    mu: Vec<f64>,
+}
+
+impl PathBuffer {
+    /// A buffer for `model`'s series and steps.
+    pub fn new(model: &Model) -> PathBuffer {
+        let k = model.series.len();
+        PathBuffer {
+            steps: model.steps,
+            run_rate: vec![0.0; k * (model.steps + 1)],
+            revenue: vec![0.0; k * model.steps],
+            z: vec![0.0; k],
+            x: vec![0.0; k],
+            mu: vec![0.0; k],
+        }
+    }
+
+    /// Run rates A(0..=n) of series `s` ($B/year).
+    #[inline]
+    pub fn run_rate(&self, s: usize) -> &[f64] {
+        let n1 = self.steps + 1;
+        &self.run_rate[s * n1..(s + 1) * n1]
+    }
+
+    /// Revenue R(k) of series `s` for k = 1..=n at index k-1 ($B).
+    #[inline]
+    pub fn revenue(&self, s: usize) -> &[f64] {
+        &self.revenue[s * self.steps..(s + 1) * self.steps]
+    }
+
+    /// Mutable access for tests and custom generators: (run rates, revenue)
+    /// of series `s`.
+    pub fn series_mut(&mut self, s: usize) -> (&mut [f64], &mut [f64]) {
+        let n = self.steps;
+        (
+            &mut self.run_rate[s * (n + 1)..(s + 1) * (n + 1)],
+            &mut self.revenue[s * n..(s + 1) * n],
+        )
+    }
+}
+
+impl Model {
+    /// Compiles a validated scenario.
+    pub fn new(sc: &Scenario) -> Model {
+        let steps = sc.steps();
+        let dt = sc.dt();
+        let sqrt_dt = dt.sqrt();
+        let series: Vec<SeriesModel> = sc
+            .series
+            .iter()
+            .map(|(name, s)| {
+                let g = &s.growth;
+                let v = &s.volatility;
+                let s_dt = if g.reversion > 0.0 {
+                    (-(-2.0 * g.reversion * dt).exp_m1() / (2.0 * g.reversion)).sqrt()
+                } else {
+                    sqrt_dt
+                };
+                let mut drift = Vec::with_capacity(steps);
+                let mut vol = Vec::with_capacity(steps);
+                let mut growth_vol = Vec::with_capacity(steps);
+                for k in 1..=steps {
+                    let t = (k - 1) as f64 * dt;
+                    let sigma = v.long_run + (v.initial - v.long_run) * (-v.decay * t).exp();
+                    drift.push(-0.5 * sigma * sigma * dt);
+                    vol.push(sigma * sqrt_dt);
+                    growth_vol.push(g.volatility * (-g.volatility_decay * t).exp() * s_dt);
+                }
+                let rho = s.growth_correlation;
+                SeriesModel {
+                    name: name.clone(),
+                    x0: s.initial_run_rate.ln(),
+                    mu0: g.initial,
+                    mu_bar: g.long_run,
+                    decay: (-g.reversion * dt).exp(),
+                    rho,
+                    rho_c: (1.0 - rho * rho).max(0.0).sqrt(),
+                    drift,
+                    vol,
+                    growth_vol,
+                    jumps: s.jumps.as_ref().and_then(|j| JumpModel::new(j, dt)),
+                    tails: s.tails.map(|t| {
+                        (
+                            ChiSquared::new(t.dof).expect("validated: dof > 2"),
+                            t.dof - 2.0,
+                        )
+                    }),
+                }
+            })
+            .collect();
+        let names: Vec<&String> = sc.series.keys().collect();
+        let chol = if sc.correlations.iter().all(|c| c.rho == 0.0) {
+            None
+        } else {
+            let m = scenario::correlation_matrix(&names, &sc.correlations)
+                .expect("validated: known series");
+            let l = scenario::cholesky(&m).expect("validated: positive definite");
+            Some(l.into_iter().flatten().collect())
+        };
+        Model {
+            steps,
+            steps_per_year: sc.steps_per_year as usize,
+            dt,
+            start_year: sc.start_year,
+            series,
+            chol,
+        }
+    }
+
+    /// Generates one path of every series into `buf`.
+    ///
+    /// Draw order per step (part of the reproducibility contract): one
+    /// standard normal per series for the revenue shocks (correlated through
+    /// the Cholesky factor), then per series in name order: the growth
+    /// shock's independent normal, the jump uniform and (if jumps occur) one
+    /// normal for their total size, and the chi-squared draw for tails.
+    #[inline]
+    pub fn simulate<S: Shocks>(&self, shocks: &mut S, buf: &mut PathBuffer) {
+        let k = self.series.len();
+        let n = self.steps;
+        let half_dt = 0.5 * self.dt;
+        let PathBuffer {
+            run_rate,
+            revenue,
+            z,
+            x,
+            mu,
+            ..
+        } = buf;
+        for (i, s) in self.series.iter().enumerate() {
+            x[i] = s.x0;
+            mu[i] = s.mu0;
+            run_rate[i * (n + 1)] = s.x0.exp();
+        }
+        for step in 0..n {
+            for zi in z.iter_mut() {
+                *zi = shocks.normal();
+            }
+            if let Some(l) = &self.chol {
+                // e = L z, in place from the last row up (row i reads z[..=i]).
+                for i in (0..k).rev() {
+                    let row = &l[i * k..=i * k + i];
+                    z[i] = row.iter().zip(z.iter()).map(|(a, b)| a * b).sum();
+                }
+            }
+            for (i, s) in self.series.iter().enumerate() {
+                let mut e1 = z[i];
+                let z2 = shocks.normal();
+                let mut jump = 0.0;
+                if let Some(j) = &s.jumps {
+                    let count = j.count(shocks.uniform());
+                    if count > 0 {
+                        let c = count as f64;
+                        jump = c * j.mean + j.sd * c.sqrt() * shocks.normal();
+                    }
+                }
+                if let Some((chi, nu_minus_2)) = &s.tails {
+                    e1 /= shocks.tail_scale(chi, *nu_minus_2);
+                }
+                let e2 = s.rho * e1 + s.rho_c * z2;
+                let m = mu[i];
+                x[i] += m * self.dt + s.drift[step] + s.vol[step] * e1 + jump;
+                mu[i] = s.mu_bar + (m - s.mu_bar) * s.decay + s.growth_vol[step] * e2;
+                let a = x[i].exp();
+                let base = i * (n + 1) + step;
+                run_rate[base + 1] = a;
+                revenue[i * n + step] = half_dt * (run_rate[base] + a);
+            }
+        }
+    }
+
+    /// Calendar year of step k (1-based).
+    #[inline]
+    pub fn year_of_step(&self, k: usize) -> i32 {
+        self.start_year + ((k - 1) / self.steps_per_year) as i32
+    }
+
+    /// Time t(k) = k * dt in years since the start.
+    #[inline]
+    pub fn time(&self, k: usize) -> f64 {
+        k as f64 * self.dt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+    use std::path::Path;
+
+    fn deterministic() -> Scenario {
+        parse(
+            r#"{ "name": "d", "start_year": 2026, "end_year": 2027, "steps_per_year": 4,
+                 "series": { "s": { "initial_run_rate": 10,
+                   "growth": { "initial": 0.8, "long_run": 0.2, "reversion": 0.5 },
+                   "volatility": { "initial": 0 } } },
+                 "baseline": "p", "regimes": { "p": [] } }"#,
+            Path::new("d.json"),
+        )
+        .unwrap()
+        .scenario
+    }
+
+    #[test]
+    fn zero_volatility_follows_the_ou_mean_exactly() {
+        let sc = deterministic();
+        let m = Model::new(&sc);
+        let mut buf = PathBuffer::new(&m);
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::from_seed_u64(1);
+        m.simulate(&mut RngShocks(&mut rng), &mut buf);
+        // Hand computation: mu(k) = 0.2 + 0.6 e^{-0.5 k dt}; x(k) = x(k-1) + mu(k-1) dt.
+        let dt = 0.25;
+        let mut x = 10f64.ln();
+        let mut mu = 0.8;
+        let a = buf.run_rate(0);
+        for (k, &ak) in a.iter().enumerate().skip(1) {
+            x += mu * dt;
+            mu = 0.2 + (mu - 0.2) * (-0.5 * dt).exp();
+            assert!((ak - x.exp()).abs() < 1e-12 * ak, "step {k}");
+        }
+        // Trapezoid revenue.
+        let r = buf.revenue(0);
+        assert!((r[0] - dt * (a[0] + a[1]) / 2.0).abs() < 1e-12);
+    }
+
+    trait FromSeedU64 {
+        fn from_seed_u64(s: u64) -> Self;
+    }
+    impl FromSeedU64 for rand_xoshiro::Xoshiro256PlusPlus {
+        fn from_seed_u64(s: u64) -> Self {
+            rand::SeedableRng::seed_from_u64(s)
+        }
+    }
+
+    #[test]
+    fn poisson_inversion_matches_probabilities() {
+        let j = JumpModel::new(
+            &scenario::Jumps {
+                rate: 2.0,
+                mean: 0.0,
+                sd: 0.0,
+            },
+            0.5,
+        )
+        .unwrap();
+        let p0 = (-1.0f64).exp();
+        assert_eq!(j.count(0.0), 0);
+        assert_eq!(j.count(p0 - 1e-12), 0);
+        assert_eq!(j.count(p0 + 1e-12), 1);
+        assert!(j.count(0.999_999_999_999_999_9) < j.cdf.len());
+        assert!(j.count(1.0) < j.cdf.len());
+    }
+}

@@ -1,0 +1,632 @@
+//! Stage 4 of the pipeline: mergeable summaries of many paths in bounded
+//! memory.
+//!
+//! * [`ExactSum`]: exact floating-point summation (Shewchuk's algorithm, as
+//!   in Python's `math.fsum`), so the sum of batch partials is correctly
+//!   rounded and independent of the order in which batches finish, of the
+//!   thread count and of how a run is sharded across machines.
+//! * [`Sketch`]: a log-linear quantile histogram (DDSketch-like). A value's
+//!   bucket is read straight off its IEEE-754 bits (exponent and the top 7
+//!   mantissa bits, no logarithm), giving 128 buckets per power of two and a
+//!   relative error of at most [`SKETCH_RELATIVE_ACCURACY`] (0.39%) on every
+//!   quantile. Negative values and zero are handled; counts merge by
+//!   addition.
+//! * [`StatAcc`]: one metric's accumulator (count, shifted moment sums, min,
+//!   max, sketch, and with `--exact` every value), producing a [`Stat`].
+//!
+//! Within a batch, sums are plain `f64` additions in path order (the batch's
+//! content is fixed by the seed); at the end of each batch they are flushed
+//! into the exact sums. Moments are accumulated around a fixed shift (the
+//! metric's value on the all-shocks-zero path) so that the variance does not
+//! suffer cancellation, and is exactly 0 when every path is the same.
+
+use serde::{Deserialize, Serialize};
+
+/// Quantile levels reported in every [`Stat`].
+pub const QUANTILES: [f64; 9] = [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99];
+
+/// Mantissa bits used for a sketch bucket: 2^7 = 128 buckets per octave.
+pub const SKETCH_MANTISSA_BITS: u32 = 7;
+
+/// Worst-case relative error of a sketch quantile against the exact order
+/// statistic of the same rank: (U - L) / (U + L) for the widest bucket
+/// [L, U) = [1, 1 + 2^-7), i.e. about 0.39%.
+pub const SKETCH_RELATIVE_ACCURACY: f64 = 1.0 / (2.0 * 128.0 + 1.0);
+
+// ---------------------------------------------------------------------------
+// Exact summation
+// ---------------------------------------------------------------------------
+
+/// An exact sum of `f64` values: a non-overlapping expansion whose value is
+/// rounded once, correctly, by [`ExactSum::value`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExactSum {
+    partials: Vec<f64>,
+}
+
+impl ExactSum {
+    /// Adds `x` exactly.
+    pub fn add(&mut self, mut x: f64) {
+        let mut i = 0;
+        for j in 0..self.partials.len() {
+            let mut y = self.partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                self.partials[i] = lo;
+                i += 1;
+            }
+            x = hi;
+        }
+        self.partials.truncate(i);
+        self.partials.push(x);
+    }
+
+    /// Adds every partial of `other`.
+    pub fn merge(&mut self, other: &ExactSum) {
+        for &p in &other.partials {
+            self.add(p);
+        }
+    }
+
+    /// The correctly rounded sum.
+    pub fn value(&self) -> f64 {
+        // The final rounding of CPython's math.fsum (round-half-even across
+        // the partials).
+        let p = &self.partials;
+        let mut n = p.len();
+        if n == 0 {
+            return 0.0;
+        }
+        n -= 1;
+        let mut hi = p[n];
+        let mut lo = 0.0;
+        while n > 0 {
+            let x = hi;
+            n -= 1;
+            let y = p[n];
+            hi = x + y;
+            let yr = hi - x;
+            lo = y - yr;
+            if lo != 0.0 {
+                break;
+            }
+        }
+        if n > 0 && ((lo < 0.0 && p[n - 1] < 0.0) || (lo > 0.0 && p[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            let yr = x - hi;
+            if y == yr {
+                hi = x;
+            }
+        }
+        hi
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Log-linear sketch
+// ---------------------------------------------------------------------------
+
+/// Dense counts over a growing window of bucket keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Store {
+    offset: i64,
+    counts: Vec<u64>,
+}
+
+impl Store {
+    #[inline(always)]
+    fn add(&mut self, key: i64, n: u64) {
+        let i = key.wrapping_sub(self.offset);
+        if (i as u64) < self.counts.len() as u64 {
+            self.counts[i as usize] += n;
+        } else {
+            self.grow(key);
+            self.counts[(key - self.offset) as usize] += n;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, key: i64) {
+        if self.counts.is_empty() {
+            // Start with a window of 4 octaves around the first key.
+            self.offset = key - 256;
+            self.counts = vec![0; 512];
+            return;
+        }
+        let lo = self.offset.min(key);
+        let hi = (self.offset + self.counts.len() as i64 - 1).max(key);
+        // Grow by at least an octave on the side that needs it.
+        let lo = if lo < self.offset { lo - 128 } else { lo };
+        let hi = if hi >= self.offset + self.counts.len() as i64 {
+            hi + 128
+        } else {
+            hi
+        };
+        let mut counts = vec![0; (hi - lo + 1) as usize];
+        let start = (self.offset - lo) as usize;
+        counts[start..start + self.counts.len()].copy_from_slice(&self.counts);
+        self.offset = lo;
+        self.counts = counts;
+    }
+
+    fn merge(&mut self, other: &Store) {
+        for (i, &c) in other.counts.iter().enumerate() {
+            if c > 0 {
+                self.add(other.offset + i as i64, c);
+            }
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// A mergeable quantile sketch with relative accuracy
+/// [`SKETCH_RELATIVE_ACCURACY`] and memory proportional to the number of
+/// octaves the values span (not to the number of values).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sketch {
+    positive: Store,
+    negative: Store,
+    zeros: u64,
+}
+
+#[inline(always)]
+fn key_of(abs: f64) -> i64 {
+    (abs.to_bits() >> (52 - SKETCH_MANTISSA_BITS)) as i64
+}
+
+/// The value representing bucket `key`: 2LU/(L+U) minimises the worst
+/// relative error over [L, U).
+fn value_of(key: i64) -> f64 {
+    let lo = f64::from_bits((key as u64) << (52 - SKETCH_MANTISSA_BITS));
+    let hi = f64::from_bits(((key + 1) as u64) << (52 - SKETCH_MANTISSA_BITS));
+    if !hi.is_finite() {
+        return lo;
+    }
+    2.0 * lo * (hi / (lo + hi))
+}
+
+impl Sketch {
+    /// Records one value (finite values only; callers check finiteness).
+    #[inline(always)]
+    pub fn add(&mut self, x: f64) {
+        if x > 0.0 {
+            self.positive.add(key_of(x), 1);
+        } else if x < 0.0 {
+            self.negative.add(key_of(-x), 1);
+        } else {
+            self.zeros += 1;
+        }
+    }
+
+    /// Adds the counts of `other`.
+    pub fn merge(&mut self, other: &Sketch) {
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
+        self.zeros += other.zeros;
+    }
+
+    /// Number of values recorded.
+    pub fn count(&self) -> u64 {
+        self.positive.total() + self.negative.total() + self.zeros
+    }
+
+    /// Estimates of the quantiles at `levels` (ascending), each the
+    /// representative of the bucket holding the order statistic of rank
+    /// `ceil(q * N)` (1-based, at least 1).
+    pub fn quantiles(&self, levels: &[f64]) -> Vec<f64> {
+        let n = self.count();
+        let mut out = Vec::with_capacity(levels.len());
+        if n == 0 {
+            out.resize(levels.len(), f64::NAN);
+            return out;
+        }
+        // Walk the buckets in ascending value order: negatives from the
+        // largest magnitude down, then zeros, then positives.
+        let neg = self
+            .negative
+            .counts
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, &c)| (-value_of(self.negative.offset + i as i64), c));
+        let zero = std::iter::once((0.0, self.zeros));
+        let pos = self
+            .positive
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (value_of(self.positive.offset + i as i64), c));
+        let mut buckets = neg.chain(zero).chain(pos).filter(|&(_, c)| c > 0);
+        let mut seen = 0u64;
+        let mut current = (f64::NAN, 0u64);
+        for &q in levels {
+            let rank = rank_of(q, n);
+            while seen < rank {
+                match buckets.next() {
+                    Some(b) => {
+                        current = b;
+                        seen += b.1;
+                    }
+                    None => break,
+                }
+            }
+            out.push(current.0);
+        }
+        out
+    }
+}
+
+/// The 1-based rank of the q-quantile among n values: ceil(q n), at least 1.
+pub fn rank_of(q: f64, n: u64) -> u64 {
+    ((q * n as f64).ceil() as u64).clamp(1, n)
+}
+
+/// Exact quantiles of sorted values with the same rank rule as the sketch.
+pub fn exact_quantiles(sorted: &[f64], levels: &[f64]) -> Vec<f64> {
+    levels
+        .iter()
+        .map(|&q| sorted[(rank_of(q, sorted.len() as u64) - 1) as usize])
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Stat
+// ---------------------------------------------------------------------------
+
+/// The summary of one metric over paths (MODEL.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stat {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (N - 1 denominator; 0 for one path).
+    pub sd: f64,
+    /// Standard error of the mean, sd / sqrt(N).
+    pub se: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// 1st percentile.
+    pub p1: f64,
+    /// 5th percentile.
+    pub p5: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// 25th percentile.
+    pub p25: f64,
+    /// Median.
+    pub p50: f64,
+    /// 75th percentile.
+    pub p75: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl Stat {
+    /// The quantiles in the order of [`QUANTILES`].
+    pub fn quantiles(&self) -> [f64; 9] {
+        [
+            self.p1, self.p5, self.p10, self.p25, self.p50, self.p75, self.p90, self.p95, self.p99,
+        ]
+    }
+
+    /// The same statistics of the values shifted by `dx` (sd and se unchanged).
+    pub fn offset(&self, dx: f64) -> Stat {
+        Stat {
+            mean: self.mean + dx,
+            sd: self.sd,
+            se: self.se,
+            min: self.min + dx,
+            max: self.max + dx,
+            p1: self.p1 + dx,
+            p5: self.p5 + dx,
+            p10: self.p10 + dx,
+            p25: self.p25 + dx,
+            p50: self.p50 + dx,
+            p75: self.p75 + dx,
+            p90: self.p90 + dx,
+            p95: self.p95 + dx,
+            p99: self.p99 + dx,
+        }
+    }
+
+    /// True if every field is finite.
+    pub fn is_finite(&self) -> bool {
+        [self.mean, self.sd, self.se, self.min, self.max]
+            .iter()
+            .chain(self.quantiles().iter())
+            .all(|x| x.is_finite())
+    }
+}
+
+/// Accumulates one metric over paths; mergeable, order-independent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatAcc {
+    count: u64,
+    shift: f64,
+    batch_sum: f64,
+    batch_sumsq: f64,
+    sum: ExactSum,
+    sumsq: ExactSum,
+    min: f64,
+    max: f64,
+    sketch: Sketch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exact: Option<Vec<f64>>,
+}
+
+impl StatAcc {
+    /// An empty accumulator; moments are taken around `shift`; `exact`
+    /// keeps every value for exact quantiles.
+    pub fn new(shift: f64, exact: bool) -> StatAcc {
+        StatAcc {
+            count: 0,
+            shift: if shift.is_finite() { shift } else { 0.0 },
+            batch_sum: 0.0,
+            batch_sumsq: 0.0,
+            sum: ExactSum::default(),
+            sumsq: ExactSum::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sketch: Sketch::default(),
+            exact: exact.then(Vec::new),
+        }
+    }
+
+    /// Records one value. Non-finite values poison the mean (and are then
+    /// refused when the summary is written).
+    #[inline(always)]
+    pub fn add(&mut self, x: f64) {
+        self.count += 1;
+        let d = x - self.shift;
+        self.batch_sum += d;
+        self.batch_sumsq += d * d;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        if x.is_finite() {
+            self.sketch.add(x);
+        }
+        if let Some(v) = &mut self.exact {
+            v.push(x);
+        }
+    }
+
+    /// Records a slice of values (the hot path: per metric, values of many
+    /// paths in a row, so the sketch and the sums stay in cache).
+    #[inline]
+    pub fn add_slice(&mut self, xs: &[f64]) {
+        self.count += xs.len() as u64;
+        let (mut s1, mut s2) = (0.0, 0.0);
+        let (mut lo, mut hi) = (self.min, self.max);
+        for &x in xs {
+            let d = x - self.shift;
+            s1 += d;
+            s2 += d * d;
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+        self.batch_sum += s1;
+        self.batch_sumsq += s2;
+        self.min = lo;
+        self.max = hi;
+        for &x in xs {
+            if x.is_finite() {
+                self.sketch.add(x);
+            }
+        }
+        if let Some(v) = &mut self.exact {
+            v.extend_from_slice(xs);
+        }
+    }
+
+    /// Ends a batch: flushes the batch's `f64` sums into the exact sums.
+    pub fn end_batch(&mut self) {
+        self.sum.add(self.batch_sum);
+        self.sumsq.add(self.batch_sumsq);
+        self.batch_sum = 0.0;
+        self.batch_sumsq = 0.0;
+    }
+
+    /// Merges another accumulator (batches already ended) of the same metric.
+    pub fn merge(&mut self, other: &StatAcc) {
+        debug_assert_eq!(self.shift.to_bits(), other.shift.to_bits());
+        self.count += other.count;
+        self.sum.merge(&other.sum);
+        self.sumsq.merge(&other.sumsq);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sketch.merge(&other.sketch);
+        if let (Some(a), Some(b)) = (&mut self.exact, &other.exact) {
+            a.extend_from_slice(b);
+        }
+    }
+
+    /// Number of values.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Mean of the values (NaN if none).
+    pub fn mean(&self) -> f64 {
+        self.shift + self.sum.value() / self.count as f64
+    }
+
+    /// The summary, or `None` if no value was recorded.
+    pub fn finish(&self) -> Option<Stat> {
+        if self.count == 0 {
+            return None;
+        }
+        let n = self.count as f64;
+        let s1 = self.sum.value();
+        let s2 = self.sumsq.value();
+        let mean = self.shift + s1 / n;
+        let sd = if self.count > 1 {
+            ((s2 - s1 * (s1 / n)) / (n - 1.0)).max(0.0).sqrt()
+        } else {
+            0.0
+        };
+        let q = match &self.exact {
+            Some(v) => {
+                let mut v = v.clone();
+                v.sort_by(f64::total_cmp);
+                exact_quantiles(&v, &QUANTILES)
+            }
+            None => self.sketch.quantiles(&QUANTILES),
+        };
+        // A bucket's representative may lie just outside the data; and the
+        // mean of identical values may round off them.
+        let clamp = |x: f64| x.clamp(self.min, self.max);
+        Some(Stat {
+            mean: if self.min <= self.max {
+                mean.clamp(self.min, self.max)
+            } else {
+                mean
+            },
+            sd,
+            se: sd / n.sqrt(),
+            min: self.min,
+            max: self.max,
+            p1: clamp(q[0]),
+            p5: clamp(q[1]),
+            p10: clamp(q[2]),
+            p25: clamp(q[3]),
+            p50: clamp(q[4]),
+            p75: clamp(q[5]),
+            p90: clamp(q[6]),
+            p95: clamp(q[7]),
+            p99: clamp(q[8]),
+        })
+    }
+
+    /// Quantiles at arbitrary levels (sketch or exact), clamped to [min, max].
+    pub fn quantiles_at(&self, levels: &[f64]) -> Vec<f64> {
+        let q = match &self.exact {
+            Some(v) => {
+                let mut v = v.clone();
+                v.sort_by(f64::total_cmp);
+                if v.is_empty() {
+                    return vec![f64::NAN; levels.len()];
+                }
+                exact_quantiles(&v, levels)
+            }
+            None => self.sketch.quantiles(levels),
+        };
+        q.into_iter()
+            .map(|x| {
+                if self.min <= self.max {
+                    x.clamp(self.min, self.max)
+                } else {
+                    x
+                }
+            })
+            .collect()
+    }
+
+    /// The sketch (for histograms).
+    pub fn sketch(&self) -> &Sketch {
+        &self.sketch
+    }
+
+    /// Smallest and largest value.
+    pub fn range(&self) -> (f64, f64) {
+        (self.min, self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn exact_sum_is_order_independent_and_exact() {
+        let xs = [1e100, 1.0, -1e100, 1e-100, 3.0, -2.5, 0.1, 0.2, 0.3];
+        let mut a = ExactSum::default();
+        xs.iter().for_each(|&x| a.add(x));
+        let mut b = ExactSum::default();
+        xs.iter().rev().for_each(|&x| b.add(x));
+        assert_eq!(a.value().to_bits(), b.value().to_bits());
+        assert_eq!(a.value(), 1.0 + 3.0 - 2.5 + 0.6000000000000001);
+        // Merging halves equals adding everything.
+        let mut c = ExactSum::default();
+        xs[..4].iter().for_each(|&x| c.add(x));
+        let mut d = ExactSum::default();
+        xs[4..].iter().for_each(|&x| d.add(x));
+        d.merge(&c);
+        assert_eq!(d.value().to_bits(), a.value().to_bits());
+    }
+
+    #[test]
+    fn sketch_quantiles_are_within_stated_accuracy() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let mut sk = Sketch::default();
+        let mut v = Vec::new();
+        for _ in 0..100_000 {
+            let x: f64 = rng.random::<f64>() * 200.0 - 50.0;
+            let x = if x.abs() < 1.0 { 0.0 } else { x };
+            sk.add(x);
+            v.push(x);
+        }
+        v.sort_by(f64::total_cmp);
+        let levels = [
+            0.001, 0.01, 0.1, 0.2, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0,
+        ];
+        let est = sk.quantiles(&levels);
+        let exact = exact_quantiles(&v, &levels);
+        for ((q, e), x) in levels.iter().zip(est).zip(exact) {
+            assert!(
+                (e - x).abs() <= SKETCH_RELATIVE_ACCURACY * x.abs() + 1e-300,
+                "q={q}: sketch {e} exact {x}"
+            );
+        }
+    }
+
+    #[test]
+    fn stat_of_identical_values_has_zero_sd() {
+        let mut a = StatAcc::new(3.7, false);
+        for _ in 0..1000 {
+            a.add(3.7);
+        }
+        a.end_batch();
+        let s = a.finish().unwrap();
+        assert_eq!(s.sd, 0.0);
+        assert_eq!(s.mean, 3.7);
+        assert_eq!(s.p50, 3.7);
+    }
+
+    #[test]
+    fn merge_equals_single_pass() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let xs: Vec<f64> = (0..10_000).map(|_| rng.random::<f64>() * 10.0).collect();
+        let mut one = StatAcc::new(5.0, false);
+        for chunk in xs.chunks(1000) {
+            chunk.iter().for_each(|&x| one.add(x));
+            one.end_batch();
+        }
+        let mut parts: Vec<StatAcc> = xs
+            .chunks(1000)
+            .map(|c| {
+                let mut a = StatAcc::new(5.0, false);
+                c.iter().for_each(|&x| a.add(x));
+                a.end_batch();
+                a
+            })
+            .collect();
+        parts.reverse();
+        let mut merged = StatAcc::new(5.0, false);
+        parts.iter().for_each(|p| merged.merge(p));
+        assert_eq!(one.finish(), merged.finish());
+    }
+}
