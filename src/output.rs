@@ -78,6 +78,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     Ok(())
 }
 
+/// Writes the results of a run into `dir` (created if needed):
+/// `steps.csv`, `annual.csv` and, last, `summary.json`, whose presence
+/// means the run completed. Returns the files written.
+pub fn write_results(
+    dir: &Path,
+    engine: &Engine,
+    tally: &Tally,
+    summary: &Summary,
+) -> Result<Vec<PathBuf>, WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriteError {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let files: [(&str, Vec<u8>); 3] = [
+        ("steps.csv", steps_csv(engine, tally)),
+        ("annual.csv", annual_csv(engine, tally)),
+        ("summary.json", summary.to_json()),
+    ];
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 fn stat_cells(out: &mut String, s: &Stat) {
     for x in [s.mean, s.sd, s.se, s.min, s.max]
         .iter()
