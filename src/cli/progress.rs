@@ -40,7 +40,7 @@ impl Progress {
             let b = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} paths ({per_sec}, eta {eta})",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} paths (eta {eta})",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
