@@ -242,11 +242,7 @@ impl Partial {
         }
         // Line 2: the header; then the body's length.
         let rest = &bytes[first_nl + 1..];
-        let Some(header_len) = rest
-            .iter()
-            .take(MAX_HEADER_BYTES)
-            .position(|&b| b == b'\n')
-        else {
+        let Some(header_len) = rest.iter().take(MAX_HEADER_BYTES).position(|&b| b == b'\n') else {
             return Err(if rest.len() < MAX_HEADER_BYTES {
                 truncated(None)
             } else {
@@ -373,10 +369,7 @@ mod tests {
         let bytes = partial(2000, (1, 2)).encode();
         for cut in [0, 5, 30, 200, bytes.len() / 2, bytes.len() - 1] {
             let e = Partial::decode(&bytes[..cut]).unwrap_err();
-            assert!(
-                matches!(e, FormatError::Truncated { .. }),
-                "cut {cut}: {e}"
-            );
+            assert!(matches!(e, FormatError::Truncated { .. }), "cut {cut}: {e}");
         }
         let mut flipped = bytes.clone();
         let at = bytes.len() / 2;

@@ -172,13 +172,21 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
             batch_count(paths)
         );
     }
-    let explicit = args.out.is_some();
     let out = args.out.clone().unwrap_or_else(|| {
         Path::new("out")
             .join(&sc.name)
             .join(format!("shard-{index}-of-{count}"))
     });
-    if let Err(e) = check_out_dir(&out, explicit) {
+    // Shards usually write to a fresh tree (runs/x/shards/$I): create it,
+    // parents too, and find out now whether it is writable.
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!(
+            "error: cannot create output directory {}: {e}",
+            out.display()
+        );
+        return EXIT_FAILURE;
+    }
+    if let Err(e) = check_out_dir(&out, true) {
         eprintln!("error: {e}");
         return EXIT_FAILURE;
     }
@@ -216,13 +224,16 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
     };
 
     // 3. Write the partial.
-    let bytes = Partial::new(&sc, run.tally, (index, count), run.threads, run.elapsed_seconds)
-        .encode();
+    let bytes = Partial::new(
+        &sc,
+        run.tally,
+        (index, count),
+        run.threads,
+        run.elapsed_seconds,
+    )
+    .encode();
     let file = out.join(partial::FILE_NAME);
-    let written = std::fs::create_dir_all(&out)
-        .map_err(|e| format!("cannot create {}: {e}", out.display()))
-        .and_then(|_| output::write_atomic(&file, &bytes).map_err(|e| e.to_string()));
-    if let Err(e) = written {
+    if let Err(e) = output::write_atomic(&file, &bytes) {
         eprintln!("error: {e}");
         return EXIT_FAILURE;
     }
@@ -364,7 +375,9 @@ pub fn merge(args: &MergeArgs) -> i32 {
                 let engine = Engine::new(&p.scenario);
                 let mut tally = engine.empty_tally(false);
                 if !fits(&p.tally, &tally) {
-                    errors.push(format!("{name}: corrupted: the tally does not fit its scenario"));
+                    errors.push(format!(
+                        "{name}: corrupted: the tally does not fit its scenario"
+                    ));
                     continue;
                 }
                 tally.merge(&p.tally);
@@ -385,7 +398,9 @@ pub fn merge(args: &MergeArgs) -> i32 {
                     continue;
                 }
                 if !fits(&p.tally, &m.tally) {
-                    errors.push(format!("{name}: corrupted: the tally does not fit its scenario"));
+                    errors.push(format!(
+                        "{name}: corrupted: the tally does not fit its scenario"
+                    ));
                     continue;
                 }
                 m.tally.merge(&p.tally);
@@ -522,7 +537,10 @@ mod tests {
         let e = resolve_shard(auto, &env(&[])).unwrap_err();
         assert!(e.contains("SLURM_ARRAY_TASK_ID") && e.contains("JOB_COMPLETION_INDEX"));
         let e = resolve_shard(auto, &env(&[("SLURM_ARRAY_TASK_ID", "64")])).unwrap_err();
-        assert!(e.contains("out of range") && e.contains("--array=0-63"), "{e}");
+        assert!(
+            e.contains("out of range") && e.contains("--array=0-63"),
+            "{e}"
+        );
         let e = resolve_shard(
             auto,
             &env(&[
