@@ -13,6 +13,8 @@
 //! 4. [`statistics`]: values → mergeable summaries (exact sums, sketches);
 //! 5. [`engine`]: the only place where 2–4 meet, batched and parallel;
 //! 6. [`summary`] and [`output`]: the result type and its exporters;
+//!    [`partial`]: one shard's mergeable result, for runs split across
+//!    machines;
 //! 7. [`cli`]: the command line.
 //!
 //! ```no_run
@@ -36,6 +38,7 @@ pub mod cli;
 pub mod engine;
 pub mod model;
 pub mod output;
+pub mod partial;
 pub mod scenario;
 pub mod statistics;
 pub mod summary;

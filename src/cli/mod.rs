@@ -13,6 +13,9 @@ use crate::scenario;
 
 mod progress;
 mod run;
+mod shard;
+
+pub use shard::{parse_shard, resolve_shard, MergeArgs, ShardSpec};
 
 pub use progress::Progress;
 
@@ -41,6 +44,9 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write its results.
     Run(RunArgs),
+    /// Merge the partial results of a sharded run (`run --shard`) into the
+    /// outputs of `run`.
+    Merge(MergeArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -75,6 +81,11 @@ pub struct RunArgs {
     /// Do not print the text summary on stdout.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only shard I of N (0-based) and write DIR/partial.bin for
+    /// `revshare merge`; `auto/N` takes I from SLURM_ARRAY_TASK_ID or
+    /// JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -89,6 +100,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Run(args) => run::run(&args),
+        Command::Merge(args) => shard::merge(&args),
     }
 }
 

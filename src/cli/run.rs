@@ -62,6 +62,9 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
 
 /// Runs `revshare run`; returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
+    if let Some(spec) = args.shard {
+        return super::shard::run_shard(args, spec);
+    }
     // 1. Load and validate.
     let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
         Ok(l) => l,

@@ -1,0 +1,406 @@
+//! Stage 6b of the pipeline, for runs split across machines: the partial
+//! result of one shard, as written by `revshare run --shard I/N` and read
+//! by `revshare merge`.
+//!
+//! A shard runs a contiguous range of the run's fixed batches
+//! ([`crate::engine::shard_batches`]) and keeps its merged [`Tally`]. Because
+//! every part of a tally merges exactly (counts, min/max, exact sums of
+//! per-batch partials, sketch counts), merging the tallies of all shards
+//! gives the tally of the unsharded run, bit for bit, whatever the order.
+//!
+//! # File format (version [`FORMAT_VERSION`])
+//!
+//! ```text
+//! revshare-partial v1\n              magic and format version (text)
+//! {"format":1,...}\n                 the Header, one line of JSON
+//! <u64 little-endian>                length of the body in bytes
+//! <body>                             MessagePack of {scenario, tally}
+//! <32 bytes>                         SHA-256 of every byte before it
+//! ```
+//!
+//! The first two lines are text, so `head -2 partial.bin` shows what a file
+//! holds. The body is binary because JSON cannot carry it exactly: the
+//! min/max of an empty accumulator are ±infinity (JSON has no such
+//! numbers), and the exact sums must come back bit for bit. The checksum
+//! catches any corruption, and the length catches truncation.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{batch_count, shard_batches, Tally, BATCH_PATHS};
+use crate::scenario::Scenario;
+
+/// The version of the partial-file layout this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The name of the partial file inside a shard's output directory.
+pub const FILE_NAME: &str = "partial.bin";
+
+const MAGIC: &str = "revshare-partial v";
+/// The longest header line read (it holds a few numbers and names).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+const CHECKSUM_BYTES: usize = 32;
+
+/// What a partial file says about itself: everything needed to check that
+/// a set of partials belongs together, readable without the body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT_VERSION`].
+    pub format: u32,
+    /// The revshare version that wrote the file.
+    pub revshare_version: String,
+    /// The scenario's name.
+    pub scenario_name: String,
+    /// [`scenario_hash`] of the validated scenario (with its path count and
+    /// seed), hex.
+    pub scenario_hash: String,
+    /// Seed of the whole run.
+    pub seed: u64,
+    /// Path count of the whole run (all shards).
+    pub paths: u64,
+    /// This shard's index, 0-based.
+    pub shard_index: u64,
+    /// Number of shards of the run.
+    pub shard_count: u64,
+    /// First batch run by this shard.
+    pub first_batch: u64,
+    /// One past the last batch run by this shard.
+    pub end_batch: u64,
+    /// Paths run by this shard.
+    pub shard_paths: u64,
+    /// Worker threads the shard used.
+    pub threads: usize,
+    /// Wall time of the shard's sampling, seconds.
+    pub elapsed_seconds: f64,
+}
+
+/// The partial result of one shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial {
+    /// Identification and checks.
+    pub header: Header,
+    /// The validated scenario (path count and seed of the whole run).
+    pub scenario: Scenario,
+    /// Everything the shard accumulated.
+    pub tally: Tally,
+}
+
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    scenario: &'a Scenario,
+    tally: &'a Tally,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    scenario: Scenario,
+    tally: Tally,
+}
+
+/// Why a partial file cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The file does not start with the partial-file magic.
+    NotPartial,
+    /// A format version this build does not read.
+    Version(String),
+    /// The file ends before its announced length.
+    Truncated {
+        /// Bytes in the file.
+        len: u64,
+        /// Bytes the file should have, if known.
+        expected: Option<u64>,
+    },
+    /// The bytes do not match the checksum, or the content is inconsistent.
+    Corrupted(String),
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::NotPartial => {
+                write!(f, "not a revshare partial file (no `{MAGIC}N` first line)")
+            }
+            FormatError::Version(v) => write!(
+                f,
+                "partial-file format version {v} is not supported (this revshare reads version {FORMAT_VERSION})"
+            ),
+            FormatError::Truncated {
+                len,
+                expected: Some(e),
+            } => write!(f, "truncated: {len} bytes, expected {e}"),
+            FormatError::Truncated {
+                len,
+                expected: None,
+            } => write!(f, "truncated: the file ends after {len} bytes, inside its header"),
+            FormatError::Corrupted(why) => write!(f, "corrupted: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// SHA-256 (hex) of the scenario's canonical JSON (`serde_json::to_vec`:
+/// fields in declaration order, maps sorted), identifying a scenario
+/// together with its path count and seed.
+pub fn scenario_hash(scenario: &Scenario) -> String {
+    let bytes = serde_json::to_vec(scenario).expect("a scenario always serialises");
+    hex(&Sha256::digest(&bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Paths in batches `[first, end)` of a run of `paths` paths.
+pub fn paths_in(paths: u64, first: u64, end: u64) -> u64 {
+    if first >= end {
+        return 0;
+    }
+    (end * BATCH_PATHS).min(paths) - first * BATCH_PATHS
+}
+
+impl Partial {
+    /// The partial of shard `(index, count)` of a run of `scenario` (whose
+    /// `simulation` holds the run's path count and seed).
+    pub fn new(
+        scenario: &Scenario,
+        tally: Tally,
+        (index, count): (u64, u64),
+        threads: usize,
+        elapsed_seconds: f64,
+    ) -> Partial {
+        let paths = scenario.simulation.paths;
+        let (first, end) = shard_batches(batch_count(paths), index, count);
+        Partial {
+            header: Header {
+                format: FORMAT_VERSION,
+                revshare_version: env!("CARGO_PKG_VERSION").to_string(),
+                scenario_name: scenario.name.clone(),
+                scenario_hash: scenario_hash(scenario),
+                seed: scenario.simulation.seed,
+                paths,
+                shard_index: index,
+                shard_count: count,
+                first_batch: first,
+                end_batch: end,
+                shard_paths: paths_in(paths, first, end),
+                threads,
+                elapsed_seconds,
+            },
+            scenario: scenario.clone(),
+            tally,
+        }
+    }
+
+    /// The file's bytes (see the module documentation).
+    pub fn encode(&self) -> Vec<u8> {
+        let header = serde_json::to_string(&self.header).expect("a header always serialises");
+        let body = rmp_serde::to_vec_named(&BodyRef {
+            scenario: &self.scenario,
+            tally: &self.tally,
+        })
+        .expect("a tally always serialises");
+        let mut out = Vec::with_capacity(header.len() + body.len() + 96);
+        out.extend_from_slice(format!("{MAGIC}{FORMAT_VERSION}\n").as_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&body);
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// Reads a partial file's bytes, checking the magic, version, length,
+    /// checksum and the consistency of header, scenario and tally.
+    pub fn decode(bytes: &[u8]) -> Result<Partial, FormatError> {
+        let len = bytes.len() as u64;
+        let truncated = |expected| FormatError::Truncated { len, expected };
+        let corrupted = |why: String| FormatError::Corrupted(why);
+        // Line 1: magic and version.
+        let first_nl = bytes.iter().take(64).position(|&b| b == b'\n');
+        let line1 = &bytes[..first_nl.unwrap_or(bytes.len().min(64))];
+        if !line1.starts_with(MAGIC.as_bytes()) {
+            if MAGIC.as_bytes().starts_with(line1) {
+                return Err(truncated(None));
+            }
+            return Err(FormatError::NotPartial);
+        }
+        let Some(first_nl) = first_nl else {
+            return Err(if bytes.len() < 64 {
+                truncated(None)
+            } else {
+                FormatError::NotPartial
+            });
+        };
+        let version = String::from_utf8_lossy(&line1[MAGIC.len()..]).into_owned();
+        if version != FORMAT_VERSION.to_string() {
+            return Err(FormatError::Version(version));
+        }
+        // Line 2: the header; then the body's length.
+        let rest = &bytes[first_nl + 1..];
+        let Some(header_len) = rest.iter().take(MAX_HEADER_BYTES).position(|&b| b == b'\n') else {
+            return Err(if rest.len() < MAX_HEADER_BYTES {
+                truncated(None)
+            } else {
+                corrupted("no end to the header line".into())
+            });
+        };
+        let body_at = first_nl + 1 + header_len + 1 + 8;
+        if bytes.len() < body_at {
+            return Err(truncated(None));
+        }
+        let body_len = u64::from_le_bytes(bytes[body_at - 8..body_at].try_into().expect("8 bytes"));
+        let expected = (body_at as u64)
+            .checked_add(body_len)
+            .and_then(|x| x.checked_add(CHECKSUM_BYTES as u64))
+            .ok_or_else(|| corrupted(format!("impossible body length {body_len}")))?;
+        if len < expected {
+            return Err(truncated(Some(expected)));
+        }
+        if len > expected {
+            return Err(corrupted(format!(
+                "{} bytes after the end announced by its header",
+                len - expected
+            )));
+        }
+        let body_end = body_at + body_len as usize;
+        if Sha256::digest(&bytes[..body_end]).as_slice() != &bytes[body_end..] {
+            return Err(corrupted("checksum mismatch".into()));
+        }
+        // The bytes are as written; now check that they make sense.
+        let header: Header = serde_json::from_slice(&rest[..header_len])
+            .map_err(|e| corrupted(format!("unreadable header: {e}")))?;
+        let body: Body = rmp_serde::from_slice(&bytes[body_at..body_end])
+            .map_err(|e| corrupted(format!("unreadable body: {e}")))?;
+        let partial = Partial {
+            header,
+            scenario: body.scenario,
+            tally: body.tally,
+        };
+        partial.check().map_err(corrupted)?;
+        Ok(partial)
+    }
+
+    /// Checks that header, scenario and tally agree with one another.
+    fn check(&self) -> Result<(), String> {
+        let h = &self.header;
+        let sim = &self.scenario.simulation;
+        if h.format != FORMAT_VERSION {
+            return Err(format!("header says format {}", h.format));
+        }
+        if h.shard_count == 0 || h.shard_index >= h.shard_count {
+            return Err(format!("shard {}/{}", h.shard_index, h.shard_count));
+        }
+        if scenario_hash(&self.scenario) != h.scenario_hash {
+            return Err("the scenario does not match its hash".into());
+        }
+        if sim.paths != h.paths || sim.seed != h.seed || self.scenario.name != h.scenario_name {
+            return Err("the header does not match the scenario".into());
+        }
+        let (first, end) = shard_batches(batch_count(h.paths), h.shard_index, h.shard_count);
+        if (first, end) != (h.first_batch, h.end_batch) {
+            return Err(format!(
+                "batches {}..{} for shard {}/{} of {} paths (expected {first}..{end})",
+                h.first_batch, h.end_batch, h.shard_index, h.shard_count, h.paths
+            ));
+        }
+        let n = paths_in(h.paths, first, end);
+        if h.shard_paths != n || self.tally.paths != n {
+            return Err(format!(
+                "{} paths recorded for a shard of {n} paths",
+                self.tally.paths
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Control, Engine, RunOptions};
+    use std::sync::atomic::AtomicBool;
+
+    fn partial(paths: u64, shard: (u64, u64)) -> Partial {
+        let mut sc = crate::scenario::load("scenarios/base.json".as_ref())
+            .unwrap()
+            .scenario;
+        sc.simulation.paths = paths;
+        let engine = Engine::new(&sc);
+        let opts = RunOptions {
+            paths,
+            seed: sc.simulation.seed,
+            threads: 1,
+            exact: false,
+            shard,
+        };
+        let cancel = AtomicBool::new(false);
+        let out = engine
+            .run(
+                &opts,
+                &Control {
+                    progress: &|_| {},
+                    cancel: &cancel,
+                },
+            )
+            .unwrap();
+        Partial::new(&sc, out.tally, shard, 1, 0.5)
+    }
+
+    #[test]
+    fn round_trips_bit_for_bit() {
+        // 3000 paths in 3 batches over 4 shards: shard 3 is empty, and its
+        // accumulators hold ±infinity as min/max.
+        for i in 0..4 {
+            let p = partial(3000, (i, 4));
+            let bytes = p.encode();
+            let back = Partial::decode(&bytes).unwrap();
+            assert_eq!(back, p);
+            assert_eq!(back.encode(), bytes);
+        }
+    }
+
+    #[test]
+    fn refuses_damaged_bytes() {
+        let bytes = partial(2000, (1, 2)).encode();
+        for cut in [0, 5, 30, 200, bytes.len() / 2, bytes.len() - 1] {
+            let e = Partial::decode(&bytes[..cut]).unwrap_err();
+            assert!(matches!(e, FormatError::Truncated { .. }), "cut {cut}: {e}");
+        }
+        let mut flipped = bytes.clone();
+        let at = bytes.len() / 2;
+        flipped[at] ^= 0x10;
+        assert_eq!(
+            Partial::decode(&flipped).unwrap_err(),
+            FormatError::Corrupted("checksum mismatch".into())
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            Partial::decode(&longer).unwrap_err(),
+            FormatError::Corrupted(_)
+        ));
+        assert_eq!(
+            Partial::decode(b"{\"schema_version\": 1}").unwrap_err(),
+            FormatError::NotPartial
+        );
+        let mut v2 = bytes.clone();
+        v2[MAGIC.len()] = b'2';
+        assert_eq!(
+            Partial::decode(&v2).unwrap_err(),
+            FormatError::Version("2".into())
+        );
+    }
+
+    #[test]
+    fn paths_in_counts_the_last_short_batch() {
+        assert_eq!(paths_in(3000, 0, 3), 3000);
+        assert_eq!(paths_in(3000, 2, 3), 3000 - 2048);
+        assert_eq!(paths_in(3000, 3, 3), 0);
+        assert_eq!(paths_in(4096, 1, 3), 2048);
+    }
+}
