@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod accounting;
+pub mod charts;
 pub mod cli;
 pub mod engine;
 pub mod model;
