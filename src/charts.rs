@@ -774,13 +774,19 @@ impl LabelPlacer {
         }
     }
 
-    /// Picks the first candidate top-left corner whose box is free; falls
-    /// back to the first candidate moved inside the bounds.
+    /// Picks the first candidate top-left corner whose box is free; then
+    /// the candidates shifted up or down by whole label heights (nearest
+    /// first), so that labels of nearby points stack instead of covering
+    /// each other; falls back to the first candidate moved inside the
+    /// bounds.
     fn place(&mut self, size: (i32, i32), candidates: &[(i32, i32)]) -> Rect {
         let mk = |p: (i32, i32)| Rect::new(p.0, p.1, p.0 + size.0, p.1 + size.1);
-        let free = candidates
-            .iter()
-            .map(|&p| mk(p))
+        let step = size.1 + 2;
+        let shifted = (0..=12i32)
+            .flat_map(|k| if k == 0 { vec![0] } else { vec![-k, k] })
+            .flat_map(|k| candidates.iter().map(move |&(x, y)| (x, y + k * step)));
+        let free = shifted
+            .map(mk)
             .find(|r| r.inside(&self.bounds) && !self.placed.iter().any(|o| o.intersects(r)));
         let r = free.unwrap_or_else(|| {
             let p = candidates

@@ -13,6 +13,7 @@
 //! 4. [`statistics`]: values → mergeable summaries (exact sums, sketches);
 //! 5. [`engine`]: the only place where 2–4 meet, batched and parallel;
 //! 6. [`summary`] and [`output`]: the result type and its exporters;
+//!    [`report`] turns a run into charts, which [`charts`] draws;
 //! 7. [`cli`]: the command line.
 //!
 //! ```no_run
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod engine;
 pub mod model;
 pub mod output;
+pub mod report;
 pub mod scenario;
 pub mod statistics;
 pub mod summary;
