@@ -26,8 +26,8 @@ use std::collections::BTreeSet;
 use rayon::prelude::*;
 
 use crate::charts::{
-    self, Band, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart, CurveSeries,
-    FanChart, FanSeries, HistogramChart, ReferenceLine, ReferencePoint, Rendered, Rgb, PALETTE,
+    self, Band, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart, CurveSeries, FanChart,
+    FanSeries, HistogramChart, ReferenceLine, ReferencePoint, Rendered, Rgb, PALETTE,
 };
 use crate::engine::{Engine, Tally};
 use crate::scenario::Flow;
@@ -87,10 +87,7 @@ impl std::str::FromStr for ChartSize {
                 charts::MAX_SIDE
             )
         };
-        let (w, h) = s
-            .trim()
-            .split_once(['x', 'X', '×'])
-            .ok_or_else(bad)?;
+        let (w, h) = s.trim().split_once(['x', 'X', '×']).ok_or_else(bad)?;
         let w: u32 = w.trim().parse().map_err(|_| bad())?;
         let h: u32 = h.trim().parse().map_err(|_| bad())?;
         if !(charts::MIN_WIDTH..=charts::MAX_SIDE).contains(&w)
@@ -561,7 +558,13 @@ impl<'a> Reporter<'a> {
             .iter()
             .filter_map(|&f| {
                 let regime = self.regime_name(f);
-                let t = &self.summary.regimes.get(regime)?.flows.get(flow_name)?.total;
+                let t = &self
+                    .summary
+                    .regimes
+                    .get(regime)?
+                    .flows
+                    .get(flow_name)?
+                    .total;
                 Some(format!("{regime} {}", money(t.mean)))
             })
             .collect();
@@ -616,13 +619,19 @@ impl<'a> Reporter<'a> {
         // paths that hit; its bins give the CDF (no finer than the sketch's
         // buckets near the horizon, so the curve has no artificial steps).
         let acc = self.acc(self.engine.layout.hit_time(f));
-        let (edges, bins) = match acc.histogram(0.0, years as f64, years * CAP_HIT_POINTS_PER_YEAR) {
+        let (edges, bins) = match acc.histogram(0.0, years as f64, years * CAP_HIT_POINTS_PER_YEAR)
+        {
             Some(h) => (h.edges, h.bins),
-            None => (vec![0.0, years as f64], acc.bin_counts(&[0.0, years as f64])),
+            None => (
+                vec![0.0, years as f64],
+                acc.bin_counts(&[0.0, years as f64]),
+            ),
         };
         let grid_days = 365.25 * (edges[1] - edges[0]);
         let mut x = vec![start];
-        let mut y = vec![bins.below as f64 / n];
+        // Caps already reached at the start (hit time 0) count from t = 0.
+        let at_start = acc.bin_counts(&[-1.0, 0.0]).counts[0];
+        let mut y = vec![at_start as f64 / n];
         let mut cum = bins.below;
         for (i, c) in bins.counts.iter().enumerate() {
             cum += c;
@@ -757,7 +766,11 @@ impl<'a> Reporter<'a> {
         } else {
             format!(
                 "x axis spans {} ({:.1}% of paths lie outside it)",
-                if atom.is_some() { "the smallest value to the cap" } else { "p0.5–p99.5" },
+                if atom.is_some() {
+                    "the smallest value to the cap"
+                } else {
+                    "p0.5–p99.5"
+                },
                 100.0 * outside as f64 / paths
             )
         };
@@ -830,7 +843,9 @@ impl<'a> Reporter<'a> {
                 l.label,
                 100.0 * hits as f64 / self.tally.paths.max(1) as f64
             );
-            atom = (hits > 0).then_some(Atom {
+            // Leave the bar when every path pays the cap: nothing else to show.
+            let paths = self.acc(self.engine.layout.flow_total(f)).count();
+            atom = (hits > 0 && hits < paths).then_some(Atom {
                 value: l.value,
                 count: hits,
             });
@@ -884,11 +899,7 @@ impl<'a> Reporter<'a> {
             .and_then(|c| c.get(party))
             .map(|c| &c.delta_net);
         Some(self.histogram(
-            format!(
-                "hist_delta_net_{}_{}",
-                file_part(regime),
-                file_part(party)
-            ),
+            format!("hist_delta_net_{}_{}", file_part(regime), file_part(party)),
             format!("{party}: net gain under {regime} vs {baseline}"),
             format!("Change in net position per path ({regime} − {baseline}), $B"),
             self.acc(self.engine.layout.comparison(r, p, 0)),
@@ -962,7 +973,16 @@ mod tests {
             })
         );
         assert_eq!("800X500".parse::<ChartSize>().map(|s| s.width), Ok(800));
-        for bad in ["", "1600", "x", "0x0", "1600x-1", "100x100", "99999x1000", "axb"] {
+        for bad in [
+            "",
+            "1600",
+            "x",
+            "0x0",
+            "1600x-1",
+            "100x100",
+            "99999x1000",
+            "axb",
+        ] {
             assert!(bad.parse::<ChartSize>().is_err(), "{bad:?}");
         }
     }

@@ -2,9 +2,9 @@
 //! pieces here are reused by the other commands that run scenarios.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use super::progress::Progress;
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
