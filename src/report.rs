@@ -744,10 +744,12 @@ impl<'a> Reporter<'a> {
             // [0, cap]), so the axis can start at the smallest one.
             hi = a.value;
             lo = acc.range().0;
-            if !(lo < hi) {
+            if lo >= hi || lo.is_nan() {
                 lo = hi - window(hi);
             }
-        } else if !(hi - lo > 1e-9 * lo.abs().max(hi.abs()).max(1.0)) {
+        } else if (hi - lo).partial_cmp(&(1e-9 * lo.abs().max(hi.abs()).max(1.0)))
+            != Some(std::cmp::Ordering::Greater)
+        {
             // Every path (but a few) has the same value: a narrow window
             // around it.
             collapsed = true;

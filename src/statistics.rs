@@ -272,10 +272,10 @@ impl Sketch {
     /// A sketch does not keep values, only bucket counts: each bucket's
     /// whole count is assigned to the bin holding the bucket's
     /// representative value (the value its quantiles report). A bin
-    /// narrower than a bucket (about 0.78% of the value) can therefore come
-    /// out empty between two full ones; [`StatAcc::histogram`] chooses
-    /// bins wide enough to avoid that. Use [`StatAcc::bin_counts`] to bin
-    /// exact values when they were kept.
+    /// narrower than a bucket (up to 0.78% of the value), or edges that cut
+    /// through buckets, make bins alternate between too full and too empty;
+    /// [`StatAcc::histogram`] aligns its edges to buckets to avoid that. Use
+    /// [`StatAcc::bin_counts`] to bin exact values when they were kept.
     pub fn bin_counts(&self, edges: &[f64]) -> BinCounts {
         let mut out = BinCounts::new(edges);
         for (x, c) in self.buckets() {
@@ -357,9 +357,17 @@ pub struct Histogram {
     pub bins: BinCounts,
 }
 
-/// Relative width of the widest sketch bucket, `2^-7` (a bucket spans
-/// `[L, L (1 + 2^-7))` at most).
-pub const SKETCH_BUCKET_RELATIVE_WIDTH: f64 = 1.0 / 128.0;
+/// Width of the widest sketch bucket among values of magnitude up to
+/// `top`: `2^(e - 7)` for `top` in `[2^e, 2^(e + 1))`. `None` for zero,
+/// subnormal or non-finite `top`.
+fn widest_bucket(top: f64) -> Option<f64> {
+    if !top.is_normal() {
+        return None;
+    }
+    let e = ((top.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let w = 2f64.powi(e - SKETCH_MANTISSA_BITS as i32);
+    w.is_normal().then_some(w)
+}
 
 /// `bins` equal-width bins over `[lo, hi]`: `bins + 1` edges, the last one
 /// exactly `hi`. Empty if the range is not finite and increasing or
@@ -672,27 +680,38 @@ impl StatAcc {
         out
     }
 
-    /// An equal-width histogram over `[lo, hi]` with at most `max_bins`
-    /// bins. Without exact values, the bins are made no narrower than two
-    /// sketch buckets at the larger end of the range (so that no bin is
-    /// empty merely because buckets are coarser than bins); at least one
-    /// bin. `None` if the range is not finite and increasing.
+    /// An equal-width histogram covering `[lo, hi]` with at most
+    /// `max_bins` bins (at least one). `None` if the range is not finite
+    /// and increasing.
+    ///
+    /// With exact values the edges run from `lo` to `hi` exactly. From the
+    /// sketch, the edges are aligned to sketch buckets: the bin width is a
+    /// whole multiple of the widest bucket in the range (a power of two)
+    /// and the last edge a multiple of it, rounded up from `hi` (the first
+    /// edge is then at or below `lo`; the last bin is a full one, so a
+    /// point mass at `hi`, such as a cap, shares it only with its
+    /// neighbours). Every bucket then lies inside a
+    /// single bin, so assigning a bucket's count by its representative
+    /// value puts every value in the bin that holds it: the counts equal
+    /// those of the exact values (values falling exactly on an edge aside),
+    /// with no aliasing between bins and buckets.
     pub fn histogram(&self, lo: f64, hi: f64, max_bins: usize) -> Option<Histogram> {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
             return None;
         }
-        let mut bins = max_bins.max(1);
-        if self.exact.is_none() {
-            let bucket = SKETCH_BUCKET_RELATIVE_WIDTH * lo.abs().max(hi.abs());
-            let fit = ((hi - lo) / (2.0 * bucket)).floor();
-            if fit.is_finite() && fit >= 1.0 {
-                bins = bins.min(fit as usize);
-            } else {
-                bins = 1;
+        let max_bins = max_bins.max(1);
+        let edges = match (&self.exact, widest_bucket(lo.abs().max(hi.abs()))) {
+            (None, Some(w)) => {
+                let last = (hi / w).ceil() * w;
+                let m = ((last - lo) / max_bins as f64 / w).ceil().max(1.0);
+                let width = m * w;
+                let bins = ((last - lo) / width).ceil().max(1.0) as usize;
+                let first = last - width * bins as f64;
+                (0..=bins).map(|i| first + width * i as f64).collect()
             }
-        }
-        let edges = equal_width_edges(lo, hi, bins);
-        if edges.is_empty() {
+            _ => equal_width_edges(lo, hi, max_bins),
+        };
+        if edges.len() < 2 {
             return None;
         }
         let counts = self.bin_counts(&edges);
@@ -775,22 +794,23 @@ mod tests {
         exact.end_batch();
         let (lo, hi) = sketchy.range();
         let h = sketchy.histogram(lo, hi, 40).unwrap();
-        assert_eq!(h.edges.len(), 41);
-        assert_eq!(*h.edges.last().unwrap(), hi);
-        // Clamped to [min, max]: every value lands in a bin.
+        assert!(
+            h.edges.len() <= 41 && h.edges.len() > 20,
+            "{}",
+            h.edges.len()
+        );
+        assert!(h.edges[0] <= lo && *h.edges.last().unwrap() >= hi);
+        let w = h.edges[1] - h.edges[0];
+        assert!(h.edges.windows(2).all(|e| e[1] - e[0] == w));
         assert_eq!(h.bins.total(), 20_000);
         assert_eq!((h.bins.below, h.bins.above), (0, 0));
+        // Edges aligned to buckets: the sketch's counts are the exact ones.
         let e = exact.bin_counts(&h.edges);
-        assert_eq!(e.counts.iter().sum::<u64>(), 20_000);
-        // A value moves bins only if it lies within a bucket width of an
-        // edge: about 2 * 0.78% * 100 / 2.5 of a bin's worth per edge.
-        for (i, (a, b)) in h.bins.counts.iter().zip(&e.counts).enumerate() {
-            let diff = (*a as f64 - *b as f64).abs();
-            assert!(
-                diff <= 0.4 * *b as f64 + 5.0,
-                "bin {i}: sketch {a}, exact {b}"
-            );
-        }
+        assert_eq!(h.bins.counts, e.counts);
+        // Exact values are binned over exactly [lo, hi].
+        let x = exact.histogram(lo, hi, 40).unwrap();
+        assert_eq!((x.edges.len(), x.edges[0], x.edges[40]), (41, lo, hi));
+        assert_eq!(x.bins.counts.iter().sum::<u64>(), 20_000);
         // Values outside the edges are reported, not dropped.
         let mid = exact.bin_counts(&[0.0, 10.0, 20.0]);
         assert_eq!(mid.total(), 20_000);
@@ -806,8 +826,11 @@ mod tests {
         a.end_batch();
         assert!(a.histogram(38.0, 38.0, 10).is_none());
         let h = a.histogram(37.0, 39.0, 50).unwrap();
-        // 2 / (2 * 39 / 128) = 3.28: three bins at most from the sketch.
-        assert_eq!(h.edges.len(), 4);
+        // Buckets are 0.25 wide in [32, 64): eight bins of one bucket each.
+        assert_eq!(
+            h.edges,
+            (0..=8).map(|i| 37.0 + 0.25 * i as f64).collect::<Vec<_>>()
+        );
         assert_eq!(h.bins.counts.iter().sum::<u64>(), 10);
         assert!(equal_width_edges(1.0, f64::NAN, 3).is_empty());
     }
