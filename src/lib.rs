@@ -15,6 +15,7 @@
 //! 6. [`summary`] and [`output`]: the result type and its exporters;
 //!    [`partial`]: one shard's mergeable result, for runs split across
 //!    machines;
+//!    [`report`] turns a run into charts, which [`charts`] draws;
 //! 7. [`cli`]: the command line.
 //!
 //! ```no_run
@@ -34,11 +35,13 @@
 #![deny(missing_docs)]
 
 pub mod accounting;
+pub mod charts;
 pub mod cli;
 pub mod engine;
 pub mod model;
 pub mod output;
 pub mod partial;
+pub mod report;
 pub mod scenario;
 pub mod statistics;
 pub mod summary;

@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::engine::{Engine, Tally};
+use crate::report::RenderedChart;
 use crate::statistics::{Stat, QUANTILES};
 use crate::summary::Summary;
 
@@ -101,6 +102,30 @@ pub fn write_results(
         let path = dir.join(name);
         write_atomic(&path, &bytes)?;
         written.push(path);
+    }
+    Ok(written)
+}
+
+/// Folder of the charts inside a run's output directory.
+pub const CHARTS_DIR: &str = "charts";
+
+/// Writes rendered charts into `dir/charts/` (created if needed), each as
+/// `<name>.png` and `<name>.svg`, atomically. Returns the files written.
+/// Reusable by every command that produces a run's results.
+pub fn write_charts(dir: &Path, charts: &[RenderedChart]) -> Result<Vec<PathBuf>, WriteError> {
+    let dir = dir.join(CHARTS_DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| WriteError {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut written = Vec::with_capacity(2 * charts.len());
+    for c in charts {
+        let png = dir.join(format!("{}.png", c.name));
+        write_atomic(&png, &c.rendered.png)?;
+        written.push(png);
+        let svg = dir.join(format!("{}.svg", c.name));
+        write_atomic(&svg, c.rendered.svg.as_bytes())?;
+        written.push(svg);
     }
     Ok(written)
 }

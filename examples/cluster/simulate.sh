@@ -70,14 +70,14 @@ if ! diff <(strip "$work/unsharded/summary.json") <(strip "$work/merged/summary.
     echo "FAIL: summary.json differs" >&2
     status=1
 fi
-for f in "$work"/unsharded/*; do
-    name=$(basename "$f")
+# Every other file, charts included, must be identical byte for byte.
+while IFS= read -r name; do
     [[ $name == summary.json ]] && continue
-    if ! cmp -s "$f" "$work/merged/$name"; then
+    if ! cmp -s "$work/unsharded/$name" "$work/merged/$name"; then
         echo "FAIL: $name differs" >&2
         status=1
     fi
-done
+done < <(cd "$work/unsharded" && find . -type f | sed 's|^\./||' | sort)
 if ((status == 0)); then
     echo "OK: the merge of $shards shards equals the unsharded run"
     echo "partial sizes (bytes): $(du -b "$work"/shards/*/partial.bin | awk '{s+=$1} END {printf "%d total, %d mean", s, s/NR}')"

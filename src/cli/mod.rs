@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::report::ChartSize;
 use crate::scenario;
 
 mod progress;
@@ -33,7 +34,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     about = "Monte Carlo simulator for capped revenue-share contracts",
     long_about = "Monte Carlo simulator for capped revenue-share contracts.\n\n\
         Samples revenue paths (MODEL.md), applies every contract flow path by path \
-        and writes summary.json, steps.csv and annual.csv. Money is in $B."
+        and writes summary.json, steps.csv, annual.csv and PNG/SVG charts. Money is in $B."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -86,6 +87,12 @@ pub struct RunArgs {
     /// JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<ShardSpec>,
+    /// Do not render the PNG and SVG charts into <out>/charts/.
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Chart image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
+    pub chart_size: ChartSize,
 }
 
 /// Runs the command line and returns the process exit code.

@@ -1,14 +1,17 @@
 //! `revshare run`: load → validate → simulate → summarise → write. The
 //! pieces here are reused by the other commands that run scenarios.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use super::progress::Progress;
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
-use crate::engine::{Control, Engine, RunError, RunOptions};
+use crate::engine::{Control, Engine, RunError, RunOptions, Tally};
 use crate::output;
+use crate::report;
+use crate::report::ChartSize;
 use crate::scenario::{self, MAX_PATHS};
 use crate::summary::Summary;
 
@@ -162,6 +165,32 @@ pub fn run(args: &RunArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
+    let mut chart_note = String::new();
+    if !args.no_charts {
+        let started = Instant::now();
+        match render_and_write_charts(
+            &out,
+            &engine,
+            &out_run.tally,
+            &summary,
+            args.threads,
+            args.chart_size,
+        ) {
+            Ok(files) => {
+                chart_note = format!(
+                    "\nrendered {} charts ({} files) into {}/ in {:.2} s",
+                    files.len() / 2,
+                    files.len(),
+                    out.join(output::CHARTS_DIR).display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Err(e) => {
+                eprintln!("error: {e} (the data files were written)");
+                return EXIT_FAILURE;
+            }
+        }
+    }
     if !args.quiet {
         print!("{}", output::text_report(&summary));
         let names: Vec<String> = written
@@ -170,6 +199,29 @@ pub fn run(args: &RunArgs) -> i32 {
             .map(|p| p.display().to_string())
             .collect();
         println!("\nwrote to {}/: {}", out.display(), names.join(", "));
+        if !chart_note.is_empty() {
+            println!("{}", chart_note.trim_start());
+        }
     }
     0
+}
+
+/// Renders every chart of a run (on `args.threads` threads) and writes them
+/// into `out/charts/`; returns the files written.
+pub fn render_and_write_charts(
+    out: &Path,
+    engine: &Engine,
+    tally: &Tally,
+    summary: &Summary,
+    threads: usize,
+    size: ChartSize,
+) -> Result<Vec<PathBuf>, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| format!("cannot start chart threads: {e}"))?;
+    let charts = pool
+        .install(|| report::render_charts(engine, tally, summary, size))
+        .map_err(|e| e.to_string())?;
+    output::write_charts(out, &charts).map_err(|e| e.to_string())
 }

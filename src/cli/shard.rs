@@ -17,11 +17,12 @@ use std::time::Instant;
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{cancel_flag, check_out_dir};
+use super::run::{cancel_flag, check_out_dir, render_and_write_charts};
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
 use crate::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
 use crate::output;
 use crate::partial::{self, Header, Partial};
+use crate::report::ChartSize;
 use crate::scenario::{self, MAX_PATHS};
 use crate::summary::Summary;
 
@@ -264,6 +265,12 @@ pub struct MergeArgs {
     /// Do not print the text summary on stdout.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not render the PNG and SVG charts into <out>/charts/.
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Chart image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
+    pub chart_size: ChartSize,
 }
 
 /// Why `other` cannot be merged with `reference`, if it cannot.
@@ -473,6 +480,14 @@ pub fn merge(args: &MergeArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
+    if !args.no_charts {
+        if let Err(e) =
+            render_and_write_charts(&out, &m.engine, &m.tally, &summary, 0, args.chart_size)
+        {
+            eprintln!("error: {e} (the data files were written)");
+            return EXIT_FAILURE;
+        }
+    }
     if !args.quiet {
         print!("{}", output::text_report(&summary));
         let names: Vec<String> = written
