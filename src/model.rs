@@ -280,11 +280,17 @@ impl Model {
     /// the Cholesky factor), then per series in name order: the growth
     /// shock's independent normal, the jump uniform and (if jumps occur) one
     /// normal for their total size, and the chi-squared draw for tails.
+    ///
+    /// Two passes: the first steps the log run rates (a chain of cheap
+    /// multiply-adds, stored in the run-rate buffer); the second takes their
+    /// exponentials, which are then independent of each other and run at
+    /// the `exp` throughput rather than its latency.
     #[inline]
     pub fn simulate<S: Shocks>(&self, shocks: &mut S, buf: &mut PathBuffer) {
         let k = self.series.len();
         let n = self.steps;
-        let half_dt = 0.5 * self.dt;
+        let dt = self.dt;
+        let half_dt = 0.5 * dt;
         let PathBuffer {
             run_rate,
             revenue,
@@ -296,7 +302,7 @@ impl Model {
         for (i, s) in self.series.iter().enumerate() {
             x[i] = s.x0;
             mu[i] = s.mu0;
-            run_rate[i * (n + 1)] = s.x0.exp();
+            run_rate[i * (n + 1)] = s.x0;
         }
         for step in 0..n {
             for zi in z.iter_mut() {
@@ -325,14 +331,50 @@ impl Model {
                 }
                 let e2 = s.rho * e1 + s.rho_c * z2;
                 let m = mu[i];
-                x[i] += m * self.dt + s.drift[step] + s.vol[step] * e1 + jump;
+                x[i] += m * dt + s.drift[step] + s.vol[step] * e1 + jump;
                 mu[i] = s.mu_bar + (m - s.mu_bar) * s.decay + s.growth_vol[step] * e2;
-                let a = x[i].exp();
-                let base = i * (n + 1) + step;
-                run_rate[base + 1] = a;
-                revenue[i * n + step] = half_dt * (run_rate[base] + a);
+                run_rate[i * (n + 1) + step + 1] = x[i];
             }
         }
+        for i in 0..k {
+            let a = &mut run_rate[i * (n + 1)..(i + 1) * (n + 1)];
+            for v in a.iter_mut() {
+                *v = v.exp();
+            }
+            for (r, w) in revenue[i * n..(i + 1) * n].iter_mut().zip(a.windows(2)) {
+                *r = half_dt * (w[0] + w[1]);
+            }
+        }
+    }
+
+    /// Draws exactly the random numbers one call of [`Model::simulate`]
+    /// draws (same generator calls, same distributions, same order and
+    /// count, the jump count included since it decides whether a jump size
+    /// is drawn) and does nothing else with them: the random-number floor
+    /// that the sampler is benchmarked against. Returns the XOR of the
+    /// draws' bits so that the compiler cannot drop them.
+    #[inline]
+    pub fn draw_shocks<S: Shocks>(&self, shocks: &mut S) -> u64 {
+        let mut acc = 0u64;
+        for _ in 0..self.steps {
+            for _ in 0..self.series.len() {
+                acc ^= shocks.normal().to_bits();
+            }
+            for s in &self.series {
+                acc ^= shocks.normal().to_bits();
+                if let Some(j) = &s.jumps {
+                    let u = shocks.uniform();
+                    acc ^= u.to_bits();
+                    if j.count(u) > 0 {
+                        acc ^= shocks.normal().to_bits();
+                    }
+                }
+                if let Some((chi, nu_minus_2)) = &s.tails {
+                    acc ^= shocks.tail_scale(chi, *nu_minus_2).to_bits();
+                }
+            }
+        }
+        acc
     }
 
     /// Calendar year of step k (1-based).
