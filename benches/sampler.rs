@@ -46,11 +46,9 @@ fn benches(c: &mut Criterion) {
             .sampling_mode(SamplingMode::Flat)
             .throughput(Throughput::Elements(PATHS));
         for threads in thread_counts() {
-            g.bench_with_input(
-                BenchmarkId::new("rng_floor", threads),
-                &threads,
-                |b, &t| b.iter(|| black_box(common::rng_floor(&engine.model, PATHS, t))),
-            );
+            g.bench_with_input(BenchmarkId::new("rng_floor", threads), &threads, |b, &t| {
+                b.iter(|| black_box(common::rng_floor(&engine.model, PATHS, t)))
+            });
             g.bench_with_input(BenchmarkId::new("sampler", threads), &threads, |b, &t| {
                 b.iter(|| black_box(common::sampler(&engine, PATHS, t)))
             });
@@ -63,7 +61,13 @@ fn benches(c: &mut Criterion) {
 fn ratios() {
     println!(
         "\n{:<8} {:>7} {:>14} {:>14} {:>9} {:>14} {:>10}",
-        "scenario", "threads", "floor paths/s", "run paths/s", "run/floor", "ns/path-step", "scaling"
+        "scenario",
+        "threads",
+        "floor paths/s",
+        "run paths/s",
+        "run/floor",
+        "ns/path-step",
+        "scaling"
     );
     for (name, path) in SCENARIOS {
         let engine = Engine::new(&common::scenario(path));

@@ -33,7 +33,7 @@ use crate::scenario::{self, Scenario};
 pub fn exp_in_place(v: &mut [f64]) {
     let in_range = v
         .iter()
-        .fold(true, |ok, &x| ok & (x >= -708.0) & (x <= 709.0));
+        .fold(true, |ok, &x| ok & (-708.0..=709.0).contains(&x));
     if in_range {
         v.iter_mut().for_each(|x| *x = exp_core(*x));
     } else {
@@ -45,9 +45,9 @@ pub fn exp_in_place(v: &mut [f64]) {
 #[inline(always)]
 fn exp_core(x: f64) -> f64 {
     const LOG2_E: f64 = std::f64::consts::LOG2_E;
-    // ln2 split so that k * LN2_HI is exact for |k| < 2^11.
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    // ln2 split (fdlibm's) so that k * LN2_HI is exact for |k| < 2^11.
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
     // Adding 1.5 * 2^52 rounds to the integer k, held in the low mantissa bits.
     const SHIFTER: f64 = 6_755_399_441_055_744.0;
     let t = x * LOG2_E + SHIFTER;

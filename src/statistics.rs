@@ -116,13 +116,14 @@ impl ExactSum {
 /// Counts are kept in two parts so that the part touched on every value is
 /// small (the per-step sketches of a run are hundreds of windows that must
 /// stay in cache together): `low` holds each count modulo 2^16 and `high`
-/// its multiples of 2^16, allocated only once some bucket overflows. The
-/// count of bucket i is `high[i] + low[i]`, exact up to `u64::MAX`.
+/// its multiples of 2^16, touched once per 65,536 values of a bucket. The
+/// count of bucket i is `high[i] + low[i]`, exact up to `u64::MAX`. Both
+/// parts always have the same length, so memory depends on the octaves the
+/// values span, never on the number of paths.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Store {
     offset: i64,
     low: Vec<u16>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     high: Vec<u64>,
 }
 
@@ -145,9 +146,6 @@ impl Store {
     /// Adds `n` to bucket `i` (inside the window) through the high part.
     #[cold]
     fn carry(&mut self, i: usize, n: u64) {
-        if self.high.is_empty() {
-            self.high = vec![0; self.low.len()];
-        }
         let total = u64::from(self.low[i]) + n;
         self.low[i] = (total & 0xFFFF) as u16;
         self.high[i] += total & !0xFFFF;
@@ -173,6 +171,7 @@ impl Store {
             // Start with a window of 2 octaves around the first key.
             self.offset = key - 128;
             self.low = vec![0; 256];
+            self.high = vec![0; 256];
             return;
         }
         let lo = self.offset.min(key);
@@ -188,11 +187,9 @@ impl Store {
         let start = (self.offset - lo) as usize;
         let mut low = vec![0; len];
         low[start..start + self.low.len()].copy_from_slice(&self.low);
-        if !self.high.is_empty() {
-            let mut high = vec![0; len];
-            high[start..start + self.high.len()].copy_from_slice(&self.high);
-            self.high = high;
-        }
+        let mut high = vec![0; len];
+        high[start..start + self.high.len()].copy_from_slice(&self.high);
+        self.high = high;
         self.offset = lo;
         self.low = low;
     }
@@ -200,7 +197,7 @@ impl Store {
     /// Count of bucket index `i` (0-based in the window).
     #[inline]
     fn count(&self, i: usize) -> u64 {
-        u64::from(self.low[i]) + self.high.get(i).copied().unwrap_or(0)
+        u64::from(self.low[i]) + self.high[i]
     }
 
     /// (key, count) of every non-empty bucket, ascending.
