@@ -515,6 +515,21 @@ mod tests {
     }
 
     #[test]
+    fn draw_shocks_consumes_the_generator_exactly_as_simulate() {
+        use rand::{Rng, SeedableRng};
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
+        let m = Model::new(&crate::scenario::load(&file).unwrap().scenario);
+        let mut buf = PathBuffer::new(&m);
+        let mut a = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut b = a.clone();
+        for _ in 0..200 {
+            m.simulate(&mut RngShocks(&mut a), &mut buf);
+            m.draw_shocks(&mut RngShocks(&mut b));
+        }
+        assert_eq!(a.next_u64(), b.next_u64());
+    }
+
+    #[test]
     fn poisson_inversion_matches_probabilities() {
         let j = JumpModel::new(
             &scenario::Jumps {
