@@ -112,58 +112,109 @@ impl ExactSum {
 // ---------------------------------------------------------------------------
 
 /// Dense counts over a growing window of bucket keys.
+///
+/// Counts are kept in two parts so that the part touched on every value is
+/// small (the per-step sketches of a run are hundreds of windows that must
+/// stay in cache together): `low` holds each count modulo 2^16 and `high`
+/// its multiples of 2^16, touched once per 65,536 values of a bucket. The
+/// count of bucket i is `high[i] + low[i]`, exact up to `u64::MAX`. Both
+/// parts always have the same length, so memory depends on the octaves the
+/// values span, never on the number of paths.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Store {
     offset: i64,
-    counts: Vec<u64>,
+    low: Vec<u16>,
+    high: Vec<u64>,
 }
 
 impl Store {
     #[inline(always)]
+    fn add_one(&mut self, key: i64) {
+        let i = key.wrapping_sub(self.offset);
+        if (i as u64) >= self.low.len() as u64 {
+            self.grow(key);
+        }
+        let i = (key - self.offset) as usize;
+        let c = &mut self.low[i];
+        if *c == u16::MAX {
+            self.carry(i, 1);
+        } else {
+            *c += 1;
+        }
+    }
+
+    /// Adds `n` to bucket `i` (inside the window) through the high part.
+    #[cold]
+    fn carry(&mut self, i: usize, n: u64) {
+        let total = u64::from(self.low[i]) + n;
+        self.low[i] = (total & 0xFFFF) as u16;
+        self.high[i] += total & !0xFFFF;
+    }
+
     fn add(&mut self, key: i64, n: u64) {
         let i = key.wrapping_sub(self.offset);
-        if (i as u64) < self.counts.len() as u64 {
-            self.counts[i as usize] += n;
-        } else {
+        if (i as u64) >= self.low.len() as u64 {
             self.grow(key);
-            self.counts[(key - self.offset) as usize] += n;
+        }
+        let i = (key - self.offset) as usize;
+        let total = u64::from(self.low[i]) + n;
+        if total <= u64::from(u16::MAX) {
+            self.low[i] = total as u16;
+        } else {
+            self.carry(i, n);
         }
     }
 
     #[cold]
     fn grow(&mut self, key: i64) {
-        if self.counts.is_empty() {
-            // Start with a window of 4 octaves around the first key.
-            self.offset = key - 256;
-            self.counts = vec![0; 512];
+        if self.low.is_empty() {
+            // Start with a window of 2 octaves around the first key.
+            self.offset = key - 128;
+            self.low = vec![0; 256];
+            self.high = vec![0; 256];
             return;
         }
         let lo = self.offset.min(key);
-        let hi = (self.offset + self.counts.len() as i64 - 1).max(key);
+        let hi = (self.offset + self.low.len() as i64 - 1).max(key);
         // Grow by at least an octave on the side that needs it.
         let lo = if lo < self.offset { lo - 128 } else { lo };
-        let hi = if hi >= self.offset + self.counts.len() as i64 {
+        let hi = if hi >= self.offset + self.low.len() as i64 {
             hi + 128
         } else {
             hi
         };
-        let mut counts = vec![0; (hi - lo + 1) as usize];
+        let len = (hi - lo + 1) as usize;
         let start = (self.offset - lo) as usize;
-        counts[start..start + self.counts.len()].copy_from_slice(&self.counts);
+        let mut low = vec![0; len];
+        low[start..start + self.low.len()].copy_from_slice(&self.low);
+        let mut high = vec![0; len];
+        high[start..start + self.high.len()].copy_from_slice(&self.high);
+        self.high = high;
         self.offset = lo;
-        self.counts = counts;
+        self.low = low;
+    }
+
+    /// Count of bucket index `i` (0-based in the window).
+    #[inline]
+    fn count(&self, i: usize) -> u64 {
+        u64::from(self.low[i]) + self.high[i]
+    }
+
+    /// (key, count) of every non-empty bucket, ascending.
+    fn buckets(&self) -> impl DoubleEndedIterator<Item = (i64, u64)> + '_ {
+        (0..self.low.len())
+            .map(move |i| (self.offset + i as i64, self.count(i)))
+            .filter(|&(_, c)| c > 0)
     }
 
     fn merge(&mut self, other: &Store) {
-        for (i, &c) in other.counts.iter().enumerate() {
-            if c > 0 {
-                self.add(other.offset + i as i64, c);
-            }
+        for (key, c) in other.buckets() {
+            self.add(key, c);
         }
     }
 
     fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.low.iter().map(|&c| u64::from(c)).sum::<u64>() + self.high.iter().sum::<u64>()
     }
 }
 
@@ -198,9 +249,9 @@ impl Sketch {
     #[inline(always)]
     pub fn add(&mut self, x: f64) {
         if x > 0.0 {
-            self.positive.add(key_of(x), 1);
+            self.positive.add_one(key_of(x));
         } else if x < 0.0 {
-            self.negative.add(key_of(-x), 1);
+            self.negative.add_one(key_of(-x));
         } else {
             self.zeros += 1;
         }
@@ -228,23 +279,8 @@ impl Sketch {
             out.resize(levels.len(), f64::NAN);
             return out;
         }
-        // Walk the buckets in ascending value order: negatives from the
-        // largest magnitude down, then zeros, then positives.
-        let neg = self
-            .negative
-            .counts
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, &c)| (-value_of(self.negative.offset + i as i64), c));
-        let zero = std::iter::once((0.0, self.zeros));
-        let pos = self
-            .positive
-            .counts
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (value_of(self.positive.offset + i as i64), c));
-        let mut buckets = neg.chain(zero).chain(pos).filter(|&(_, c)| c > 0);
+        // Walk the buckets in ascending value order.
+        let mut buckets = self.buckets();
         let mut seen = 0u64;
         let mut current = (f64::NAN, 0u64);
         for &q in levels {
@@ -287,20 +323,15 @@ impl Sketch {
     /// Every non-empty bucket as (representative value, count), in
     /// ascending value order.
     fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        // Negatives from the largest magnitude down, then zeros, then
+        // positives.
         let neg = self
             .negative
-            .counts
-            .iter()
-            .enumerate()
+            .buckets()
             .rev()
-            .map(|(i, &c)| (-value_of(self.negative.offset + i as i64), c));
+            .map(|(key, c)| (-value_of(key), c));
         let zero = std::iter::once((0.0, self.zeros));
-        let pos = self
-            .positive
-            .counts
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (value_of(self.positive.offset + i as i64), c));
+        let pos = self.positive.buckets().map(|(key, c)| (value_of(key), c));
         neg.chain(zero).chain(pos).filter(|&(_, c)| c > 0)
     }
 }
@@ -833,6 +864,32 @@ mod tests {
         );
         assert_eq!(h.bins.counts.iter().sum::<u64>(), 10);
         assert!(equal_width_edges(1.0, f64::NAN, 3).is_empty());
+    }
+
+    #[test]
+    fn sketch_counts_carry_past_sixteen_bits_exactly() {
+        // 200,000 values in one bucket and a few elsewhere: the low counts
+        // overflow three times; totals, merges and ranks stay exact.
+        let mut a = Sketch::default();
+        for _ in 0..200_000 {
+            a.add(5.0);
+        }
+        a.add(1.0);
+        a.add(100.0);
+        assert_eq!(a.count(), 200_002);
+        let mut b = Sketch::default();
+        b.add(-3.0);
+        for _ in 0..70_000 {
+            b.add(5.0);
+        }
+        b.merge(&a);
+        a.merge(&b);
+        assert_eq!(b.count(), 270_003);
+        assert_eq!(a.count(), 470_005);
+        let q = a.quantiles(&[0.0, 0.5, 1.0]);
+        assert_eq!(q[0], -value_of(key_of(3.0)));
+        assert_eq!(q[1], value_of(key_of(5.0)));
+        assert_eq!(q[2], value_of(key_of(100.0)));
     }
 
     #[test]

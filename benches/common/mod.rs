@@ -1,0 +1,101 @@
+//! Shared pieces of the benches: scenario loading, the end-to-end sampler
+//! run and the random-number floor, both split over threads exactly as
+//! `revshare run` splits them (fixed batches with their own generators,
+//! folded by rayon).
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use revshare::engine::{batch_count, batch_rng, Control, Engine, RunOptions, BATCH_PATHS};
+use revshare::model::{Model, RngShocks};
+use revshare::output;
+use revshare::scenario::{self, Scenario};
+use revshare::summary::Summary;
+
+/// Loads a scenario relative to the crate root.
+pub fn scenario(rel: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    scenario::load(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .scenario
+}
+
+/// Worker threads of "all threads".
+pub fn all_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// End to end as `revshare run` does it, files aside: simulate, settle and
+/// accumulate every statistic (per-step quantiles included), then build the
+/// summary and the CSV bytes. Returns something to keep the result alive.
+pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
+    let cancel = AtomicBool::new(false);
+    let opts = RunOptions {
+        paths,
+        seed: 42,
+        threads,
+        exact: false,
+        shard: (0, 1),
+    };
+    let out = engine
+        .run(
+            &opts,
+            &Control {
+                progress: &|_| {},
+                cancel: &cancel,
+            },
+        )
+        .expect("run");
+    let summary = Summary::build(engine, &out.tally, out.threads, out.elapsed_seconds)
+        .expect("finite results");
+    let steps = output::steps_csv(engine, &out.tally);
+    let annual = output::annual_csv(engine, &out.tally);
+    summary.to_json().len() + steps.len() + annual.len()
+}
+
+/// The random-number floor: exactly the draws that `sampler` makes (same
+/// batches, same Xoshiro256++ generators, same distributions and count,
+/// see [`Model::draw_shocks`]) on the same number of threads, and nothing
+/// else.
+pub fn rng_floor(model: &Model, paths: u64, threads: usize) -> u64 {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    let batches = batch_count(paths);
+    let min_len = (batches / (threads as u64 * 8)).max(1) as usize;
+    pool.install(|| {
+        (0..batches as usize)
+            .into_par_iter()
+            .with_min_len(min_len)
+            .map(|b| {
+                let b = b as u64;
+                let mut rng = batch_rng(42, b);
+                let mut shocks = RngShocks(&mut rng);
+                let count = BATCH_PATHS.min(paths - b * BATCH_PATHS);
+                let mut acc = 0u64;
+                for _ in 0..count {
+                    acc ^= model.draw_shocks(&mut shocks);
+                }
+                acc
+            })
+            .reduce(|| 0, |a, b| a ^ b)
+    })
+}
+
+/// Median wall time in seconds of `rounds` calls of `f`.
+pub fn median_seconds(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
