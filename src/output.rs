@@ -40,6 +40,21 @@ impl std::error::Error for WriteError {
 /// directory, flushed and synced, then renamed over the target. On any
 /// error the temporary file is removed and the target is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    stage(path, bytes)?.commit()
+}
+
+/// A file written and synced under a temporary name in its target's
+/// directory, not yet renamed into place. Dropped uncommitted, the
+/// temporary file is removed.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    done: bool,
+}
+
+/// Writes `bytes` next to `path` under a temporary name, flushed and synced.
+fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, WriteError> {
     let err = |source| WriteError {
         path: path.to_owned(),
         source,
@@ -56,31 +71,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.flush()?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+    let staged = Staged {
+        tmp,
+        path: path.to_owned(),
+        dir,
+        done: false,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&staged.tmp)
+        .map_err(err)?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|_| f.flush())
+        .and_then(|_| f.sync_all());
+    drop(f);
+    if let Err(e) = written {
+        // Dropping `staged` removes the partial temporary file.
         return Err(err(e));
     }
-    // Make the rename itself durable where the platform allows it.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the temporary file over the target and syncs the directory.
+    fn commit(mut self) -> Result<(), WriteError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| WriteError {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.done = true;
+        // Make the rename itself durable where the platform allows it.
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Writes the results of a run into `dir` (created if needed):
 /// `steps.csv`, `annual.csv` and, last, `summary.json`, whose presence
 /// means the run completed. Returns the files written.
+///
+/// All three are first written and synced under temporary names; only
+/// when all of them are on disk are they renamed into place, summary.json
+/// last. A full disk or any other write error therefore changes none of
+/// the files of a previous run in `dir` and leaves no temporary file.
 pub fn write_results(
     dir: &Path,
     engine: &Engine,
@@ -96,10 +141,14 @@ pub fn write_results(
         ("annual.csv", annual_csv(engine, tally)),
         ("summary.json", summary.to_json()),
     ];
+    let mut staged = Vec::new();
+    for (name, bytes) in &files {
+        staged.push(stage(&dir.join(name), bytes)?);
+    }
     let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes)?;
+    for s in staged {
+        let path = s.path.clone();
+        s.commit()?;
         written.push(path);
     }
     Ok(written)

@@ -49,9 +49,14 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
     } else if explicit {
         match out.parent() {
             Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => Err(format!(
-                "cannot create output directory {}: its parent {} does not exist",
+                "cannot create output directory {}: its parent {} {}",
                 out.display(),
-                p.display()
+                p.display(),
+                if p.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                }
             )),
             _ => Ok(()),
         }
@@ -62,6 +67,8 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
 
 /// Runs `revshare run`; returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
+    // Ctrl-C from here on only raises the flag: nothing is written after it.
+    let cancel = cancel_flag();
     // 1. Load and validate.
     let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
         Ok(l) => l,
@@ -112,7 +119,6 @@ pub fn run(args: &RunArgs) -> i32 {
         exact: args.exact,
         shard: (0, 1),
     };
-    let cancel = cancel_flag();
     let progress = Progress::new(sc.simulation.paths);
     let report = |done: u64| progress.update(done);
     let result = engine.run(
