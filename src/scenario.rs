@@ -1355,7 +1355,10 @@ mod tests {
     #[test]
     fn arrays_in_place_of_objects_are_rejected() {
         let e = p("  [\"t\", null, 2026]").unwrap_err().to_string();
-        assert!(e.starts_with("x.json:1:3: a scenario must be a JSON object"), "{e}");
+        assert!(
+            e.starts_with("x.json:1:3: a scenario must be a JSON object"),
+            "{e}"
+        );
         let bad = OK.replace("{ \"initial\": 0.1 }", "[0.1, 0.1]");
         let e = p(&bad).unwrap_err().to_string();
         assert!(e.contains("series.s.growth: expected a JSON object"), "{e}");
@@ -1366,7 +1369,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("series.s.volatility: expected a JSON object"), "{e}");
+        assert!(
+            e.contains("series.s.volatility: expected a JSON object"),
+            "{e}"
+        );
     }
 
     #[test]

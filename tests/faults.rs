@@ -92,11 +92,19 @@ fn output_parent_that_is_a_file_or_missing() {
     std::fs::write(&file, "x").unwrap();
     assert_failed(
         &run(&sc, &file.join("out"), &[]),
-        &["cannot create output directory", "plain", "is not a directory"],
+        &[
+            "cannot create output directory",
+            "plain",
+            "is not a directory",
+        ],
     );
     assert_failed(
         &run(&sc, &d.path().join("missing/out"), &[]),
-        &["cannot create output directory", "missing", "does not exist"],
+        &[
+            "cannot create output directory",
+            "missing",
+            "does not exist",
+        ],
     );
     assert_eq!(listing(d.path()), vec!["plain", "small.json"]);
 }
@@ -106,8 +114,14 @@ fn output_directory_that_cannot_be_written() {
     let d = tempfile::tempdir().unwrap();
     let sc = small(d.path());
     // /proc refuses new entries even to root.
-    assert_failed(&run(&sc, Path::new("/proc/revshare-out"), &[]), &["/proc/revshare-out"]);
-    assert_failed(&run(&sc, Path::new("/proc/self"), &[]), &["/proc/self", "not writable"]);
+    assert_failed(
+        &run(&sc, Path::new("/proc/revshare-out"), &[]),
+        &["/proc/revshare-out"],
+    );
+    assert_failed(
+        &run(&sc, Path::new("/proc/self"), &[]),
+        &["/proc/self", "not writable"],
+    );
     // A read-only directory, where permissions apply (not to root).
     use std::os::unix::fs::PermissionsExt;
     let ro = d.path().join("ro");
@@ -158,12 +172,18 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     std::fs::write(
         &big,
         SMALL
-            .replace("\"end_year\": 2027", "\"end_year\": 2040, \"steps_per_year\": 52")
+            .replace(
+                "\"end_year\": 2027",
+                "\"end_year\": 2040, \"steps_per_year\": 52",
+            )
             .replace("\"to_year\": 2027", "\"to_year\": 2040"),
     )
     .unwrap();
     let out = mnt.join("out");
-    assert_failed(&run(&big, &out, &[]), &["cannot write", "No space left on device"]);
+    assert_failed(
+        &run(&big, &out, &[]),
+        &["cannot write", "No space left on device"],
+    );
     assert!(listing(&out).is_empty(), "left: {:?}", listing(&out));
 
     // 2. A complete previous result, then the disk fills: the rewrite
@@ -180,7 +200,11 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     assert_eq!(before.len(), 3);
     // Fill all but about 4 KiB.
     let free = {
-        let o = Command::new("df").args(["-k", "--output=avail"]).arg(&mnt).output().unwrap();
+        let o = Command::new("df")
+            .args(["-k", "--output=avail"])
+            .arg(&mnt)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .nth(1)
@@ -200,7 +224,11 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
             (n, b)
         })
         .collect();
-    assert!(before == after, "previous result changed or temporary files left: {:?}", listing(&out));
+    assert!(
+        before == after,
+        "previous result changed or temporary files left: {:?}",
+        listing(&out)
+    );
 }
 
 #[test]
@@ -242,9 +270,18 @@ fn ctrl_c_stops_promptly_without_output() {
     let latency = sent.elapsed();
     let mut err = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     println!("SIGINT to exit: {:.0} ms", latency.as_secs_f64() * 1e3);
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted: no output written"), "{err}");
-    assert!(!out.exists(), "output written after Ctrl-C: {:?}", listing(&out));
+    assert!(
+        !out.exists(),
+        "output written after Ctrl-C: {:?}",
+        listing(&out)
+    );
 }

@@ -85,14 +85,14 @@ fn run_settle(t: &FlowTerms, rev: &[f64], r: f64) -> (FlowOutcome, Vec<f64>, Vec
 /// flow on the first series, as JSON text.
 fn scenario_text() -> impl Strategy<Value = String> {
     let series = (
-        0.1..200.0f64,  // A0
-        -1.0..2.0f64,   // mu0
-        -0.5..1.0f64,   // mu_bar
-        0.0..2.0f64,    // kappa
-        0.0..0.5f64,    // eta
-        0.0..1.0f64,    // sigma0
-        0.0..0.6f64,    // sigma_bar
-        -1.0..=1.0f64,  // rho
+        0.1..200.0f64, // A0
+        -1.0..2.0f64,  // mu0
+        -0.5..1.0f64,  // mu_bar
+        0.0..2.0f64,   // kappa
+        0.0..0.5f64,   // eta
+        0.0..1.0f64,   // sigma0
+        0.0..0.6f64,   // sigma_bar
+        -1.0..=1.0f64, // rho
         prop::option::of((0.0..3.0f64, -0.5..0.5f64, 0.0..0.3f64)),
         prop::option::of(2.5..30.0f64),
     )
@@ -187,7 +187,10 @@ fn check_flow(t: &FlowTerms, rev: &[f64], r: f64) -> Result<(), TestCaseError> {
         // when that already exceeds it), nothing after it is hit.
         prop_assert!(
             t.paid_before_start + cum[k] <= t.cap.max(t.paid_before_start) + tol(t.cap.min(1e12)),
-            "C({}) = {} above cap {}", k, t.paid_before_start + cum[k], t.cap
+            "C({}) = {} above cap {}",
+            k,
+            t.paid_before_start + cum[k],
+            t.cap
         );
         if let Some(h) = hit_at {
             prop_assert_eq!(p, 0.0, "paid at step {} after the cap hit at step {}", k, h);
@@ -197,7 +200,12 @@ fn check_flow(t: &FlowTerms, rev: &[f64], r: f64) -> Result<(), TestCaseError> {
         }
         npv += p * disc[k - 1];
     }
-    prop_assert!((o.npv - npv).abs() <= tol(scale) * 4.0, "npv {} vs {}", o.npv, npv);
+    prop_assert!(
+        (o.npv - npv).abs() <= tol(scale) * 4.0,
+        "npv {} vs {}",
+        o.npv,
+        npv
+    );
     // A hit time lies within the horizon and only for capped flows.
     if let Some(h) = o.hit_time {
         prop_assert!(t.capped());
@@ -320,7 +328,13 @@ fn check_order(s: &revshare::statistics::Stat) -> Result<(), TestCaseError> {
         prop_assert!(w[0] <= w[1], "quantiles out of order: {:?}", q);
     }
     prop_assert!(q[8] <= s.max, "p99 {} > max {}", q[8], s.max);
-    prop_assert!(s.min <= s.mean && s.mean <= s.max, "mean {} outside [{}, {}]", s.mean, s.min, s.max);
+    prop_assert!(
+        s.min <= s.mean && s.mean <= s.max,
+        "mean {} outside [{}, {}]",
+        s.mean,
+        s.min,
+        s.max
+    );
     prop_assert!(s.sd >= 0.0 && s.se >= 0.0);
     Ok(())
 }

@@ -180,7 +180,9 @@ fn chi2_poisson(seed: u64) -> Outcome {
         observed[c.min(classes - 1)] += 1.0;
     }
     let p = Poisson::new(lambda).unwrap();
-    let mut expected: Vec<f64> = (0..classes - 1).map(|k| p.pmf(k as u64) * n as f64).collect();
+    let mut expected: Vec<f64> = (0..classes - 1)
+        .map(|k| p.pmf(k as u64) * n as f64)
+        .collect();
     expected.push(n as f64 - expected.iter().sum::<f64>());
     let chi2: f64 = observed
         .iter()
@@ -420,7 +422,10 @@ fn the_ks_test_detects_a_small_volatility_error() {
     let xs = sample(&sc, N_KS, 20267, |b| *b.run_rate(0).last().unwrap());
     let ln = LogNormal::new(a0.ln() + (mu - sigma * sigma / 2.0) * t, sigma * t.sqrt()).unwrap();
     let d = ks_statistic(xs, |x| ln.cdf(x));
-    println!("KS with sigma 3% off: D = {d:.5}, critical {:.5}", ks_critical(N_KS));
+    println!(
+        "KS with sigma 3% off: D = {d:.5}, critical {:.5}",
+        ks_critical(N_KS)
+    );
     assert!(d > ks_critical(N_KS), "D = {d}");
 }
 
@@ -432,7 +437,8 @@ fn the_ks_test_detects_a_small_volatility_error() {
 #[ignore = "calibration: about a minute; run by hand when a tolerance changes"]
 fn calibrate() {
     let seeds = 200u64;
-    let checks: [(&str, fn(u64) -> Outcome); 5] = [
+    type Check = fn(u64) -> Outcome;
+    let checks: [(&str, Check); 5] = [
         ("ks_gbm", ks_gbm),
         ("ks_student_t", ks_student_t),
         ("chi2_poisson", chi2_poisson),
