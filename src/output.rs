@@ -41,6 +41,21 @@ impl std::error::Error for WriteError {
 /// directory, flushed and synced, then renamed over the target. On any
 /// error the temporary file is removed and the target is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    stage(path, bytes)?.commit()
+}
+
+/// A file written and synced under a temporary name in its target's
+/// directory, not yet renamed into place. Dropped uncommitted, the
+/// temporary file is removed.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    done: bool,
+}
+
+/// Writes `bytes` next to `path` under a temporary name, flushed and synced.
+fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, WriteError> {
     let err = |source| WriteError {
         path: path.to_owned(),
         source,
@@ -57,75 +72,121 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.flush()?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+    let staged = Staged {
+        tmp,
+        path: path.to_owned(),
+        dir,
+        done: false,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&staged.tmp)
+        .map_err(err)?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|_| f.flush())
+        .and_then(|_| f.sync_all());
+    drop(f);
+    if let Err(e) = written {
+        // Dropping `staged` removes the partial temporary file.
         return Err(err(e));
     }
-    // Make the rename itself durable where the platform allows it.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(staged)
 }
 
-/// Writes the results of a run into `dir` (created if needed):
-/// `steps.csv`, `annual.csv` and, last, `summary.json`, whose presence
-/// means the run completed. Returns the files written.
-pub fn write_results(
-    dir: &Path,
-    engine: &Engine,
-    tally: &Tally,
-    summary: &Summary,
-) -> Result<Vec<PathBuf>, WriteError> {
-    std::fs::create_dir_all(dir).map_err(|source| WriteError {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let files: [(&str, Vec<u8>); 3] = [
-        ("steps.csv", steps_csv(engine, tally)),
-        ("annual.csv", annual_csv(engine, tally)),
-        ("summary.json", summary.to_json()),
-    ];
-    let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes)?;
-        written.push(path);
+impl Staged {
+    /// Renames the temporary file over the target and syncs the directory.
+    fn commit(mut self) -> Result<(), WriteError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| WriteError {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.done = true;
+        // Make the rename itself durable where the platform allows it.
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
-    Ok(written)
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Folder of the charts inside a run's output directory.
 pub const CHARTS_DIR: &str = "charts";
 
-/// Writes rendered charts into `dir/charts/` (created if needed), each as
-/// `<name>.png` and `<name>.svg`, atomically. Returns the files written.
-/// Reusable by every command that produces a run's results.
-pub fn write_charts(dir: &Path, charts: &[RenderedChart]) -> Result<Vec<PathBuf>, WriteError> {
-    let dir = dir.join(CHARTS_DIR);
-    std::fs::create_dir_all(&dir).map_err(|source| WriteError {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut written = Vec::with_capacity(2 * charts.len());
-    for c in charts {
-        let png = dir.join(format!("{}.png", c.name));
-        write_atomic(&png, &c.rendered.png)?;
-        written.push(png);
-        let svg = dir.join(format!("{}.svg", c.name));
-        write_atomic(&svg, c.rendered.svg.as_bytes())?;
-        written.push(svg);
+/// Writes the results of a run into `dir` (created if needed): the charts
+/// (`charts/<name>.png` and `.svg`), `steps.csv`, `annual.csv` and, last,
+/// `summary.json`, whose presence means the run completed. Returns the
+/// files written.
+///
+/// Every file is first written and synced under a temporary name; only
+/// when all of them are on disk are they renamed into place, summary.json
+/// last. A full disk or any other write error therefore changes none of
+/// the files of a previous run in `dir` and leaves no temporary file.
+pub fn write_results(
+    dir: &Path,
+    engine: &Engine,
+    tally: &Tally,
+    summary: &Summary,
+    charts: &[RenderedChart],
+) -> Result<Vec<PathBuf>, WriteError> {
+    let mkdir = |d: &Path| {
+        std::fs::create_dir_all(d).map_err(|source| WriteError {
+            path: d.to_owned(),
+            source,
+        })
+    };
+    mkdir(dir)?;
+    let chart_dir = dir.join(CHARTS_DIR);
+    let new_chart_dir = !charts.is_empty() && !chart_dir.is_dir();
+    if !charts.is_empty() {
+        mkdir(&chart_dir)?;
+    }
+    let staged = (|| {
+        let mut staged = Vec::new();
+        for c in charts {
+            staged.push(stage(
+                &chart_dir.join(format!("{}.png", c.name)),
+                &c.rendered.png,
+            )?);
+            staged.push(stage(
+                &chart_dir.join(format!("{}.svg", c.name)),
+                c.rendered.svg.as_bytes(),
+            )?);
+        }
+        let files: [(&str, Vec<u8>); 3] = [
+            ("steps.csv", steps_csv(engine, tally)),
+            ("annual.csv", annual_csv(engine, tally)),
+            ("summary.json", summary.to_json()),
+        ];
+        for (name, bytes) in &files {
+            staged.push(stage(&dir.join(name), bytes)?);
+        }
+        Ok(staged)
+    })();
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing was renamed; a chart folder made for this run goes too.
+            if new_chart_dir {
+                let _ = std::fs::remove_dir(&chart_dir);
+            }
+            return Err(e);
+        }
+    };
+    let mut written = Vec::new();
+    for s in staged {
+        let path = s.path.clone();
+        s.commit()?;
+        written.push(path);
     }
     Ok(written)
 }

@@ -4,7 +4,7 @@
 //! drawn comes from the statistics layer: per-step quantile bands from the
 //! per-step accumulators, histogram bins from [`StatAcc::histogram`], the
 //! cap-hit curve from the hit-time accumulator; the charts module only
-//! draws. Rendering does no I/O; [`crate::output::write_charts`] writes the
+//! draws. Rendering does no I/O; [`crate::output::write_results`] writes the
 //! files.
 //!
 //! The charts of a run (file stems; each is written as `.png` and `.svg`):

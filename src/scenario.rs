@@ -507,13 +507,26 @@ pub fn parse_with_overrides(
             message: "file is empty; expected a JSON object".into(),
         });
     }
+    if let Some((line, column)) = top_level_array(text) {
+        return Err(ScenarioError::Syntax {
+            file: file.to_owned(),
+            path: String::new(),
+            line,
+            column,
+            message: "a scenario must be a JSON object ({ ... }), found an array".into(),
+        });
+    }
     // The text stage gives line and column for syntax and type errors.
     let raw: RawScenario = from_text(text, file)?;
+    // serde accepts an array in place of a struct (fields by position); a
+    // scenario names every field, so only the list-valued fields may be
+    // arrays. The raw text parsed, so it nests only a few levels deep.
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| syntax(file, "", &e))?;
+    objects_only(&value, "").map_err(|path| positional(file, path))?;
     let raw = if overrides.is_empty() {
         raw
     } else {
-        let mut value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| syntax(file, "", &e))?;
         for o in overrides {
             apply_override(&mut value, o).map_err(|(path, message)| ScenarioError::Syntax {
                 file: file.to_owned(),
@@ -523,13 +536,14 @@ pub fn parse_with_overrides(
                 message: format!("--set {o}: {path}: {message}"),
             })?;
         }
+        objects_only(&value, "").map_err(|path| positional(file, path))?;
         let r: Result<RawScenario, _> = serde_path_to_error::deserialize(value);
         r.map_err(|e| ScenarioError::Syntax {
             file: file.to_owned(),
             path: dotted(e.path()),
             line: 0,
             column: 0,
-            message: format!("after --set: {}", e.inner()),
+            message: format!("after --set: {}", tidy(&e.inner().to_string())),
         })?
     };
     validate(raw, file)
@@ -553,7 +567,21 @@ fn read_text(file: &Path) -> Result<String, ScenarioError> {
             MAX_FILE_BYTES
         ))));
     }
-    let bytes = std::fs::read(file).map_err(io)?;
+    // Read at most one byte more than allowed: a pipe or a device such as
+    // /dev/zero reports length 0 but may never end.
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)
+        })
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "file is too large (more than {MAX_FILE_BYTES} bytes; a scenario may be at most \
+             {MAX_FILE_BYTES} bytes)"
+        ))));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -568,9 +596,95 @@ fn read_text(file: &Path) -> Result<String, ScenarioError> {
     })
 }
 
+/// Line and column of the opening `[` if the text's first token is an array.
+fn top_level_array(text: &str) -> Option<(usize, usize)> {
+    let start = text.len() - text.trim_start().len();
+    if !text[start..].starts_with('[') {
+        return None;
+    }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+    Some((line, column))
+}
+
+/// The JSON paths whose values are lists: `correlations`, `references` and
+/// each regime's flows.
+fn list_allowed(path: &str) -> bool {
+    path == "correlations"
+        || path == "references"
+        || path
+            .strip_prefix("regimes.")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
+}
+
+/// Checks that every JSON array sits where a list is expected and that
+/// list items are objects; `Err` names the first offending path.
+fn objects_only(v: &serde_json::Value, path: &str) -> Result<(), String> {
+    use serde_json::Value;
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        Value::Object(map) => map.iter().try_for_each(|(k, x)| objects_only(x, &join(k))),
+        Value::Array(items) if list_allowed(path) => {
+            items.iter().enumerate().try_for_each(|(i, x)| {
+                let p = join(&i.to_string());
+                match x {
+                    Value::Object(_) => objects_only(x, &p),
+                    _ => Err(p),
+                }
+            })
+        }
+        Value::Array(_) => Err(path.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn positional(file: &Path, path: String) -> ScenarioError {
+    ScenarioError::Syntax {
+        file: file.to_owned(),
+        message: "expected a JSON object with named fields, found an array".into(),
+        path: if path.is_empty() { ".".into() } else { path },
+        line: 0,
+        column: 0,
+    }
+}
+
+/// serde's messages name the internal raw types (`expected struct
+/// RawGrowth with 5 elements`); users wrote a JSON object.
+fn tidy(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("struct Raw") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "struct Raw".len()..];
+        let name_end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        let mut tail = &after[name_end..];
+        if let Some(t) = tail.strip_prefix(" with ") {
+            let n = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let t2 = &t[n..];
+            if n > 0 && (t2.starts_with(" elements") || t2.starts_with(" element")) {
+                let skip = if t2.starts_with(" elements") { 9 } else { 8 };
+                tail = &t2[skip..];
+            }
+        }
+        out.push_str("an object");
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
 fn syntax(file: &Path, path: &str, e: &serde_json::Error) -> ScenarioError {
     // serde_json appends " at line L column C"; keep the message without it.
-    let msg = e.to_string();
+    let msg = tidy(&e.to_string());
     let message = match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
@@ -1236,6 +1350,41 @@ mod tests {
         );
         let e = p(&three).unwrap_err().to_string();
         assert!(e.contains("not positive definite"), "{e}");
+    }
+
+    #[test]
+    fn arrays_in_place_of_objects_are_rejected() {
+        let e = p("  [\"t\", null, 2026]").unwrap_err().to_string();
+        assert!(
+            e.starts_with("x.json:1:3: a scenario must be a JSON object"),
+            "{e}"
+        );
+        let bad = OK.replace("{ \"initial\": 0.1 }", "[0.1, 0.1]");
+        let e = p(&bad).unwrap_err().to_string();
+        assert!(e.contains("series.s.growth: expected a JSON object"), "{e}");
+        let e = parse_with_overrides(
+            OK,
+            Path::new("x.json"),
+            &["series.s.volatility=[0.1]".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("series.s.volatility: expected a JSON object"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn messages_do_not_name_internal_types() {
+        let bad = OK.replace("{ \"initial\": 0.1 }", "7");
+        let e = p(&bad).unwrap_err().to_string();
+        assert!(e.contains("expected an object"), "{e}");
+        assert!(!e.contains("Raw"), "{e}");
+        assert_eq!(
+            tidy("invalid length 2, expected struct RawGrowth with 5 elements"),
+            "invalid length 2, expected an object"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `revshare run`: load → validate → simulate → summarise → write. The
 //! pieces here are reused by the other commands that run scenarios.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -11,7 +11,7 @@ use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALI
 use crate::engine::{Control, Engine, RunError, RunOptions, Tally};
 use crate::output;
 use crate::report;
-use crate::report::ChartSize;
+use crate::report::{ChartSize, RenderedChart};
 use crate::scenario::{self, MAX_PATHS};
 use crate::summary::Summary;
 
@@ -52,9 +52,14 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
     } else if explicit {
         match out.parent() {
             Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => Err(format!(
-                "cannot create output directory {}: its parent {} does not exist",
+                "cannot create output directory {}: its parent {} {}",
                 out.display(),
-                p.display()
+                p.display(),
+                if p.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                }
             )),
             _ => Ok(()),
         }
@@ -65,6 +70,8 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
 
 /// Runs `revshare run`; returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
+    // Ctrl-C from here on only raises the flag: nothing is written after it.
+    let cancel = cancel_flag();
     if let Some(spec) = args.shard {
         return super::shard::run_shard(args, spec);
     }
@@ -118,7 +125,6 @@ pub fn run(args: &RunArgs) -> i32 {
         exact: args.exact,
         shard: (0, 1),
     };
-    let cancel = cancel_flag();
     let progress = Progress::new(sc.simulation.paths);
     let report = |done: u64| progress.update(done);
     let result = engine.run(
@@ -158,39 +164,42 @@ pub fn run(args: &RunArgs) -> i32 {
         eprintln!("interrupted: no output written");
         return EXIT_INTERRUPTED;
     }
-    let written = match output::write_results(&out, &engine, &out_run.tally, &summary) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    let mut chart_note = String::new();
-    if !args.no_charts {
-        let started = Instant::now();
-        match render_and_write_charts(
-            &out,
+    let started = Instant::now();
+    let charts = if args.no_charts {
+        Vec::new()
+    } else {
+        match render_charts(
             &engine,
             &out_run.tally,
             &summary,
             args.threads,
             args.chart_size,
         ) {
-            Ok(files) => {
-                chart_note = format!(
-                    "\nrendered {} charts ({} files) into {}/ in {:.2} s",
-                    files.len() / 2,
-                    files.len(),
-                    out.join(output::CHARTS_DIR).display(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
+            Ok(c) => c,
             Err(e) => {
-                eprintln!("error: {e} (the data files were written)");
+                eprintln!("error: {e}; no output written");
                 return EXIT_FAILURE;
             }
         }
-    }
+    };
+    let render_seconds = started.elapsed().as_secs_f64();
+    let written = match output::write_results(&out, &engine, &out_run.tally, &summary, &charts) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let chart_note = if charts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "rendered {} charts ({} files) into {}/ in {render_seconds:.2} s",
+            charts.len(),
+            2 * charts.len(),
+            out.join(output::CHARTS_DIR).display(),
+        )
+    };
     if !args.quiet {
         print!("{}", output::text_report(&summary));
         let names: Vec<String> = written
@@ -206,22 +215,19 @@ pub fn run(args: &RunArgs) -> i32 {
     0
 }
 
-/// Renders every chart of a run (on `args.threads` threads) and writes them
-/// into `out/charts/`; returns the files written.
-pub fn render_and_write_charts(
-    out: &Path,
+/// Renders every chart of a run on `threads` threads (0 = all cores),
+/// ready for [`output::write_results`].
+pub fn render_charts(
     engine: &Engine,
     tally: &Tally,
     summary: &Summary,
     threads: usize,
     size: ChartSize,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<RenderedChart>, String> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| format!("cannot start chart threads: {e}"))?;
-    let charts = pool
-        .install(|| report::render_charts(engine, tally, summary, size))
-        .map_err(|e| e.to_string())?;
-    output::write_charts(out, &charts).map_err(|e| e.to_string())
+    pool.install(|| report::render_charts(engine, tally, summary, size))
+        .map_err(|e| e.to_string())
 }

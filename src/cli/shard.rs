@@ -17,7 +17,7 @@ use std::time::Instant;
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{cancel_flag, check_out_dir, render_and_write_charts};
+use super::run::{cancel_flag, check_out_dir, render_charts};
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
 use crate::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
 use crate::output;
@@ -473,21 +473,24 @@ pub fn merge(args: &MergeArgs) -> i32 {
             return EXIT_FAILURE;
         }
     }
-    let written = match output::write_results(&out, &m.engine, &m.tally, &summary) {
+    let charts = if args.no_charts {
+        Vec::new()
+    } else {
+        match render_charts(&m.engine, &m.tally, &summary, 0, args.chart_size) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}; no output written");
+                return EXIT_FAILURE;
+            }
+        }
+    };
+    let written = match output::write_results(&out, &m.engine, &m.tally, &summary, &charts) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_FAILURE;
         }
     };
-    if !args.no_charts {
-        if let Err(e) =
-            render_and_write_charts(&out, &m.engine, &m.tally, &summary, 0, args.chart_size)
-        {
-            eprintln!("error: {e} (the data files were written)");
-            return EXIT_FAILURE;
-        }
-    }
     if !args.quiet {
         print!("{}", output::text_report(&summary));
         let names: Vec<String> = written
