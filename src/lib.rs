@@ -13,7 +13,11 @@
 //! 4. [`statistics`]: values → mergeable summaries (exact sums, sketches);
 //! 5. [`engine`]: the only place where 2–4 meet, batched and parallel;
 //! 6. [`summary`] and [`output`]: the result type and its exporters;
-//! 7. [`cli`]: the command line.
+//!    [`xlsx`] writes the same results as an Excel workbook;
+//! 7. across runs: [`metric`] names one number of a summary by its key,
+//!    [`compare`] lines up the key metrics of many runs, [`study`] builds
+//!    the parameter grids of sweeps and sensitivity analyses;
+//! 8. [`cli`]: the command line.
 //!
 //! ```no_run
 //! use revshare::{engine::{Control, Engine, RunOptions}, scenario, summary::Summary};
@@ -33,9 +37,13 @@
 
 pub mod accounting;
 pub mod cli;
+pub mod compare;
 pub mod engine;
+pub mod metric;
 pub mod model;
 pub mod output;
 pub mod scenario;
 pub mod statistics;
+pub mod study;
 pub mod summary;
+pub mod xlsx;

@@ -11,8 +11,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::scenario;
 
+mod batch;
+mod figures;
 mod progress;
 mod run;
+mod sensitivity;
+mod sweep;
 
 pub use progress::Progress;
 
@@ -41,6 +45,12 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write its results.
     Run(RunArgs),
+    /// Run many scenarios and compare them side by side.
+    Batch(batch::BatchArgs),
+    /// Run a scenario over a grid of parameter values (common random numbers).
+    Sweep(sweep::SweepArgs),
+    /// One-at-a-time sensitivity of a metric to every numeric parameter.
+    Sensitivity(sensitivity::SensitivityArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -72,6 +82,9 @@ pub struct RunArgs {
     /// Override a scenario field: --set series.openai.growth.initial=0.6 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// Also write results.xlsx (summary, per-year and per-step sheets).
+    #[arg(long)]
+    pub xlsx: bool,
     /// Do not print the text summary on stdout.
     #[arg(long, short)]
     pub quiet: bool,
@@ -89,6 +102,9 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Run(args) => run::run(&args),
+        Command::Batch(args) => batch::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::Sensitivity(args) => sensitivity::run(&args),
     }
 }
 

@@ -1,16 +1,17 @@
 //! `revshare run`: load → validate → simulate → summarise → write. The
 //! pieces here are reused by the other commands that run scenarios.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::progress::Progress;
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
-use crate::engine::{Control, Engine, RunError, RunOptions};
+use crate::engine::{Control, Engine, RunError, RunOptions, Tally};
 use crate::output;
-use crate::scenario::{self, MAX_PATHS};
+use crate::scenario::{self, Scenario, MAX_PATHS};
 use crate::summary::Summary;
+use crate::xlsx;
 
 /// The cancel flag raised by Ctrl-C (installed once per process).
 pub fn cancel_flag() -> Arc<AtomicBool> {
@@ -60,6 +61,136 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
     }
 }
 
+/// Why a scenario produced no results.
+#[derive(Debug)]
+pub(crate) enum RunFailure {
+    /// Ctrl-C: nothing was written.
+    Cancelled,
+    /// The run, the summary or a write failed (message ready to print).
+    Failed(String),
+}
+
+impl RunFailure {
+    /// The process exit code for this failure.
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            RunFailure::Cancelled => EXIT_INTERRUPTED,
+            RunFailure::Failed(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunFailure::Cancelled => f.write_str("interrupted: no output written"),
+            RunFailure::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One simulated scenario: the engine, its merged tally and the summary.
+pub(crate) struct Simulated {
+    /// The compiled scenario.
+    pub engine: Engine,
+    /// The merged statistics of every path.
+    pub tally: Tally,
+    /// The result type (summary.json).
+    pub summary: Summary,
+}
+
+/// How to simulate: everything but the scenario (which carries the path
+/// count and seed) and the output directory.
+#[derive(Clone, Copy)]
+pub(crate) struct Simulate<'a> {
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Keep every value for exact quantiles.
+    pub exact: bool,
+    /// Called with the paths done so far in this scenario.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Raised by Ctrl-C.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Simulates a validated scenario with its `simulation.paths` and `seed`
+/// and summarises it; writes nothing. Every command that runs scenarios
+/// (run, batch, sweep, sensitivity) goes through here.
+pub(crate) fn simulate(sc: &Scenario, how: &Simulate) -> Result<Simulated, RunFailure> {
+    let engine = Engine::new(sc);
+    let opts = RunOptions {
+        paths: sc.simulation.paths,
+        seed: sc.simulation.seed,
+        threads: how.threads,
+        exact: how.exact,
+        shard: (0, 1),
+    };
+    let out = match engine.run(
+        &opts,
+        &Control {
+            progress: how.progress,
+            cancel: how.cancel,
+        },
+    ) {
+        Ok(r) => r,
+        Err(RunError::Cancelled) => return Err(RunFailure::Cancelled),
+        Err(e) => return Err(RunFailure::Failed(e.to_string())),
+    };
+    let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds)
+        .map_err(|e| RunFailure::Failed(format!("{}: {e}; no output written", sc.name)))?;
+    if how.cancel.load(Ordering::SeqCst) {
+        return Err(RunFailure::Cancelled);
+    }
+    Ok(Simulated {
+        engine,
+        tally: out.tally,
+        summary,
+    })
+}
+
+/// Simulates a validated scenario and writes its results into `dir` as
+/// `revshare run` does (steps.csv, annual.csv, summary.json, and with
+/// `xlsx` results.xlsx). Returns the run and the files written.
+pub(crate) fn run_into(
+    sc: &Scenario,
+    dir: &Path,
+    xlsx: bool,
+    how: &Simulate,
+) -> Result<(Simulated, Vec<PathBuf>), RunFailure> {
+    let done = simulate(sc, how)?;
+    let mut written = output::write_results(dir, &done.engine, &done.tally, &done.summary)
+        .map_err(|e| RunFailure::Failed(e.to_string()))?;
+    if xlsx {
+        let sheets = xlsx::RunSheets::new(&sc.name, &done.engine, &done.tally, &done.summary);
+        let path = dir.join(RUN_WORKBOOK);
+        xlsx::write_workbook(&path, &xlsx::run_workbook(&[sheets], &[]))
+            .map_err(|e| RunFailure::Failed(e.to_string()))?;
+        written.push(path);
+    }
+    Ok((done, written))
+}
+
+/// The workbook `--xlsx` writes next to a run's other files.
+pub(crate) const RUN_WORKBOOK: &str = "results.xlsx";
+
+/// Applies `--paths` and `--seed` to a validated scenario.
+pub(crate) fn apply_paths_seed(
+    sc: &mut Scenario,
+    paths: Option<u64>,
+    seed: Option<u64>,
+) -> Result<(), String> {
+    if let Some(p) = paths {
+        if p == 0 || p > MAX_PATHS {
+            return Err(format!("--paths must be in 1..={MAX_PATHS}, got {p}"));
+        }
+        sc.simulation.paths = p;
+    }
+    if let Some(s) = seed {
+        sc.simulation.seed = s;
+    }
+    Ok(())
+}
+
 /// Runs `revshare run`; returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
     // 1. Load and validate.
@@ -72,15 +203,9 @@ pub fn run(args: &RunArgs) -> i32 {
     };
     print_warnings(&args.scenario, &loaded.warnings);
     let mut sc = loaded.scenario;
-    if let Some(p) = args.paths {
-        if p == 0 || p > MAX_PATHS {
-            eprintln!("error: --paths must be in 1..={MAX_PATHS}, got {p}");
-            return EXIT_INVALID;
-        }
-        sc.simulation.paths = p;
-    }
-    if let Some(s) = args.seed {
-        sc.simulation.seed = s;
+    if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
+        eprintln!("error: {e}");
+        return EXIT_INVALID;
     }
     let explicit = args.out.is_some();
     let out = args
@@ -91,9 +216,9 @@ pub fn run(args: &RunArgs) -> i32 {
         eprintln!("error: {e}");
         return EXIT_FAILURE;
     }
-    let engine = Engine::new(&sc);
     if args.exact {
-        let bytes = engine.layout.len() as f64 * sc.simulation.paths as f64 * 8.0;
+        let metrics = Engine::new(&sc).layout.len();
+        let bytes = metrics as f64 * sc.simulation.paths as f64 * 8.0;
         if bytes > 16.0 * (1u64 << 30) as f64 {
             eprintln!(
                 "error: --exact would keep {:.1} GiB of values for {} paths; use fewer paths",
@@ -104,63 +229,31 @@ pub fn run(args: &RunArgs) -> i32 {
         }
     }
 
-    // 2. Run, with a progress bar on a terminal once a second has passed.
-    let opts = RunOptions {
-        paths: sc.simulation.paths,
-        seed: sc.simulation.seed,
-        threads: args.threads,
-        exact: args.exact,
-        shard: (0, 1),
-    };
+    // 2. Run, with a progress bar on a terminal once a second has passed,
+    //    and 3. summarise and export.
     let cancel = cancel_flag();
     let progress = Progress::new(sc.simulation.paths);
     let report = |done: u64| progress.update(done);
-    let result = engine.run(
-        &opts,
-        &Control {
-            progress: &report,
-            cancel: &cancel,
-        },
-    );
+    let how = Simulate {
+        threads: args.threads,
+        exact: args.exact,
+        progress: &report,
+        cancel: &cancel,
+    };
+    let result = run_into(&sc, &out, args.xlsx, &how);
     progress.finish();
-    let out_run = match result {
+    let (done, written) = match result {
         Ok(r) => r,
-        Err(RunError::Cancelled) => {
-            eprintln!("interrupted: no output written");
-            return EXIT_INTERRUPTED;
-        }
         Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-
-    // 3. Summarise and export.
-    let summary = match Summary::build(
-        &engine,
-        &out_run.tally,
-        out_run.threads,
-        out_run.elapsed_seconds,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}; no output written", args.scenario.display());
-            return EXIT_FAILURE;
-        }
-    };
-    if cancel.load(Ordering::SeqCst) {
-        eprintln!("interrupted: no output written");
-        return EXIT_INTERRUPTED;
-    }
-    let written = match output::write_results(&out, &engine, &out_run.tally, &summary) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
+            match e {
+                RunFailure::Cancelled => eprintln!("{e}"),
+                RunFailure::Failed(_) => eprintln!("error: {e}"),
+            }
+            return e.exit_code();
         }
     };
     if !args.quiet {
-        print!("{}", output::text_report(&summary));
+        print!("{}", output::text_report(&done.summary));
         let names: Vec<String> = written
             .iter()
             .filter_map(|p| p.strip_prefix(&out).ok())
