@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod accounting;
+pub mod charts;
 pub mod cli;
 pub mod compare;
 pub mod engine;

@@ -264,6 +264,116 @@ impl Sketch {
     }
 }
 
+impl Sketch {
+    /// Counts of the recorded values in the bins delimited by `edges`
+    /// (strictly increasing, usually equal-width; `edges.len() - 1` bins,
+    /// each `[edges[i], edges[i + 1])`, the last one closed on the right).
+    ///
+    /// A sketch does not keep values, only bucket counts: each bucket's
+    /// whole count is assigned to the bin holding the bucket's
+    /// representative value (the value its quantiles report). A bin
+    /// narrower than a bucket (about 0.78% of the value) can therefore come
+    /// out empty between two full ones; [`StatAcc::histogram`] chooses
+    /// bins wide enough to avoid that. Use [`StatAcc::bin_counts`] to bin
+    /// exact values when they were kept.
+    pub fn bin_counts(&self, edges: &[f64]) -> BinCounts {
+        let mut out = BinCounts::new(edges);
+        for (x, c) in self.buckets() {
+            out.add(edges, x, c);
+        }
+        out
+    }
+
+    /// Every non-empty bucket as (representative value, count), in
+    /// ascending value order.
+    fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        let neg = self
+            .negative
+            .counts
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, &c)| (-value_of(self.negative.offset + i as i64), c));
+        let zero = std::iter::once((0.0, self.zeros));
+        let pos = self
+            .positive
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (value_of(self.positive.offset + i as i64), c));
+        neg.chain(zero).chain(pos).filter(|&(_, c)| c > 0)
+    }
+}
+
+/// Counts of values in bins (see [`Sketch::bin_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BinCounts {
+    /// Values per bin, `edges.len() - 1` entries.
+    pub counts: Vec<u64>,
+    /// Values below the first edge.
+    pub below: u64,
+    /// Values above the last edge.
+    pub above: u64,
+}
+
+impl BinCounts {
+    fn new(edges: &[f64]) -> BinCounts {
+        BinCounts {
+            counts: vec![0; edges.len().saturating_sub(1)],
+            below: 0,
+            above: 0,
+        }
+    }
+
+    /// Adds `n` values equal to `x` (NaN counts as above, like +inf).
+    fn add(&mut self, edges: &[f64], x: f64, n: u64) {
+        let (Some(&lo), Some(&hi)) = (edges.first(), edges.last()) else {
+            return;
+        };
+        let last = self.counts.len();
+        if x < lo {
+            self.below += n;
+        } else if last == 0 || x > hi || x.is_nan() {
+            self.above += n;
+        } else {
+            // The bin i with edges[i] <= x < edges[i + 1] (x == hi: the last).
+            let i = edges.partition_point(|&e| e <= x).saturating_sub(1);
+            self.counts[i.min(last - 1)] += n;
+        }
+    }
+
+    /// Values counted in a bin, below or above.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.below + self.above
+    }
+}
+
+/// A histogram over equal-width bins (see [`StatAcc::histogram`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Histogram {
+    /// Bin edges, strictly increasing and equally spaced.
+    pub edges: Vec<f64>,
+    /// Values per bin and outside the edges.
+    pub bins: BinCounts,
+}
+
+/// Relative width of the widest sketch bucket, `2^-7` (a bucket spans
+/// `[L, L (1 + 2^-7))` at most).
+pub const SKETCH_BUCKET_RELATIVE_WIDTH: f64 = 1.0 / 128.0;
+
+/// `bins` equal-width bins over `[lo, hi]`: `bins + 1` edges, the last one
+/// exactly `hi`. Empty if the range is not finite and increasing or
+/// `bins` is 0.
+pub fn equal_width_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+    if bins == 0 || !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Vec::new();
+    }
+    let w = (hi - lo) / bins as f64;
+    let mut e: Vec<f64> = (0..bins).map(|i| lo + w * i as f64).collect();
+    e.push(hi);
+    e
+}
+
 /// The 1-based rank of the q-quantile among n values: ceil(q n), at least 1.
 pub fn rank_of(q: f64, n: u64) -> u64 {
     ((q * n as f64).ceil() as u64).clamp(1, n)
@@ -534,6 +644,64 @@ impl StatAcc {
             .collect()
     }
 
+    /// Counts of the values in the bins delimited by `edges` (strictly
+    /// increasing; see [`Sketch::bin_counts`]). With exact values kept
+    /// (`--exact`) the values themselves are binned; otherwise the
+    /// sketch's buckets are, each assigned by its representative value,
+    /// clamped to the observed `[min, max]` so that bins whose edges are
+    /// the range of the data hold every value.
+    pub fn bin_counts(&self, edges: &[f64]) -> BinCounts {
+        let mut out = BinCounts::new(edges);
+        match &self.exact {
+            Some(v) => {
+                for &x in v {
+                    out.add(edges, x, 1);
+                }
+            }
+            None => {
+                for (x, c) in self.sketch.buckets() {
+                    let x = if self.min <= self.max {
+                        x.clamp(self.min, self.max)
+                    } else {
+                        x
+                    };
+                    out.add(edges, x, c);
+                }
+            }
+        }
+        out
+    }
+
+    /// An equal-width histogram over `[lo, hi]` with at most `max_bins`
+    /// bins. Without exact values, the bins are made no narrower than two
+    /// sketch buckets at the larger end of the range (so that no bin is
+    /// empty merely because buckets are coarser than bins); at least one
+    /// bin. `None` if the range is not finite and increasing.
+    pub fn histogram(&self, lo: f64, hi: f64, max_bins: usize) -> Option<Histogram> {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return None;
+        }
+        let mut bins = max_bins.max(1);
+        if self.exact.is_none() {
+            let bucket = SKETCH_BUCKET_RELATIVE_WIDTH * lo.abs().max(hi.abs());
+            let fit = ((hi - lo) / (2.0 * bucket)).floor();
+            if fit.is_finite() && fit >= 1.0 {
+                bins = bins.min(fit as usize);
+            } else {
+                bins = 1;
+            }
+        }
+        let edges = equal_width_edges(lo, hi, bins);
+        if edges.is_empty() {
+            return None;
+        }
+        let counts = self.bin_counts(&edges);
+        Some(Histogram {
+            edges,
+            bins: counts,
+        })
+    }
+
     /// The sketch (for histograms).
     pub fn sketch(&self) -> &Sketch {
         &self.sketch
@@ -591,6 +759,57 @@ mod tests {
                 "q={q}: sketch {e} exact {x}"
             );
         }
+    }
+
+    #[test]
+    fn bin_counts_match_exact_binning_up_to_bucket_width() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+        let mut sketchy = StatAcc::new(0.0, false);
+        let mut exact = StatAcc::new(0.0, true);
+        for _ in 0..20_000 {
+            let x: f64 = rng.random::<f64>() * 100.0 - 20.0;
+            sketchy.add(x);
+            exact.add(x);
+        }
+        sketchy.end_batch();
+        exact.end_batch();
+        let (lo, hi) = sketchy.range();
+        let h = sketchy.histogram(lo, hi, 40).unwrap();
+        assert_eq!(h.edges.len(), 41);
+        assert_eq!(*h.edges.last().unwrap(), hi);
+        // Clamped to [min, max]: every value lands in a bin.
+        assert_eq!(h.bins.total(), 20_000);
+        assert_eq!((h.bins.below, h.bins.above), (0, 0));
+        let e = exact.bin_counts(&h.edges);
+        assert_eq!(e.counts.iter().sum::<u64>(), 20_000);
+        // A value moves bins only if it lies within a bucket width of an
+        // edge: about 2 * 0.78% * 100 / 2.5 of a bin's worth per edge.
+        for (i, (a, b)) in h.bins.counts.iter().zip(&e.counts).enumerate() {
+            let diff = (*a as f64 - *b as f64).abs();
+            assert!(
+                diff <= 0.4 * *b as f64 + 5.0,
+                "bin {i}: sketch {a}, exact {b}"
+            );
+        }
+        // Values outside the edges are reported, not dropped.
+        let mid = exact.bin_counts(&[0.0, 10.0, 20.0]);
+        assert_eq!(mid.total(), 20_000);
+        assert!(mid.below > 0 && mid.above > 0);
+    }
+
+    #[test]
+    fn histogram_of_a_point_mass_needs_a_range() {
+        let mut a = StatAcc::new(0.0, false);
+        for _ in 0..10 {
+            a.add(38.0);
+        }
+        a.end_batch();
+        assert!(a.histogram(38.0, 38.0, 10).is_none());
+        let h = a.histogram(37.0, 39.0, 50).unwrap();
+        // 2 / (2 * 39 / 128) = 3.28: three bins at most from the sketch.
+        assert_eq!(h.edges.len(), 4);
+        assert_eq!(h.bins.counts.iter().sum::<u64>(), 10);
+        assert!(equal_width_edges(1.0, f64::NAN, 3).is_empty());
     }
 
     #[test]
