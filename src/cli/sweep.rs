@@ -256,7 +256,7 @@ pub fn run(args: &SweepArgs) -> i32 {
         .and_then(|_| output::write_atomic(&csv, &table.to_csv()).map_err(|e| e.to_string()))
         .and_then(|_| {
             written.push(csv.clone());
-            super::figures::sweep_chart(&out, &base.scenario, &axes, &metric, &values)
+            super::figures::sweep_chart(&out, &scenarios[0], &axes, &metric, &values)
         })
         .and_then(|w| {
             written.extend(w);
