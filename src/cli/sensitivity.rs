@@ -276,8 +276,8 @@ pub fn run(args: &SensitivityArgs) -> i32 {
             base_value
         );
         println!(
-            "{:>4} {:<60} {:>10} {:>10} {:>10} {}",
-            "rank", "parameter (low → high)", "at low", "at high", "swing", ""
+            "{:>4} {:<60} {:>10} {:>10} {:>10}",
+            "rank", "parameter (low → high)", "Δ at low", "Δ at high", "swing"
         );
         for (k, r) in rows.iter().enumerate() {
             println!(
