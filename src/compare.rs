@@ -186,6 +186,16 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// $B to one decimal; beyond a million $B (a stress scenario's extreme
+/// paths) in scientific notation, so the table stays readable.
+fn money(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 fn add_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     if !v.contains(&x) {
         v.push(x)
@@ -233,7 +243,7 @@ pub fn comparison_md(runs: &[(String, &Summary)]) -> String {
         header.push(format!("{p} Δnet {r}, $B"));
         header.push(format!("{p} ΔNPV {r}, $B"));
     }
-    let band = |s: &Stat| format!("{:.1} [{:.1}, {:.1}]", s.mean, s.p5, s.p95);
+    let band = |s: &Stat| format!("{} [{}, {}]", money(s.mean), money(s.p5), money(s.p95));
     let mut o = String::new();
     let _ = writeln!(o, "| {} |", header.join(" | "));
     let seps: Vec<&str> = header
@@ -267,7 +277,7 @@ pub fn comparison_md(runs: &[(String, &Summary)]) -> String {
             match s.comparisons.get(r).and_then(|x| x.get(p)) {
                 Some(c) => {
                     cells.push(band(&c.delta_net));
-                    cells.push(format!("{:.1}", c.delta_net_npv.mean));
+                    cells.push(money(c.delta_net_npv.mean));
                 }
                 None => cells.extend(["–".to_string(), "–".to_string()]),
             }
