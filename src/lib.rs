@@ -16,7 +16,11 @@
 //!    [`partial`]: one shard's mergeable result, for runs split across
 //!    machines;
 //!    [`report`] turns a run into charts, which [`charts`] draws;
-//! 7. [`cli`]: the command line.
+//!    [`xlsx`] writes the same results as an Excel workbook;
+//! 7. across runs: [`metric`] names one number of a summary by its key,
+//!    [`compare`] lines up the key metrics of many runs, [`study`] builds
+//!    the parameter grids of sweeps and sensitivity analyses;
+//! 8. [`cli`]: the command line.
 //!
 //! ```no_run
 //! use revshare::{engine::{Control, Engine, RunOptions}, scenario, summary::Summary};
@@ -37,11 +41,15 @@
 pub mod accounting;
 pub mod charts;
 pub mod cli;
+pub mod compare;
 pub mod engine;
+pub mod metric;
 pub mod model;
 pub mod output;
 pub mod partial;
 pub mod report;
 pub mod scenario;
 pub mod statistics;
+pub mod study;
 pub mod summary;
+pub mod xlsx;

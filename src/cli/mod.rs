@@ -12,11 +12,15 @@ use clap::{Args, Parser, Subcommand};
 use crate::report::ChartSize;
 use crate::scenario;
 
+mod batch;
+mod figures;
 mod progress;
 mod run;
 mod shard;
 
 pub use shard::{parse_shard, resolve_shard, MergeArgs, ShardSpec};
+mod sensitivity;
+mod sweep;
 
 pub use progress::Progress;
 
@@ -48,6 +52,12 @@ enum Command {
     /// Merge the partial results of a sharded run (`run --shard`) into the
     /// outputs of `run`.
     Merge(MergeArgs),
+    /// Run many scenarios and compare them side by side.
+    Batch(batch::BatchArgs),
+    /// Run a scenario over a grid of parameter values (common random numbers).
+    Sweep(sweep::SweepArgs),
+    /// One-at-a-time sensitivity of a metric to every numeric parameter.
+    Sensitivity(sensitivity::SensitivityArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -79,6 +89,9 @@ pub struct RunArgs {
     /// Override a scenario field: --set series.openai.growth.initial=0.6 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// Also write results.xlsx (summary, per-year and per-step sheets).
+    #[arg(long)]
+    pub xlsx: bool,
     /// Do not print the text summary on stdout.
     #[arg(long, short)]
     pub quiet: bool,
@@ -108,6 +121,9 @@ pub fn main() -> i32 {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Run(args) => run::run(&args),
         Command::Merge(args) => shard::merge(&args),
+        Command::Batch(args) => batch::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::Sensitivity(args) => sensitivity::run(&args),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `revshare run`: load → validate → simulate → summarise → write. The
 //! pieces here are reused by the other commands that run scenarios.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -10,10 +10,10 @@ use super::progress::Progress;
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
 use crate::engine::{Control, Engine, RunError, RunOptions, Tally};
 use crate::output;
-use crate::report;
-use crate::report::{ChartSize, RenderedChart};
-use crate::scenario::{self, MAX_PATHS};
+use crate::report::{self, ChartSize, RenderedChart};
+use crate::scenario::{self, Scenario, MAX_PATHS};
 use crate::summary::Summary;
+use crate::xlsx;
 
 /// The cancel flag raised by Ctrl-C (installed once per process).
 pub fn cancel_flag() -> Arc<AtomicBool> {
@@ -68,151 +68,127 @@ pub fn check_out_dir(out: &Path, explicit: bool) -> Result<(), String> {
     }
 }
 
-/// Runs `revshare run`; returns the exit code.
-pub fn run(args: &RunArgs) -> i32 {
-    // Ctrl-C from here on only raises the flag: nothing is written after it.
-    let cancel = cancel_flag();
-    if let Some(spec) = args.shard {
-        return super::shard::run_shard(args, spec);
-    }
-    // 1. Load and validate.
-    let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    print_warnings(&args.scenario, &loaded.warnings);
-    let mut sc = loaded.scenario;
-    if let Some(p) = args.paths {
-        if p == 0 || p > MAX_PATHS {
-            eprintln!("error: --paths must be in 1..={MAX_PATHS}, got {p}");
-            return EXIT_INVALID;
-        }
-        sc.simulation.paths = p;
-    }
-    if let Some(s) = args.seed {
-        sc.simulation.seed = s;
-    }
-    let explicit = args.out.is_some();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join(&sc.name));
-    if let Err(e) = check_out_dir(&out, explicit) {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
-    let engine = Engine::new(&sc);
-    if args.exact {
-        let bytes = engine.layout.len() as f64 * sc.simulation.paths as f64 * 8.0;
-        if bytes > 16.0 * (1u64 << 30) as f64 {
-            eprintln!(
-                "error: --exact would keep {:.1} GiB of values for {} paths; use fewer paths",
-                bytes / (1u64 << 30) as f64,
-                sc.simulation.paths
-            );
-            return EXIT_INVALID;
-        }
-    }
+/// Why a scenario produced no results.
+#[derive(Debug)]
+pub(crate) enum RunFailure {
+    /// Ctrl-C: nothing was written.
+    Cancelled,
+    /// The run, the summary or a write failed (message ready to print).
+    Failed(String),
+}
 
-    // 2. Run, with a progress bar on a terminal once a second has passed.
+impl RunFailure {
+    /// The process exit code for this failure.
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            RunFailure::Cancelled => EXIT_INTERRUPTED,
+            RunFailure::Failed(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunFailure::Cancelled => f.write_str("interrupted: no output written"),
+            RunFailure::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One simulated scenario: the engine, its merged tally and the summary.
+pub(crate) struct Simulated {
+    /// The compiled scenario.
+    pub engine: Engine,
+    /// The merged statistics of every path.
+    pub tally: Tally,
+    /// The result type (summary.json).
+    pub summary: Summary,
+}
+
+/// How to simulate: everything but the scenario (which carries the path
+/// count and seed) and the output directory.
+#[derive(Clone, Copy)]
+pub(crate) struct Simulate<'a> {
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Keep every value for exact quantiles.
+    pub exact: bool,
+    /// Called with the paths done so far in this scenario.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Raised by Ctrl-C.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Simulates a validated scenario with its `simulation.paths` and `seed`
+/// and summarises it; writes nothing. Every command that runs scenarios
+/// (run, batch, sweep, sensitivity) goes through here.
+pub(crate) fn simulate(sc: &Scenario, how: &Simulate) -> Result<Simulated, RunFailure> {
+    let engine = Engine::new(sc);
     let opts = RunOptions {
         paths: sc.simulation.paths,
         seed: sc.simulation.seed,
-        threads: args.threads,
-        exact: args.exact,
+        threads: how.threads,
+        exact: how.exact,
         shard: (0, 1),
     };
-    let progress = Progress::new(sc.simulation.paths);
-    let report = |done: u64| progress.update(done);
-    let result = engine.run(
+    let out = match engine.run(
         &opts,
         &Control {
-            progress: &report,
-            cancel: &cancel,
+            progress: how.progress,
+            cancel: how.cancel,
         },
-    );
-    progress.finish();
-    let out_run = match result {
-        Ok(r) => r,
-        Err(RunError::Cancelled) => {
-            eprintln!("interrupted: no output written");
-            return EXIT_INTERRUPTED;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-
-    // 3. Summarise and export.
-    let summary = match Summary::build(
-        &engine,
-        &out_run.tally,
-        out_run.threads,
-        out_run.elapsed_seconds,
     ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}; no output written", args.scenario.display());
-            return EXIT_FAILURE;
-        }
+        Ok(r) => r,
+        Err(RunError::Cancelled) => return Err(RunFailure::Cancelled),
+        Err(e) => return Err(RunFailure::Failed(e.to_string())),
     };
-    if cancel.load(Ordering::SeqCst) {
-        eprintln!("interrupted: no output written");
-        return EXIT_INTERRUPTED;
+    let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds)
+        .map_err(|e| RunFailure::Failed(format!("{}: {e}; no output written", sc.name)))?;
+    if how.cancel.load(Ordering::SeqCst) {
+        return Err(RunFailure::Cancelled);
     }
-    let started = Instant::now();
-    let charts = if args.no_charts {
-        Vec::new()
-    } else {
-        match render_charts(
-            &engine,
-            &out_run.tally,
-            &summary,
-            args.threads,
-            args.chart_size,
-        ) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}; no output written");
-                return EXIT_FAILURE;
-            }
-        }
+    Ok(Simulated {
+        engine,
+        tally: out.tally,
+        summary,
+    })
+}
+
+/// What to write besides the data files.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Extras {
+    /// Render the charts at this size; `None` for `--no-charts`.
+    pub charts: Option<ChartSize>,
+    /// Also write `results.xlsx`.
+    pub xlsx: bool,
+}
+
+/// Simulates a validated scenario and writes its results into `dir` as
+/// `revshare run` does (charts, steps.csv, annual.csv, summary.json, and
+/// with `xlsx` results.xlsx). Returns the run and the files written.
+pub(crate) fn run_into(
+    sc: &Scenario,
+    dir: &Path,
+    extras: Extras,
+    how: &Simulate,
+) -> Result<(Simulated, Vec<PathBuf>), RunFailure> {
+    let done = simulate(sc, how)?;
+    let charts = match extras.charts {
+        Some(size) => render_charts(&done.engine, &done.tally, &done.summary, how.threads, size)
+            .map_err(|e| RunFailure::Failed(format!("{e}; no output written")))?,
+        None => Vec::new(),
     };
-    let render_seconds = started.elapsed().as_secs_f64();
-    let written = match output::write_results(&out, &engine, &out_run.tally, &summary, &charts) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    let chart_note = if charts.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "rendered {} charts ({} files) into {}/ in {render_seconds:.2} s",
-            charts.len(),
-            2 * charts.len(),
-            out.join(output::CHARTS_DIR).display(),
-        )
-    };
-    if !args.quiet {
-        print!("{}", output::text_report(&summary));
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&out).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("\nwrote to {}/: {}", out.display(), names.join(", "));
-        if !chart_note.is_empty() {
-            println!("{}", chart_note.trim_start());
-        }
+    let mut written = output::write_results(dir, &done.engine, &done.tally, &done.summary, &charts)
+        .map_err(|e| RunFailure::Failed(e.to_string()))?;
+    if extras.xlsx {
+        let sheets = xlsx::RunSheets::new(&sc.name, &done.engine, &done.tally, &done.summary);
+        let path = dir.join(RUN_WORKBOOK);
+        xlsx::write_workbook(&path, &xlsx::run_workbook(&[sheets], &[]))
+            .map_err(|e| RunFailure::Failed(e.to_string()))?;
+        written.push(path);
     }
-    0
+    Ok((done, written))
 }
 
 /// Renders every chart of a run on `threads` threads (0 = all cores),
@@ -230,4 +206,126 @@ pub fn render_charts(
         .map_err(|e| format!("cannot start chart threads: {e}"))?;
     pool.install(|| report::render_charts(engine, tally, summary, size))
         .map_err(|e| e.to_string())
+}
+
+/// The workbook `--xlsx` writes next to a run's other files.
+pub(crate) const RUN_WORKBOOK: &str = "results.xlsx";
+
+/// Applies `--paths` and `--seed` to a validated scenario.
+pub(crate) fn apply_paths_seed(
+    sc: &mut Scenario,
+    paths: Option<u64>,
+    seed: Option<u64>,
+) -> Result<(), String> {
+    if let Some(p) = paths {
+        if p == 0 || p > MAX_PATHS {
+            return Err(format!("--paths must be in 1..={MAX_PATHS}, got {p}"));
+        }
+        sc.simulation.paths = p;
+    }
+    if let Some(s) = seed {
+        sc.simulation.seed = s;
+    }
+    Ok(())
+}
+
+/// Runs `revshare run`; returns the exit code.
+pub fn run(args: &RunArgs) -> i32 {
+    // Ctrl-C from here on only raises the flag: nothing is written after it.
+    let cancel = cancel_flag();
+    if let Some(spec) = args.shard {
+        return super::shard::run_shard(args, spec);
+    }
+    // 1. Load and validate.
+    let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    print_warnings(&args.scenario, &loaded.warnings);
+    let mut sc = loaded.scenario;
+    if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
+        eprintln!("error: {e}");
+        return EXIT_INVALID;
+    }
+    let explicit = args.out.is_some();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&sc.name));
+    if let Err(e) = check_out_dir(&out, explicit) {
+        eprintln!("error: {e}");
+        return EXIT_FAILURE;
+    }
+    if args.exact {
+        let metrics = Engine::new(&sc).layout.len();
+        let bytes = metrics as f64 * sc.simulation.paths as f64 * 8.0;
+        if bytes > 16.0 * (1u64 << 30) as f64 {
+            eprintln!(
+                "error: --exact would keep {:.1} GiB of values for {} paths; use fewer paths",
+                bytes / (1u64 << 30) as f64,
+                sc.simulation.paths
+            );
+            return EXIT_INVALID;
+        }
+    }
+
+    // 2. Run, with a progress bar on a terminal once a second has passed,
+    //    and 3. summarise and export.
+    let progress = Progress::new(sc.simulation.paths);
+    let report = |done: u64| progress.update(done);
+    let how = Simulate {
+        threads: args.threads,
+        exact: args.exact,
+        progress: &report,
+        cancel: &cancel,
+    };
+    let started = Instant::now();
+    let extras = Extras {
+        charts: (!args.no_charts).then_some(args.chart_size),
+        xlsx: args.xlsx,
+    };
+    let result = run_into(&sc, &out, extras, &how);
+    progress.finish();
+    let (done, written) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            match e {
+                RunFailure::Cancelled => eprintln!("{e}"),
+                RunFailure::Failed(_) => eprintln!("error: {}: {e}", args.scenario.display()),
+            }
+            return e.exit_code();
+        }
+    };
+    if !args.quiet {
+        print!("{}", output::text_report(&done.summary));
+        let names: Vec<String> = written
+            .iter()
+            .filter_map(|p| p.strip_prefix(&out).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        let charts = names.iter().filter(|n| n.ends_with(".png")).count();
+        let data: Vec<&String> = names
+            .iter()
+            .filter(|n| !n.starts_with(output::CHARTS_DIR))
+            .collect();
+        println!(
+            "\nwrote to {}/: {}",
+            out.display(),
+            data.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if charts > 0 {
+            println!(
+                "and {charts} charts (PNG and SVG) to {}/ ({:.2} s in all)",
+                out.join(output::CHARTS_DIR).display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    0
 }

@@ -1,0 +1,270 @@
+//! `revshare batch`: load every scenario → run each into its own folder as
+//! `run` does → line the results up in `comparison.csv`, `comparison.md`,
+//! a side-by-side chart and (with `--xlsx`) one workbook. A scenario that
+//! does not load is reported and skipped; the others still run.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::progress::Progress;
+use super::run::{
+    apply_paths_seed, cancel_flag, check_out_dir, run_into, Extras, RunFailure, Simulate,
+};
+use super::{print_warnings, EXIT_FAILURE, EXIT_INVALID};
+use crate::compare;
+use crate::output;
+use crate::report::ChartSize;
+use crate::scenario::{self, Scenario};
+use crate::summary::Summary;
+use crate::xlsx;
+
+/// Options of `revshare batch`.
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// Scenario files, or directories whose *.json files are all run (sorted by name).
+    #[arg(required = true, value_name = "DIR_OR_FILES")]
+    pub inputs: Vec<PathBuf>,
+    /// Output directory (default: out/batch/); each scenario goes to DIR/<name>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Number of paths for every scenario (default: each scenario's simulation.paths).
+    #[arg(long)]
+    pub paths: Option<u64>,
+    /// Seed for every scenario (default: each scenario's simulation.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Override a field in every scenario: --set regimes.amended.0.cap=50 (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Also write comparison.xlsx (comparison, summary, per-year and per-step sheets).
+    #[arg(long)]
+    pub xlsx: bool,
+    /// Do not render each scenario's own charts (the comparison charts are
+    /// always drawn).
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Chart image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
+    pub chart_size: ChartSize,
+    /// Do not print the comparison table on stdout.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The scenario files named by the inputs: files as given, directories
+/// expanded to their `*.json` files sorted by name.
+fn expand(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            match std::fs::read_dir(input) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        errors.push(format!("{}: no *.json scenario files", input.display()));
+                    }
+                    files.extend(found);
+                }
+                Err(e) => errors.push(format!("{}: cannot read directory: {e}", input.display())),
+            }
+        } else {
+            files.push(input.clone());
+        }
+    }
+    (files, errors)
+}
+
+/// Runs `revshare batch`; returns the exit code.
+pub fn run(args: &BatchArgs) -> i32 {
+    // 1. Load and validate every scenario; report and skip the bad ones.
+    let (files, errors) = expand(&args.inputs);
+    let mut invalid = !errors.is_empty();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    let mut scenarios: Vec<(PathBuf, Scenario)> = Vec::new();
+    for file in &files {
+        match scenario::load_with_overrides(file, &args.set) {
+            Ok(l) => {
+                print_warnings(file, &l.warnings);
+                let mut sc = l.scenario;
+                if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
+                    eprintln!("error: {e}");
+                    return EXIT_INVALID;
+                }
+                if let Some((other, _)) = scenarios.iter().find(|(_, s)| s.name == sc.name) {
+                    eprintln!(
+                        "error: {}: scenario name {:?} is also the name of {} (each scenario \
+                         writes to DIR/<name>/); skipped",
+                        file.display(),
+                        sc.name,
+                        other.display()
+                    );
+                    invalid = true;
+                    continue;
+                }
+                scenarios.push((file.clone(), sc));
+            }
+            Err(e) => {
+                eprintln!("error: {e}\n  skipped {}", file.display());
+                invalid = true;
+            }
+        }
+    }
+    if scenarios.is_empty() {
+        eprintln!("error: no valid scenario to run");
+        return EXIT_INVALID;
+    }
+    let explicit = args.out.is_some();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join("batch"));
+    if let Err(e) = check_out_dir(&out, explicit) {
+        eprintln!("error: {e}");
+        return EXIT_FAILURE;
+    }
+
+    // 2. Run each into DIR/<name>/, one progress bar for all paths.
+    let cancel = cancel_flag();
+    let total: u64 = scenarios.iter().map(|(_, s)| s.simulation.paths).sum();
+    let progress = Progress::new(total);
+    let mut offset = 0u64;
+    let mut failed = false;
+    let mut done: Vec<(PathBuf, Summary)> = Vec::new();
+    let mut sheets = Vec::new();
+    for (file, sc) in &scenarios {
+        let report = |n: u64| progress.update(offset + n);
+        let how = Simulate {
+            threads: args.threads,
+            exact: false,
+            progress: &report,
+            cancel: &cancel,
+        };
+        match run_into(
+            sc,
+            &out.join(&sc.name),
+            Extras {
+                charts: (!args.no_charts).then_some(args.chart_size),
+                xlsx: false,
+            },
+            &how,
+        ) {
+            Ok((run, _)) => {
+                if args.xlsx {
+                    sheets.push(xlsx::RunSheets::new(
+                        &sc.name,
+                        &run.engine,
+                        &run.tally,
+                        &run.summary,
+                    ));
+                }
+                done.push((file.clone(), run.summary));
+            }
+            Err(RunFailure::Cancelled) => {
+                progress.finish();
+                eprintln!("interrupted: the comparison was not written");
+                return RunFailure::Cancelled.exit_code();
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}; skipped", file.display());
+                failed = true;
+            }
+        }
+        offset += sc.simulation.paths;
+    }
+    progress.finish();
+
+    // 3. The comparison.
+    if !done.is_empty() {
+        let written = match write_comparison(&out, &done, &sheets, args.xlsx) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILURE;
+            }
+        };
+        if !args.quiet {
+            let runs: Vec<(String, &Summary)> = done
+                .iter()
+                .map(|(_, s)| (s.scenario.name.clone(), s))
+                .collect();
+            print!("{}", compare::comparison_md(&runs));
+            let names: Vec<String> = written
+                .iter()
+                .filter_map(|p| p.strip_prefix(&out).ok())
+                .map(|p| p.display().to_string())
+                .collect();
+            println!(
+                "\n{} scenario{} run; wrote to {}/: {} and one folder per scenario",
+                done.len(),
+                if done.len() == 1 { "" } else { "s" },
+                out.display(),
+                names.join(", ")
+            );
+        }
+    }
+    if invalid {
+        EXIT_INVALID
+    } else if failed {
+        EXIT_FAILURE
+    } else {
+        0
+    }
+}
+
+/// The comparison table of a batch: one row per scenario.
+pub(crate) fn comparison_table(done: &[(PathBuf, Summary)]) -> compare::Table {
+    let mut table = compare::Table::new(&["scenario", "file", "paths", "seed"]);
+    for (file, s) in done {
+        table.push(
+            vec![
+                s.scenario.name.clone(),
+                file.display().to_string(),
+                s.run.paths.to_string(),
+                s.run.seed.to_string(),
+            ],
+            &compare::key_metrics(s),
+        );
+    }
+    table
+}
+
+fn write_comparison(
+    out: &Path,
+    done: &[(PathBuf, Summary)],
+    sheets: &[xlsx::RunSheets],
+    with_xlsx: bool,
+) -> Result<Vec<PathBuf>, String> {
+    let table = comparison_table(done);
+    let runs: Vec<(String, &Summary)> = done
+        .iter()
+        .map(|(_, s)| (s.scenario.name.clone(), s))
+        .collect();
+    let mut written = Vec::new();
+    let csv = out.join("comparison.csv");
+    output::write_atomic(&csv, &table.to_csv()).map_err(|e| e.to_string())?;
+    written.push(csv);
+    let md = out.join("comparison.md");
+    output::write_atomic(&md, compare::comparison_md(&runs).as_bytes())
+        .map_err(|e| e.to_string())?;
+    written.push(md);
+    written.extend(super::figures::comparison_chart(out, &runs)?);
+    if with_xlsx {
+        let path = out.join("comparison.xlsx");
+        let first = [xlsx::table_sheet("comparison", &table)];
+        xlsx::write_workbook(&path, &xlsx::run_workbook(sheets, &first))
+            .map_err(|e| e.to_string())?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,340 @@
+//! `revshare sensitivity`: one-at-a-time sensitivity. The base scenario
+//! and every parameter moved down and up (by a relative spread, or to the
+//! bounds of a ranges file) are run with common random numbers; the change
+//! in the chosen metric is ranked by swing and written as
+//! `sensitivity.csv` and a tornado chart.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::progress::Progress;
+use super::run::{apply_paths_seed, cancel_flag, check_out_dir, simulate, RunFailure, Simulate};
+use super::sweep::check_metric;
+use super::{print_warnings, EXIT_FAILURE, EXIT_INVALID};
+use crate::compare::csv_field;
+use crate::metric::Metric;
+use crate::output;
+use crate::scenario::{self, Scenario};
+use crate::study::{self, Parameter};
+
+/// The default path count of a sensitivity analysis: modest, so the
+/// 1 + 2 × (number of parameters) runs take seconds.
+pub const DEFAULT_PATHS: u64 = 20_000;
+
+/// Options of `revshare sensitivity`.
+#[derive(Args, Debug, Clone)]
+pub struct SensitivityArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// The metric, a summary.json key; a distribution counts by its mean
+    /// (default: comparisons.<first non-baseline regime>.OpenAI.delta_net).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Relative move of each parameter, down and up (0.2 = ±20%), in (0, 1).
+    #[arg(long, default_value_t = 0.2)]
+    pub spread: f64,
+    /// JSON file { "PATH": [low, high], ... }: move only these parameters, to these values.
+    #[arg(long)]
+    pub ranges: Option<PathBuf>,
+    /// Output directory (default: out/<name>-sensitivity/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Number of paths per run (default 20,000).
+    #[arg(long)]
+    pub paths: Option<u64>,
+    /// Seed used by every run (overrides simulation.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Override a field of the base scenario (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Do not print the ranking on stdout.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One ranked parameter.
+pub(crate) struct Row {
+    pub param: Parameter,
+    pub metric_low: f64,
+    pub metric_high: f64,
+    pub swing: f64,
+    pub note: String,
+}
+
+/// Runs `revshare sensitivity`; returns the exit code.
+pub fn run(args: &SensitivityArgs) -> i32 {
+    // 1. Base scenario, parameters, metric: all checked before any long run.
+    let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    print_warnings(&args.scenario, &loaded.warnings);
+    let mut base = loaded.scenario;
+    let paths = Some(args.paths.unwrap_or(DEFAULT_PATHS));
+    if let Err(e) = apply_paths_seed(&mut base, paths, args.seed) {
+        eprintln!("error: {e}");
+        return EXIT_INVALID;
+    }
+    if !(args.spread > 0.0 && args.spread < 1.0) {
+        eprintln!("error: --spread must be in (0, 1), got {}", args.spread);
+        return EXIT_INVALID;
+    }
+    // Parameters move in the validated scenario (every default written
+    // out), so moving growth.initial does not also move a defaulted
+    // growth.long_run.
+    let base_json = serde_json::to_value(&base).expect("a scenario serialises");
+    let base_text = base_json.to_string();
+    let params = match &args.ranges {
+        None => study::parameters(&base, args.spread),
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| study::parameters_from_ranges(&base_json, &t))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                return EXIT_INVALID;
+            }
+        },
+    };
+    let metric = match &args.metric {
+        Some(k) => match Metric::new(k) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        },
+        None => Metric::default_for_sensitivity(&base),
+    };
+    if let Err(e) = check_metric(&base, &metric) {
+        eprintln!("error: {e}");
+        return EXIT_INVALID;
+    }
+    // Each side of each parameter, validated like a file.
+    let side = |p: &Parameter, v: f64| -> Result<Scenario, String> {
+        let o = format!("{}={}", p.path, v);
+        scenario::parse_with_overrides(&base_text, &args.scenario, std::slice::from_ref(&o))
+            .map(|l| l.scenario)
+            .map_err(|e| e.to_string().replace('\n', " "))
+    };
+    let mut runs: Vec<(usize, bool, Result<Scenario, String>)> = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        runs.push((i, false, side(p, p.low)));
+        runs.push((i, true, side(p, p.high)));
+    }
+    if args.ranges.is_some() {
+        let bad: Vec<&String> = runs.iter().filter_map(|r| r.2.as_ref().err()).collect();
+        if !bad.is_empty() {
+            for e in bad {
+                eprintln!("error: ranges: {e}");
+            }
+            return EXIT_INVALID;
+        }
+    }
+    let explicit = args.out.is_some();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(format!("{}-sensitivity", base.name)));
+    if let Err(e) = check_out_dir(&out, explicit) {
+        eprintln!("error: {e}");
+        return EXIT_FAILURE;
+    }
+
+    // 2. Run the base and every side, all on the same seed.
+    let cancel = cancel_flag();
+    let n_runs = 1 + runs.iter().filter(|r| r.2.is_ok()).count() as u64;
+    let progress = Progress::new(n_runs * base.simulation.paths);
+    let mut offset = 0;
+    let mut evaluate = |sc: &Scenario| -> Result<f64, RunFailure> {
+        let start = offset;
+        let report = |n: u64| progress.update(start + n);
+        let how = Simulate {
+            threads: args.threads,
+            exact: false,
+            progress: &report,
+            cancel: &cancel,
+        };
+        let run = simulate(sc, &how)?;
+        offset += sc.simulation.paths;
+        // A metric that vanishes at one setting (e.g. no cap hit) counts as NaN.
+        Ok(metric.eval(&run.summary).map_or(f64::NAN, |v| v.point()))
+    };
+    let fail = |e: RunFailure| {
+        match &e {
+            RunFailure::Cancelled => eprintln!("{e}"),
+            RunFailure::Failed(_) => eprintln!("error: {e}"),
+        }
+        e.exit_code()
+    };
+    let base_value = match evaluate(&base) {
+        Ok(v) => v,
+        Err(e) => {
+            progress.finish();
+            return fail(e);
+        }
+    };
+    let mut rows: Vec<Row> = params
+        .iter()
+        .map(|p| Row {
+            param: p.clone(),
+            metric_low: base_value,
+            metric_high: base_value,
+            swing: 0.0,
+            note: String::new(),
+        })
+        .collect();
+    for (i, high, sc) in &runs {
+        let value = match sc {
+            Ok(sc) => match evaluate(sc) {
+                Ok(v) => v,
+                Err(RunFailure::Failed(m)) => {
+                    rows[*i].note.push_str(&format!(
+                        "{} run failed: {m}; ",
+                        if *high { "high" } else { "low" }
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    progress.finish();
+                    return fail(e);
+                }
+            },
+            Err(m) => {
+                rows[*i].note.push_str(&format!(
+                    "{} setting invalid, not run: {m}; ",
+                    if *high { "high" } else { "low" }
+                ));
+                continue;
+            }
+        };
+        if *high {
+            rows[*i].metric_high = value;
+        } else {
+            rows[*i].metric_low = value;
+        }
+    }
+    progress.finish();
+    for r in &mut rows {
+        let vals = [base_value, r.metric_low, r.metric_high];
+        let max = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let min = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        r.swing = if vals.iter().all(|v| v.is_finite()) {
+            max - min
+        } else {
+            f64::NAN
+        };
+        r.note = r.note.trim_end_matches("; ").to_string();
+    }
+    // Largest swing first; ties keep the parameter order; NaN last.
+    rows.sort_by(|a, b| match (a.swing.is_nan(), b.swing.is_nan()) {
+        (false, false) => b.swing.total_cmp(&a.swing),
+        (x, y) => x.cmp(&y),
+    });
+
+    // 3. Export.
+    let csv = sensitivity_csv(&metric, base_value, &rows);
+    let mut written = Vec::new();
+    let result = std::fs::create_dir_all(&out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))
+        .and_then(|_| {
+            let path = out.join("sensitivity.csv");
+            output::write_atomic(&path, &csv).map_err(|e| e.to_string())?;
+            written.push(path);
+            written.extend(super::figures::tornado(
+                &out,
+                &base,
+                &metric,
+                base_value,
+                &rows,
+                args.ranges.is_none().then_some(args.spread),
+            )?);
+            Ok(())
+        });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        return EXIT_FAILURE;
+    }
+    if !args.quiet {
+        println!(
+            "sensitivity of {} ({} parameters, {} runs of {} paths, seed {}): metric {} = {:.3} at base",
+            base.name,
+            rows.len(),
+            n_runs,
+            base.simulation.paths,
+            base.simulation.seed,
+            metric.key(),
+            base_value
+        );
+        println!(
+            "{:>4} {:<60} {:>10} {:>10} {:>10}",
+            "rank", "parameter (low → high)", "Δ at low", "Δ at high", "swing"
+        );
+        for (k, r) in rows.iter().enumerate() {
+            println!(
+                "{:>4} {:<60} {:>+10.3} {:>+10.3} {:>10.3} {}",
+                k + 1,
+                format!(
+                    "{} ({:.4} → {:.4})",
+                    r.param.path, r.param.low, r.param.high
+                ),
+                r.metric_low - base_value,
+                r.metric_high - base_value,
+                r.swing,
+                r.note
+            );
+        }
+        let names: Vec<String> = written
+            .iter()
+            .filter_map(|p| p.strip_prefix(&out).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        println!("wrote to {}/: {}", out.display(), names.join(", "));
+    }
+    0
+}
+
+fn sensitivity_csv(metric: &Metric, base_value: f64, rows: &[Row]) -> Vec<u8> {
+    let mut o = String::from(
+        "rank,parameter,base_value,low_value,high_value,metric,metric_base,metric_low,\
+         metric_high,delta_low,delta_high,swing,note\n",
+    );
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x}")
+        } else {
+            String::new()
+        }
+    };
+    for (k, r) in rows.iter().enumerate() {
+        o.push_str(
+            &[
+                (k + 1).to_string(),
+                csv_field(&r.param.path),
+                num(r.param.base),
+                num(r.param.low),
+                num(r.param.high),
+                csv_field(metric.key()),
+                num(base_value),
+                num(r.metric_low),
+                num(r.metric_high),
+                num(r.metric_low - base_value),
+                num(r.metric_high - base_value),
+                num(r.swing),
+                csv_field(&r.note),
+            ]
+            .join(","),
+        );
+        o.push('\n');
+    }
+    o.into_bytes()
+}

@@ -1,0 +1,312 @@
+//! `revshare sweep`: the cartesian grid of parameter values → one run per
+//! grid point with common random numbers (the same seed everywhere) →
+//! `sweep.csv` (one row per point), a chart of the chosen metric against
+//! the first parameter with its 90% band, and (with `--xlsx`) a workbook.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::progress::Progress;
+use super::run::{apply_paths_seed, cancel_flag, check_out_dir, simulate, RunFailure, Simulate};
+use super::{print_warnings, EXIT_FAILURE, EXIT_INVALID};
+use crate::compare::{self, KeyMetric, Kind};
+use crate::metric::{Metric, MetricValue};
+use crate::output;
+use crate::scenario::{self, Scenario};
+use crate::study::{self, Axis};
+use crate::xlsx;
+
+/// Options of `revshare sweep`.
+#[derive(Args, Debug, Clone)]
+pub struct SweepArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// A dotted scenario path to sweep, e.g. regimes.amended.0.cap (repeatable; each needs a --values).
+    #[arg(long = "param", required = true, value_name = "PATH")]
+    pub params: Vec<String>,
+    /// Values of the matching --param: a list 20,38,50 or a range START:STOP:STEP.
+    #[arg(long = "values", required = true, value_name = "LIST")]
+    pub values: Vec<String>,
+    /// The metric to chart, a summary.json key (default: P(cap binds) of the first capped flow).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Output directory (default: out/<name>-sweep/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Number of paths at every grid point (overrides simulation.paths).
+    #[arg(long)]
+    pub paths: Option<u64>,
+    /// Seed used at every grid point (overrides simulation.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Override a field before sweeping (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Also write sweep.xlsx (sweep, summary, per-year and per-step sheets).
+    #[arg(long)]
+    pub xlsx: bool,
+    /// Do not print the table on stdout.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Checks a metric against a one-path run of the scenario, so a typo is
+/// reported before the long runs start.
+pub(crate) fn check_metric(sc: &Scenario, metric: &Metric) -> Result<(), String> {
+    let mut probe = sc.clone();
+    probe.simulation.paths = 1;
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let how = Simulate {
+        threads: 1,
+        exact: false,
+        progress: &|_| {},
+        cancel: &never,
+    };
+    let run = simulate(&probe, &how).map_err(|e| e.to_string())?;
+    metric
+        .eval(&run.summary)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The columns a metric adds to a table: its point value and 90% band.
+pub(crate) fn metric_columns(metric: &Metric, v: &MetricValue) -> Vec<KeyMetric> {
+    let kind = match v {
+        MetricValue::Probability { .. } => Kind::Probability,
+        _ => Kind::Money,
+    };
+    let (lo, hi) = v.band90();
+    let key = metric.key();
+    vec![
+        KeyMetric {
+            column: format!("metric:{key}"),
+            kind,
+            value: v.point(),
+        },
+        KeyMetric {
+            column: format!("metric:{key}:band90_low"),
+            kind,
+            value: lo,
+        },
+        KeyMetric {
+            column: format!("metric:{key}:band90_high"),
+            kind,
+            value: hi,
+        },
+    ]
+}
+
+/// Runs `revshare sweep`; returns the exit code.
+pub fn run(args: &SweepArgs) -> i32 {
+    // 1. The base scenario, the grid and the metric, all checked first.
+    let base = match scenario::load_with_overrides(&args.scenario, &args.set) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    print_warnings(&args.scenario, &base.warnings);
+    if args.params.len() != args.values.len() {
+        eprintln!(
+            "error: every --param needs its own --values (got {} --param and {} --values)",
+            args.params.len(),
+            args.values.len()
+        );
+        return EXIT_INVALID;
+    }
+    let mut axes = Vec::new();
+    for (p, v) in args.params.iter().zip(&args.values) {
+        match study::parse_values(v) {
+            Ok(values) => axes.push(Axis {
+                path: p.trim().to_string(),
+                values,
+            }),
+            Err(e) => {
+                eprintln!("error: --param {p}: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let points = match study::grid(&axes) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let mut scenarios = Vec::new();
+    let mut bad = false;
+    for point in &points {
+        let overrides: Vec<String> = args.set.iter().chain(point).cloned().collect();
+        match scenario::load_with_overrides(&args.scenario, &overrides) {
+            Ok(l) => {
+                // Common random numbers: every point keeps the file's (or
+                // --seed's) seed, unless simulation.seed itself is swept.
+                let mut sc = l.scenario;
+                if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
+                    eprintln!("error: {e}");
+                    return EXIT_INVALID;
+                }
+                scenarios.push(sc);
+            }
+            Err(e) => {
+                eprintln!("error: grid point {}: {e}", point.join(" "));
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return EXIT_INVALID;
+    }
+    let metric = match &args.metric {
+        Some(k) => match Metric::new(k) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        },
+        None => Metric::default_for_sweep(&scenarios[0]),
+    };
+    if let Err(e) = check_metric(&scenarios[0], &metric) {
+        eprintln!("error: {e}");
+        return EXIT_INVALID;
+    }
+    let explicit = args.out.is_some();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(format!("{}-sweep", base.scenario.name)));
+    if let Err(e) = check_out_dir(&out, explicit) {
+        eprintln!("error: {e}");
+        return EXIT_FAILURE;
+    }
+
+    // 2. Run every point.
+    let cancel = cancel_flag();
+    let total: u64 = scenarios.iter().map(|s| s.simulation.paths).sum();
+    let progress = Progress::new(total);
+    let mut offset = 0;
+    let mut leading = vec!["point".to_string()];
+    leading.extend(axes.iter().map(|a| a.path.clone()));
+    let mut table = compare::Table {
+        leading,
+        ..Default::default()
+    };
+    let mut values: Vec<Option<MetricValue>> = Vec::new();
+    let mut sheets = Vec::new();
+    for (i, (sc, point)) in scenarios.iter().zip(&points).enumerate() {
+        let report = |n: u64| progress.update(offset + n);
+        let how = Simulate {
+            threads: args.threads,
+            exact: false,
+            progress: &report,
+            cancel: &cancel,
+        };
+        let run = match simulate(sc, &how) {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish();
+                match e {
+                    RunFailure::Cancelled => eprintln!("{e}"),
+                    RunFailure::Failed(_) => {
+                        eprintln!("error: grid point {}: {e}", point.join(" "))
+                    }
+                }
+                return e.exit_code();
+            }
+        };
+        offset += sc.simulation.paths;
+        let v = metric.eval(&run.summary).ok();
+        let mut metrics = match &v {
+            Some(v) => metric_columns(&metric, v),
+            None => Vec::new(),
+        };
+        metrics.extend(compare::key_metrics(&run.summary));
+        let mut lead = vec![(i + 1).to_string()];
+        lead.extend(
+            point
+                .iter()
+                .map(|o| o.split_once('=').map_or("", |x| x.1).to_string()),
+        );
+        table.push(lead, &metrics);
+        values.push(v);
+        if args.xlsx {
+            let label = format!("{}: {}", i + 1, point.join(" "));
+            sheets.push(xlsx::RunSheets::new(
+                &label,
+                &run.engine,
+                &run.tally,
+                &run.summary,
+            ));
+        }
+    }
+    progress.finish();
+
+    // 3. Export.
+    let mut written = Vec::new();
+    let csv = out.join("sweep.csv");
+    let result = std::fs::create_dir_all(&out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))
+        .and_then(|_| output::write_atomic(&csv, &table.to_csv()).map_err(|e| e.to_string()))
+        .and_then(|_| {
+            written.push(csv.clone());
+            super::figures::sweep_chart(&out, &scenarios[0], &axes, &metric, &values)
+        })
+        .and_then(|w| {
+            written.extend(w);
+            if args.xlsx {
+                let path = out.join("sweep.xlsx");
+                let first = [xlsx::table_sheet("sweep", &table)];
+                xlsx::write_workbook(&path, &xlsx::run_workbook(&sheets, &first))
+                    .map_err(|e| e.to_string())?;
+                written.push(path);
+            }
+            Ok(())
+        });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        return EXIT_FAILURE;
+    }
+    if !args.quiet {
+        println!(
+            "sweep of {} ({} points, {} paths each, seed {}); metric {}",
+            base.scenario.name,
+            scenarios.len(),
+            scenarios[0].simulation.paths,
+            scenarios[0].simulation.seed,
+            metric.key()
+        );
+        for ((_, point), v) in scenarios.iter().zip(&points).zip(&values) {
+            let shown = match v {
+                Some(v @ MetricValue::Probability { .. }) => {
+                    let (lo, hi) = v.band90();
+                    format!(
+                        "{:.1}% (90% interval {:.1}%–{:.1}%)",
+                        100.0 * v.point(),
+                        100.0 * lo,
+                        100.0 * hi
+                    )
+                }
+                Some(v) => {
+                    let (lo, hi) = v.band90();
+                    format!("{:.2} (90% band {:.2} to {:.2})", v.point(), lo, hi)
+                }
+                None => "n/a at this point".into(),
+            };
+            println!("  {:<40} {shown}", point.join(" "));
+        }
+        let names: Vec<String> = written
+            .iter()
+            .filter_map(|p| p.strip_prefix(&out).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        println!("wrote to {}/: {}", out.display(), names.join(", "));
+    }
+    0
+}
