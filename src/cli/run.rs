@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use super::progress::Progress;
 use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
@@ -282,7 +281,6 @@ pub fn run(args: &RunArgs) -> i32 {
         progress: &report,
         cancel: &cancel,
     };
-    let started = Instant::now();
     let extras = Extras {
         charts: (!args.no_charts).then_some(args.chart_size),
         xlsx: args.xlsx,
@@ -321,9 +319,8 @@ pub fn run(args: &RunArgs) -> i32 {
         );
         if charts > 0 {
             println!(
-                "and {charts} charts (PNG and SVG) to {}/ ({:.2} s in all)",
+                "and {charts} charts (PNG and SVG) to {}/",
                 out.join(output::CHARTS_DIR).display(),
-                started.elapsed().as_secs_f64()
             );
         }
     }
