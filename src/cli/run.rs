@@ -228,6 +228,28 @@ pub(crate) fn apply_paths_seed(
     Ok(())
 }
 
+/// Loads and validates a scenario with its `--set` overrides, prints its
+/// warnings and applies `--paths`/`--seed`; on failure prints the error and
+/// returns the exit code. The first step of every command that runs one.
+pub(crate) fn load_scenario(
+    file: &Path,
+    set: &[String],
+    paths: Option<u64>,
+    seed: Option<u64>,
+) -> Result<Scenario, i32> {
+    let loaded = scenario::load_with_overrides(file, set).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })?;
+    print_warnings(file, &loaded.warnings);
+    let mut sc = loaded.scenario;
+    apply_paths_seed(&mut sc, paths, seed).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })?;
+    Ok(sc)
+}
+
 /// Runs `revshare run`; returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
     // Ctrl-C from here on only raises the flag: nothing is written after it.
@@ -236,19 +258,10 @@ pub fn run(args: &RunArgs) -> i32 {
         return super::shard::run_shard(args, spec);
     }
     // 1. Load and validate.
-    let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
+    let sc = match load_scenario(&args.scenario, &args.set, args.paths, args.seed) {
+        Ok(sc) => sc,
+        Err(code) => return code,
     };
-    print_warnings(&args.scenario, &loaded.warnings);
-    let mut sc = loaded.scenario;
-    if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
-        eprintln!("error: {e}");
-        return EXIT_INVALID;
-    }
     let explicit = args.out.is_some();
     let out = args
         .out

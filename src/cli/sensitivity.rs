@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{apply_paths_seed, cancel_flag, check_out_dir, simulate, RunFailure, Simulate};
+use super::run::{cancel_flag, check_out_dir, load_scenario, simulate, RunFailure, Simulate};
 use super::sweep::check_metric;
-use super::{print_warnings, EXIT_FAILURE, EXIT_INVALID};
+use super::{EXIT_FAILURE, EXIT_INVALID};
 use crate::compare::csv_field;
 use crate::metric::Metric;
 use crate::output;
@@ -69,20 +69,11 @@ pub(crate) struct Row {
 /// Runs `revshare sensitivity`; returns the exit code.
 pub fn run(args: &SensitivityArgs) -> i32 {
     // 1. Base scenario, parameters, metric: all checked before any long run.
-    let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    print_warnings(&args.scenario, &loaded.warnings);
-    let mut base = loaded.scenario;
     let paths = Some(args.paths.unwrap_or(DEFAULT_PATHS));
-    if let Err(e) = apply_paths_seed(&mut base, paths, args.seed) {
-        eprintln!("error: {e}");
-        return EXIT_INVALID;
-    }
+    let base = match load_scenario(&args.scenario, &args.set, paths, args.seed) {
+        Ok(sc) => sc,
+        Err(code) => return code,
+    };
     if !(args.spread > 0.0 && args.spread < 1.0) {
         eprintln!("error: --spread must be in (0, 1), got {}", args.spread);
         return EXIT_INVALID;

@@ -17,13 +17,13 @@ use std::time::Instant;
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{cancel_flag, check_out_dir, render_charts};
-use super::{print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
+use super::run::{cancel_flag, check_out_dir, load_scenario, render_charts};
+use super::{RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
 use crate::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
 use crate::output;
 use crate::partial::{self, Header, Partial};
 use crate::report::ChartSize;
-use crate::scenario::{self, MAX_PATHS};
+
 use crate::summary::Summary;
 
 /// The value of `--shard`: an explicit index, or one read from the
@@ -144,25 +144,10 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
         );
         return EXIT_INVALID;
     }
-    let loaded = match scenario::load_with_overrides(&args.scenario, &args.set) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
+    let sc = match load_scenario(&args.scenario, &args.set, args.paths, args.seed) {
+        Ok(sc) => sc,
+        Err(code) => return code,
     };
-    print_warnings(&args.scenario, &loaded.warnings);
-    let mut sc = loaded.scenario;
-    if let Some(p) = args.paths {
-        if p == 0 || p > MAX_PATHS {
-            eprintln!("error: --paths must be in 1..={MAX_PATHS}, got {p}");
-            return EXIT_INVALID;
-        }
-        sc.simulation.paths = p;
-    }
-    if let Some(s) = args.seed {
-        sc.simulation.seed = s;
-    }
     let paths = sc.simulation.paths;
     let (first, end) = shard_batches(batch_count(paths), index, count);
     let shard_paths = partial::paths_in(paths, first, end);
