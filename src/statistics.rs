@@ -143,6 +143,30 @@ impl Store {
         }
     }
 
+    /// Counts every value of `xs` (positive and finite, their bit patterns
+    /// within `[blo, bhi]`) if all their keys lie inside the window, and
+    /// returns true; otherwise counts nothing and returns false. One
+    /// window check for the slice instead of one per value.
+    #[inline]
+    fn add_keys(&mut self, blo: u64, bhi: u64, xs: &[f64]) -> bool {
+        let shift = 52 - SKETCH_MANTISSA_BITS;
+        let (klo, khi) = ((blo >> shift) as i64, (bhi >> shift) as i64);
+        if klo < self.offset || khi >= self.offset + self.low.len() as i64 {
+            return false;
+        }
+        let offset = self.offset;
+        for &x in xs {
+            let i = ((x.to_bits() >> shift) as i64 - offset) as usize;
+            let c = &mut self.low[i];
+            if *c == u16::MAX {
+                self.carry(i, 1);
+            } else {
+                *c += 1;
+            }
+        }
+        true
+    }
+
     /// Adds `n` to bucket `i` (inside the window) through the high part.
     #[cold]
     fn carry(&mut self, i: usize, n: u64) {
@@ -254,6 +278,20 @@ impl Sketch {
             self.negative.add_one(key_of(-x));
         } else {
             self.zeros += 1;
+        }
+    }
+
+    /// Records `n` copies of one value (finite values only).
+    pub fn add_repeated(&mut self, x: f64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if x > 0.0 {
+            self.positive.add(key_of(x), n);
+        } else if x < 0.0 {
+            self.negative.add(key_of(-x), n);
+        } else {
+            self.zeros += n;
         }
     }
 
@@ -559,24 +597,64 @@ impl StatAcc {
         self.count += xs.len() as u64;
         let (mut s1, mut s2) = (0.0, 0.0);
         let (mut lo, mut hi) = (self.min, self.max);
+        // The range of the values' bit patterns as unsigned integers: all
+        // values are positive and finite iff it lies in [1, +inf bits).
+        let (mut blo, mut bhi) = (u64::MAX, 0u64);
         for &x in xs {
             let d = x - self.shift;
             s1 += d;
             s2 += d * d;
             lo = lo.min(x);
             hi = hi.max(x);
+            let b = x.to_bits();
+            blo = blo.min(b);
+            bhi = bhi.max(b);
         }
         self.batch_sum += s1;
         self.batch_sumsq += s2;
         self.min = lo;
         self.max = hi;
-        for &x in xs {
-            if x.is_finite() {
-                self.sketch.add(x);
+        if !(blo >= 1
+            && bhi < f64::INFINITY.to_bits()
+            && self.sketch.positive.add_keys(blo, bhi, xs))
+        {
+            for &x in xs {
+                if x.is_finite() {
+                    self.sketch.add(x);
+                }
             }
         }
         if let Some(v) = &mut self.exact {
             v.extend_from_slice(xs);
+        }
+    }
+
+    /// Records `n` copies of `x`: the same result, bit for bit, as
+    /// [`StatAcc::add_slice`] on a slice of `n` values equal to `x`, at the
+    /// cost of one sketch update.
+    pub fn add_repeated(&mut self, x: f64, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.count += n as u64;
+        let d = x - self.shift;
+        let (mut s1, mut s2) = (0.0, 0.0);
+        // Adding 0 (of either sign) to +0 n times leaves +0.
+        if d != 0.0 {
+            for _ in 0..n {
+                s1 += d;
+                s2 += d * d;
+            }
+        }
+        self.batch_sum += s1;
+        self.batch_sumsq += s2;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        if x.is_finite() {
+            self.sketch.add_repeated(x, n as u64);
+        }
+        if let Some(v) = &mut self.exact {
+            v.extend(std::iter::repeat_n(x, n));
         }
     }
 
@@ -890,6 +968,56 @@ mod tests {
         assert_eq!(q[0], -value_of(key_of(3.0)));
         assert_eq!(q[1], value_of(key_of(5.0)));
         assert_eq!(q[2], value_of(key_of(100.0)));
+    }
+
+    #[test]
+    fn add_slice_equals_adding_one_by_one() {
+        // Slices inside the window (the fast path), slices that grow it,
+        // and slices with zeros, negatives and non-finite values (the slow
+        // path), with a bucket carrying past 16 bits.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut a = StatAcc::new(1.0, false);
+        let mut b = StatAcc::new(1.0, false);
+        let mut xs: Vec<f64> = (0..20_000)
+            .map(|i| match i % 997 {
+                0 => 0.0,
+                1 => -2.0,
+                2 => f64::INFINITY,
+                _ => rng.random::<f64>() * 4.0 + 0.5 + (i / 5000) as f64 * 1000.0,
+            })
+            .collect();
+        xs.extend(std::iter::repeat_n(3.0, 70_000));
+        for chunk in xs.chunks(128) {
+            a.add_slice(chunk);
+            chunk.iter().for_each(|&x| b.add(x));
+        }
+        a.end_batch();
+        b.end_batch();
+        assert_eq!(a.sketch, b.sketch);
+        // 21 infinities (i % 997 == 2) are left out of the sketch.
+        assert_eq!(a.sketch.count(), xs.len() as u64 - 21);
+        assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max));
+    }
+
+    #[test]
+    fn add_repeated_equals_add_slice_of_copies() {
+        // Shifted and unshifted values, zero, a negative, and counts that
+        // carry past 16 bits: the accumulators are identical field by field.
+        for (shift, x) in [(2.5, 2.5), (1.0, 3.7), (0.0, 0.0), (1.0, -0.3)] {
+            for exact in [false, true] {
+                let mut a = StatAcc::new(shift, exact);
+                let mut b = StatAcc::new(shift, exact);
+                a.add(0.7);
+                b.add(0.7);
+                for n in [0, 1, 128, 70_000] {
+                    a.add_slice(&vec![x; n]);
+                    b.add_repeated(x, n);
+                }
+                a.end_batch();
+                b.end_batch();
+                assert_eq!(a, b, "shift {shift} x {x}");
+            }
+        }
     }
 
     #[test]
