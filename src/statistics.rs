@@ -143,30 +143,6 @@ impl Store {
         }
     }
 
-    /// Counts every value of `xs` (positive and finite, their bit patterns
-    /// within `[blo, bhi]`) if all their keys lie inside the window, and
-    /// returns true; otherwise counts nothing and returns false. One
-    /// window check for the slice instead of one per value.
-    #[inline]
-    fn add_keys(&mut self, blo: u64, bhi: u64, xs: &[f64]) -> bool {
-        let shift = 52 - SKETCH_MANTISSA_BITS;
-        let (klo, khi) = ((blo >> shift) as i64, (bhi >> shift) as i64);
-        if klo < self.offset || khi >= self.offset + self.low.len() as i64 {
-            return false;
-        }
-        let offset = self.offset;
-        for &x in xs {
-            let i = ((x.to_bits() >> shift) as i64 - offset) as usize;
-            let c = &mut self.low[i];
-            if *c == u16::MAX {
-                self.carry(i, 1);
-            } else {
-                *c += 1;
-            }
-        }
-        true
-    }
-
     /// Adds `n` to bucket `i` (inside the window) through the high part.
     #[cold]
     fn carry(&mut self, i: usize, n: u64) {
@@ -597,31 +573,20 @@ impl StatAcc {
         self.count += xs.len() as u64;
         let (mut s1, mut s2) = (0.0, 0.0);
         let (mut lo, mut hi) = (self.min, self.max);
-        // The range of the values' bit patterns as unsigned integers: all
-        // values are positive and finite iff it lies in [1, +inf bits).
-        let (mut blo, mut bhi) = (u64::MAX, 0u64);
         for &x in xs {
             let d = x - self.shift;
             s1 += d;
             s2 += d * d;
             lo = lo.min(x);
             hi = hi.max(x);
-            let b = x.to_bits();
-            blo = blo.min(b);
-            bhi = bhi.max(b);
         }
         self.batch_sum += s1;
         self.batch_sumsq += s2;
         self.min = lo;
         self.max = hi;
-        if !(blo >= 1
-            && bhi < f64::INFINITY.to_bits()
-            && self.sketch.positive.add_keys(blo, bhi, xs))
-        {
-            for &x in xs {
-                if x.is_finite() {
-                    self.sketch.add(x);
-                }
+        for &x in xs {
+            if x.is_finite() {
+                self.sketch.add(x);
             }
         }
         if let Some(v) = &mut self.exact {
@@ -968,35 +933,6 @@ mod tests {
         assert_eq!(q[0], -value_of(key_of(3.0)));
         assert_eq!(q[1], value_of(key_of(5.0)));
         assert_eq!(q[2], value_of(key_of(100.0)));
-    }
-
-    #[test]
-    fn add_slice_equals_adding_one_by_one() {
-        // Slices inside the window (the fast path), slices that grow it,
-        // and slices with zeros, negatives and non-finite values (the slow
-        // path), with a bucket carrying past 16 bits.
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
-        let mut a = StatAcc::new(1.0, false);
-        let mut b = StatAcc::new(1.0, false);
-        let mut xs: Vec<f64> = (0..20_000)
-            .map(|i| match i % 997 {
-                0 => 0.0,
-                1 => -2.0,
-                2 => f64::INFINITY,
-                _ => rng.random::<f64>() * 4.0 + 0.5 + (i / 5000) as f64 * 1000.0,
-            })
-            .collect();
-        xs.extend(std::iter::repeat_n(3.0, 70_000));
-        for chunk in xs.chunks(128) {
-            a.add_slice(chunk);
-            chunk.iter().for_each(|&x| b.add(x));
-        }
-        a.end_batch();
-        b.end_batch();
-        assert_eq!(a.sketch, b.sketch);
-        // 21 infinities (i % 997 == 2) are left out of the sketch.
-        assert_eq!(a.sketch.count(), xs.len() as u64 - 21);
-        assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max));
     }
 
     #[test]
