@@ -233,7 +233,6 @@ impl Tally {
 /// and the party and comparison slots of parties absent from a regime.
 fn active_metrics(l: &Layout, book: &Book) -> Vec<usize> {
     let mut v = Vec::new();
-    let constant = constant_metrics(l, book);
     for s in 0..l.series {
         v.extend((0..l.years).map(|y| l.annual_revenue(s, y)));
         v.push(l.run_rate_end(s));
@@ -245,7 +244,6 @@ fn active_metrics(l: &Layout, book: &Book) -> Vec<usize> {
         v.extend((0..l.years).map(|y| l.flow_annual(f, y)));
         v.extend((0..=l.steps).map(|k| l.step_cumulative(f, k)));
     }
-    v.retain(|m| !constant.contains(m));
     for r in 0..l.regimes {
         for &p in &book.regime_parties[r] {
             v.extend((0..4).map(|m| l.party(r, p, m)));
@@ -253,22 +251,6 @@ fn active_metrics(l: &Layout, book: &Book) -> Vec<usize> {
         for &p in &book.compared[r] {
             v.extend((0..2).map(|m| l.comparison(r, p, m)));
         }
-    }
-    v.sort_unstable();
-    v
-}
-
-/// The per-step metrics whose value is the same on every path: each
-/// series' run rate at step 0 (the initial run rate) and each flow's
-/// cumulative payment before its first accruing step (0, step 0 included).
-/// [`Engine::path`] still writes them, but [`Engine::flush`] records them
-/// once per chunk as `count` copies of the first path's value instead of
-/// one sketch increment per path.
-fn constant_metrics(l: &Layout, book: &Book) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..l.series).map(|s| l.step_run_rate(s, 0)).collect();
-    for (f, flow) in book.flows.iter().enumerate() {
-        let first = flow.terms.first_step.clamp(1, l.steps + 1);
-        v.extend((0..first).map(|k| l.step_cumulative(f, k)));
     }
     v.sort_unstable();
     v
@@ -298,11 +280,8 @@ pub struct Engine {
     /// Metric layout.
     pub layout: Layout,
     discount: Vec<f64>,
-    /// Metrics written on every path and recorded value by value.
+    /// Metrics written on every path (the chunk buffer's live rows).
     active: Vec<usize>,
-    /// Metrics written on every path with the same value on all of them
-    /// (see [`constant_metrics`]), recorded as repeated values.
-    constant: Vec<usize>,
     shifts: Vec<f64>,
 }
 
@@ -382,7 +361,6 @@ impl Engine {
         let layout = Layout::new(model.series.len(), scenario.years(), &book, model.steps);
         let discount = discount_factors(&model, scenario.discount_rate);
         let active = active_metrics(&layout, &book);
-        let constant = constant_metrics(&layout, &book);
         let mut engine = Engine {
             scenario: scenario.clone(),
             model,
@@ -390,7 +368,6 @@ impl Engine {
             layout,
             discount,
             active,
-            constant,
             shifts: Vec::new(),
         };
         // Shift every moment sum by the metric's value on the all-shocks-
@@ -432,9 +409,6 @@ impl Engine {
         }
         for &m in &self.active {
             t.stats[m].add_slice(&sc.values[m * CHUNK..m * CHUNK + sc.slot]);
-        }
-        for &m in &self.constant {
-            t.stats[m].add_repeated(sc.values[m * CHUNK], sc.slot);
         }
         sc.slot = 0;
     }

@@ -257,20 +257,6 @@ impl Sketch {
         }
     }
 
-    /// Records `n` copies of one value (finite values only).
-    pub fn add_repeated(&mut self, x: f64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        if x > 0.0 {
-            self.positive.add(key_of(x), n);
-        } else if x < 0.0 {
-            self.negative.add(key_of(-x), n);
-        } else {
-            self.zeros += n;
-        }
-    }
-
     /// Adds the counts of `other`.
     pub fn merge(&mut self, other: &Sketch) {
         self.positive.merge(&other.positive);
@@ -594,35 +580,6 @@ impl StatAcc {
         }
     }
 
-    /// Records `n` copies of `x`: the same result, bit for bit, as
-    /// [`StatAcc::add_slice`] on a slice of `n` values equal to `x`, at the
-    /// cost of one sketch update.
-    pub fn add_repeated(&mut self, x: f64, n: usize) {
-        if n == 0 {
-            return;
-        }
-        self.count += n as u64;
-        let d = x - self.shift;
-        let (mut s1, mut s2) = (0.0, 0.0);
-        // Adding 0 (of either sign) to +0 n times leaves +0.
-        if d != 0.0 {
-            for _ in 0..n {
-                s1 += d;
-                s2 += d * d;
-            }
-        }
-        self.batch_sum += s1;
-        self.batch_sumsq += s2;
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
-        if x.is_finite() {
-            self.sketch.add_repeated(x, n as u64);
-        }
-        if let Some(v) = &mut self.exact {
-            v.extend(std::iter::repeat_n(x, n));
-        }
-    }
-
     /// Ends a batch: flushes the batch's `f64` sums into the exact sums.
     pub fn end_batch(&mut self) {
         self.sum.add(self.batch_sum);
@@ -933,27 +890,6 @@ mod tests {
         assert_eq!(q[0], -value_of(key_of(3.0)));
         assert_eq!(q[1], value_of(key_of(5.0)));
         assert_eq!(q[2], value_of(key_of(100.0)));
-    }
-
-    #[test]
-    fn add_repeated_equals_add_slice_of_copies() {
-        // Shifted and unshifted values, zero, a negative, and counts that
-        // carry past 16 bits: the accumulators are identical field by field.
-        for (shift, x) in [(2.5, 2.5), (1.0, 3.7), (0.0, 0.0), (1.0, -0.3)] {
-            for exact in [false, true] {
-                let mut a = StatAcc::new(shift, exact);
-                let mut b = StatAcc::new(shift, exact);
-                a.add(0.7);
-                b.add(0.7);
-                for n in [0, 1, 128, 70_000] {
-                    a.add_slice(&vec![x; n]);
-                    b.add_repeated(x, n);
-                }
-                a.end_batch();
-                b.end_batch();
-                assert_eq!(a, b, "shift {shift} x {x}");
-            }
-        }
     }
 
     #[test]
