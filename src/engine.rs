@@ -34,6 +34,15 @@ pub const BATCH_PATHS: u64 = 1024;
 /// hot in cache while it takes a run of values).
 const CHUNK: usize = 128;
 
+/// The most values a chunk buffer holds (4 MiB): scenarios with very many
+/// steps buffer fewer paths per chunk so that memory stays bounded.
+const CHUNK_VALUES: usize = 1 << 19;
+
+/// The most per-step points recorded per quantity. Horizons with more steps
+/// (e.g. daily steps over decades) record every `stride`-th step (and the
+/// last), so that the per-step sketches stay bounded in memory.
+pub const MAX_STEP_POINTS: usize = 1000;
+
 /// Number of batches for a path count.
 pub fn batch_count(paths: u64) -> u64 {
     paths.div_ceil(BATCH_PATHS)
@@ -70,8 +79,14 @@ pub struct Layout {
     pub parties: usize,
     /// Number of regimes.
     pub regimes: usize,
-    /// Number of steps n (per-step metrics cover k = 0..=n).
+    /// Number of steps n (per-step metrics cover the recorded k in 0..=n).
     pub steps: usize,
+    /// The steps k whose per-step statistics are recorded: every step when
+    /// n < [`MAX_STEP_POINTS`], else every `ceil(n / MAX_STEP_POINTS)`-th
+    /// step and the last.
+    recorded: Vec<usize>,
+    /// Slot of step k among the recorded steps (`usize::MAX` if not recorded).
+    slot_of_step: Vec<usize>,
     annual_revenue: usize,
     run_rate_end: usize,
     flow_total: usize,
@@ -109,8 +124,18 @@ impl Layout {
         let hit_time = take(flows);
         let party = take(regimes * parties * 4);
         let comparison = take(regimes * parties * 2);
-        let step_run_rate = take(series * (steps + 1));
-        let step_cumulative = take(flows * (steps + 1));
+        let stride = steps.div_ceil(MAX_STEP_POINTS).max(1);
+        let mut recorded: Vec<usize> = (0..=steps).step_by(stride).collect();
+        if recorded.last() != Some(&steps) {
+            recorded.push(steps);
+        }
+        let mut slot_of_step = vec![usize::MAX; steps + 1];
+        for (j, &k) in recorded.iter().enumerate() {
+            slot_of_step[k] = j;
+        }
+        let points = recorded.len();
+        let step_run_rate = take(series * points);
+        let step_cumulative = take(flows * points);
         Layout {
             series,
             years,
@@ -118,6 +143,8 @@ impl Layout {
             parties,
             regimes,
             steps,
+            recorded,
+            slot_of_step,
             annual_revenue,
             run_rate_end,
             flow_total,
@@ -167,13 +194,23 @@ impl Layout {
     pub fn comparison(&self, r: usize, p: usize, m: usize) -> usize {
         self.comparison + (r * self.parties + p) * 2 + m
     }
-    /// Run rate of series `s` at step `k` (0..=n).
-    pub fn step_run_rate(&self, s: usize, k: usize) -> usize {
-        self.step_run_rate + s * (self.steps + 1) + k
+    /// The steps k (in 0..=n, ascending) whose per-step statistics are
+    /// recorded: all of them unless n exceeds [`MAX_STEP_POINTS`].
+    pub fn recorded_steps(&self) -> &[usize] {
+        &self.recorded
     }
-    /// Cumulative in-simulation payment of flow `f` at step `k` (0..=n).
+    /// Run rate of series `s` at recorded step `k` (see [`Layout::recorded_steps`]).
+    pub fn step_run_rate(&self, s: usize, k: usize) -> usize {
+        self.step_run_rate + s * self.recorded.len() + self.slot(k)
+    }
+    /// Cumulative in-simulation payment of flow `f` at recorded step `k`.
     pub fn step_cumulative(&self, f: usize, k: usize) -> usize {
-        self.step_cumulative + f * (self.steps + 1) + k
+        self.step_cumulative + f * self.recorded.len() + self.slot(k)
+    }
+    fn slot(&self, k: usize) -> usize {
+        let j = self.slot_of_step[k];
+        debug_assert!(j != usize::MAX, "step {k} is not recorded");
+        j
     }
     /// Number of accumulators.
     pub fn len(&self) -> usize {
@@ -236,13 +273,13 @@ fn active_metrics(l: &Layout, book: &Book) -> Vec<usize> {
     for s in 0..l.series {
         v.extend((0..l.years).map(|y| l.annual_revenue(s, y)));
         v.push(l.run_rate_end(s));
-        v.extend((0..=l.steps).map(|k| l.step_run_rate(s, k)));
+        v.extend(l.recorded_steps().iter().map(|&k| l.step_run_rate(s, k)));
     }
     for f in 0..l.flows {
         v.push(l.flow_total(f));
         v.push(l.flow_npv(f));
         v.extend((0..l.years).map(|y| l.flow_annual(f, y)));
-        v.extend((0..=l.steps).map(|k| l.step_cumulative(f, k)));
+        v.extend(l.recorded_steps().iter().map(|&k| l.step_cumulative(f, k)));
     }
     for r in 0..l.regimes {
         for &p in &book.regime_parties[r] {
@@ -262,7 +299,7 @@ struct Scratch {
     outcomes: Vec<FlowOutcome>,
     positions: Vec<Position>,
     cumulative: Vec<f64>,
-    /// Buffered values, metric-major: `values[m * CHUNK + slot]`.
+    /// Buffered values, metric-major: `values[m * chunk + slot]`.
     values: Vec<f64>,
     /// Paths buffered so far.
     slot: usize,
@@ -282,6 +319,10 @@ pub struct Engine {
     discount: Vec<f64>,
     /// Metrics written on every path (the chunk buffer's live rows).
     active: Vec<usize>,
+    /// Paths per chunk: [`CHUNK`], or fewer when the scenario has so many
+    /// metrics that the buffer would exceed [`CHUNK_VALUES`]. It depends
+    /// only on the scenario (it fixes the order of the per-batch sums).
+    chunk: usize,
     shifts: Vec<f64>,
 }
 
@@ -361,6 +402,7 @@ impl Engine {
         let layout = Layout::new(model.series.len(), scenario.years(), &book, model.steps);
         let discount = discount_factors(&model, scenario.discount_rate);
         let active = active_metrics(&layout, &book);
+        let chunk = (CHUNK_VALUES / layout.len().max(1)).clamp(1, CHUNK);
         let mut engine = Engine {
             scenario: scenario.clone(),
             model,
@@ -368,6 +410,7 @@ impl Engine {
             layout,
             discount,
             active,
+            chunk,
             shifts: Vec::new(),
         };
         // Shift every moment sum by the metric's value on the all-shocks-
@@ -397,7 +440,7 @@ impl Engine {
             ],
             positions: vec![Position::default(); self.book.regimes.len() * self.book.parties.len()],
             cumulative: vec![0.0; self.model.steps + 1],
-            values: vec![0.0; self.layout.len() * CHUNK],
+            values: vec![0.0; self.layout.len() * self.chunk],
             slot: 0,
         }
     }
@@ -408,7 +451,8 @@ impl Engine {
             return;
         }
         for &m in &self.active {
-            t.stats[m].add_slice(&sc.values[m * CHUNK..m * CHUNK + sc.slot]);
+            let row = m * self.chunk;
+            t.stats[m].add_slice(&sc.values[row..row + sc.slot]);
         }
         sc.slot = 0;
     }
@@ -429,11 +473,15 @@ impl Engine {
         t.paths += 1;
         let slot = sc.slot;
         let values = &mut sc.values;
-        let mut put = |m: usize, x: f64| values[m * CHUNK + slot] = x;
+        let chunk = self.chunk;
+        let mut put = |m: usize, x: f64| values[m * chunk + slot] = x;
+        // Recorded steps occupy consecutive slots from step 0's.
+        let recorded = l.recorded_steps();
         for s in 0..l.series {
             let rr = sc.path.run_rate(s);
-            for (k, &a) in rr.iter().enumerate() {
-                put(l.step_run_rate(s, k), a);
+            let first = l.step_run_rate(s, 0);
+            for (j, &k) in recorded.iter().enumerate() {
+                put(first + j, rr[k]);
             }
             put(l.run_rate_end(s), rr[n]);
             for (y, chunk) in sc.path.revenue(s).chunks_exact(spy).enumerate() {
@@ -452,8 +500,9 @@ impl Engine {
             sc.outcomes[f] = o;
             put(l.flow_total(f), o.total);
             put(l.flow_npv(f), o.npv);
-            for (k, &c) in cum.iter().enumerate() {
-                put(l.step_cumulative(f, k), c);
+            let first = l.step_cumulative(f, 0);
+            for (j, &k) in recorded.iter().enumerate() {
+                put(first + j, cum[k]);
             }
             for y in 0..l.years {
                 put(l.flow_annual(f, y), cum[(y + 1) * spy] - cum[y * spy]);
@@ -495,7 +544,7 @@ impl Engine {
         let mut shocks = RngShocks(&mut rng);
         for _ in 0..count {
             self.path(&mut shocks, sc, t);
-            if sc.slot == CHUNK {
+            if sc.slot == self.chunk {
                 self.flush(sc, t);
             }
         }
@@ -520,7 +569,9 @@ impl Engine {
         let done = AtomicU64::new(0);
         // Few enough fold jobs that merging sketches stays cheap, enough
         // for load balance.
-        let min_len = ((end - first) / (threads as u64 * 8)).max(1) as usize;
+        // Two fold jobs per thread: enough for load balance (batches cost
+        // the same), few enough that per-job tallies stay cheap in memory.
+        let min_len = ((end - first) / (threads as u64 * 2)).max(1) as usize;
         let tally = pool.install(|| {
             (first as usize..end as usize)
                 .into_par_iter()
@@ -575,6 +626,42 @@ mod tests {
                 }
                 assert_eq!(next, batches);
             }
+        }
+    }
+
+    #[test]
+    fn long_horizons_record_a_bounded_subset_of_steps() {
+        use crate::scenario::parse;
+        let text = |spy: u32, end: i32| {
+            format!(
+                r#"{{ "name": "l", "start_year": 2026, "end_year": {end}, "steps_per_year": {spy},
+                  "series": {{ "s": {{ "initial_run_rate": 1, "growth": {{ "initial": 0 }},
+                                      "volatility": {{ "initial": 0.1 }} }} }},
+                  "baseline": "p",
+                  "regimes": {{ "p": [ {{ "name": "f", "payer": "A", "payee": "B", "series": "s",
+                    "rate": 0.1, "from_year": 2026, "to_year": {end} }} ] }} }}"#
+            )
+        };
+        let layout = |spy, end| {
+            let sc = parse(&text(spy, end), std::path::Path::new("l.json"))
+                .unwrap()
+                .scenario;
+            Engine::new(&sc).layout
+        };
+        // Monthly over five years: every step.
+        let l = layout(12, 2030);
+        assert_eq!(l.recorded_steps(), (0..=60).collect::<Vec<_>>().as_slice());
+        // Daily over 100 years: every 37th step and the last, at most
+        // MAX_STEP_POINTS + 1 points, in consecutive slots.
+        let l = layout(365, 2125);
+        let r = l.recorded_steps();
+        assert!(r.len() <= MAX_STEP_POINTS + 1, "{}", r.len());
+        assert_eq!(r[0], 0);
+        assert_eq!(*r.last().unwrap(), l.steps);
+        assert_eq!(r[1], l.steps.div_ceil(MAX_STEP_POINTS));
+        for (j, &k) in r.iter().enumerate() {
+            assert_eq!(l.step_run_rate(0, k), l.step_run_rate(0, 0) + j);
+            assert_eq!(l.step_cumulative(0, k), l.step_cumulative(0, 0) + j);
         }
     }
 

@@ -203,7 +203,8 @@ fn stat_cells(out: &mut String, s: &Stat) {
 
 const STAT_HEADER: &str = "mean,sd,se,min,max,p1,p5,p10,p25,p50,p75,p90,p95,p99";
 
-/// `steps.csv`: per step k = 0..=n the run rate of each series ($B/year)
+/// `steps.csv`: per step k = 0..=n (every recorded step: all of them
+/// unless n exceeds [`crate::engine::MAX_STEP_POINTS`]) the run rate of each series ($B/year)
 /// and the cumulative in-simulation payment of each flow in each regime
 /// ($B), with mean and quantiles. `time` is the decimal calendar year at
 /// the end of the step.
@@ -241,7 +242,7 @@ pub fn steps_csv(engine: &Engine, tally: &Tally) -> Vec<u8> {
     }
     for (f, flow) in engine.book.flows.iter().enumerate() {
         let regime = &engine.book.regimes[flow.regime];
-        for k in 0..=m.steps {
+        for &k in l.recorded_steps() {
             row(
                 &mut out,
                 "cumulative_payment",

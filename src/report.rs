@@ -323,7 +323,8 @@ struct Reporter<'a> {
     summary: &'a Summary,
     /// "base · 100,000 paths · seed 42".
     run_line: String,
-    /// Calendar time at the end of each step k = 0..=n.
+    /// Calendar time at the end of each recorded step k (see
+    /// [`crate::engine::Layout::recorded_steps`]).
     times: Vec<f64>,
 }
 
@@ -343,8 +344,11 @@ impl<'a> Reporter<'a> {
                 engine.scenario.end_year,
                 engine.scenario.steps_per_year
             ),
-            times: (0..=m.steps)
-                .map(|k| m.start_year as f64 + m.time(k))
+            times: engine
+                .layout
+                .recorded_steps()
+                .iter()
+                .map(|&k| m.start_year as f64 + m.time(k))
                 .collect(),
         }
     }
@@ -386,7 +390,7 @@ impl<'a> Reporter<'a> {
     /// vector per level.
     fn step_bands(&self, levels: &[f64], index: impl Fn(usize) -> usize) -> Vec<Vec<f64>> {
         let mut out = vec![Vec::with_capacity(self.times.len()); levels.len()];
-        for k in 0..self.times.len() {
+        for &k in self.engine.layout.recorded_steps() {
             for (v, q) in out.iter_mut().zip(self.acc(index(k)).quantiles_at(levels)) {
                 v.push(q);
             }

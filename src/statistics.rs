@@ -168,10 +168,12 @@ impl Store {
     #[cold]
     fn grow(&mut self, key: i64) {
         if self.low.is_empty() {
-            // Start with a window of 2 octaves around the first key.
-            self.offset = key - 128;
-            self.low = vec![0; 256];
-            self.high = vec![0; 256];
+            // Start with a small window around the first key (a
+            // scenario may have hundreds of thousands of per-step
+            // sketches); it grows by octaves as values arrive.
+            self.offset = key - 16;
+            self.low = vec![0; 32];
+            self.high = vec![0; 32];
             return;
         }
         let lo = self.offset.min(key);

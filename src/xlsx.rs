@@ -241,14 +241,14 @@ impl RunSheets {
             r
         };
         for (s, name) in sc.series.keys().enumerate() {
-            for k in 0..=m.steps {
+            for &k in l.recorded_steps() {
                 let r = step("run_rate", "", name, "$B/year", k, l.step_run_rate(s, k));
                 sheets.steps.push(r);
             }
         }
         for (f, flow) in engine.book.flows.iter().enumerate() {
             let regime = &engine.book.regimes[flow.regime];
-            for k in 0..=m.steps {
+            for &k in l.recorded_steps() {
                 let r = step(
                     "cumulative_payment",
                     regime,
