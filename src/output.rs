@@ -188,7 +188,26 @@ pub fn write_results(
         s.commit()?;
         written.push(path);
     }
+    if !charts.is_empty() {
+        remove_stale_charts(&chart_dir, &written);
+    }
     Ok(written)
+}
+
+/// Removes the PNG and SVG files in a chart folder that this run did not
+/// write (charts of an earlier run of a scenario with other series or flow
+/// names), so the folder never shows charts that disagree with summary.json.
+fn remove_stale_charts(chart_dir: &Path, written: &[PathBuf]) {
+    let Ok(entries) = std::fs::read_dir(chart_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let chart = path.extension().is_some_and(|x| x == "png" || x == "svg");
+        if chart && path.is_file() && !written.contains(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 fn stat_cells(out: &mut String, s: &Stat) {

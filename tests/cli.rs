@@ -78,6 +78,20 @@ fn run_writes_the_three_files_and_prints_a_summary() {
 }
 
 #[test]
+fn charts_of_an_earlier_run_do_not_linger() {
+    let d = tmpdir("stale");
+    let stale = d.join("charts").join("fan_revenue_old_series.png");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, b"old").unwrap();
+    let notes = d.join("charts").join("notes.txt");
+    std::fs::write(&notes, b"mine").unwrap();
+    run_base(&d, &["-q"]);
+    assert!(!stale.exists(), "a stale chart was left");
+    assert!(notes.exists(), "a file that is not a chart was removed");
+    assert!(d.join("charts").join("fan_revenue_openai.png").is_file());
+}
+
+#[test]
 fn summary_is_byte_identical_across_thread_counts_and_runs() {
     let mut parts = Vec::new();
     for t in ["1", "2", "8", "2"] {
