@@ -5,9 +5,7 @@
 //! cargo run --release --example cap_probability -- scenarios/base.json 100000
 //! ```
 
-use std::sync::atomic::AtomicBool;
-
-use revshare::engine::{Control, Engine, RunOptions};
+use revshare::engine::{Engine, RunOptions};
 use revshare::scenario;
 use revshare::summary::Summary;
 
@@ -31,12 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         exact: false,
         shard: (0, 1),
     };
-    let cancel = AtomicBool::new(false);
-    let control = Control {
-        progress: &|_| {},
-        cancel: &cancel,
-    };
-    let out = engine.run(&opts, &control)?;
+    let out = engine.run_quiet(&opts)?;
     let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds)?;
 
     println!("{} ({paths} paths, seed {})", sc.name, sc.simulation.seed);

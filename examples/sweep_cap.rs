@@ -9,9 +9,7 @@
 //! The CLI equivalent, with CSV and chart:
 //! `revshare sweep scenarios/base.json --param regimes.amended.0.cap --values 20:80:5`.
 
-use std::sync::atomic::AtomicBool;
-
-use revshare::engine::{Control, Engine, RunOptions};
+use revshare::engine::{Engine, RunOptions};
 use revshare::metric::{Metric, MetricValue};
 use revshare::scenario;
 use revshare::summary::Summary;
@@ -21,7 +19,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = args.next().unwrap_or_else(|| "scenarios/base.json".into());
     let paths: Option<u64> = args.next().map(|p| p.parse()).transpose()?;
     let text = std::fs::read_to_string(&file)?;
-    let cancel = AtomicBool::new(false);
 
     println!("cap ($B)  P(cap binds)  90% interval");
     for cap in (20..=80).step_by(5) {
@@ -40,11 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             exact: false,
             shard: (0, 1),
         };
-        let control = Control {
-            progress: &|_| {},
-            cancel: &cancel,
-        };
-        let out = engine.run(&opts, &control)?;
+        let out = engine.run_quiet(&opts)?;
         let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds)?;
         let v = metric.eval(&summary)?;
         if let MetricValue::Probability { p, .. } = v {

@@ -552,6 +552,19 @@ impl Engine {
         t.end_batch();
     }
 
+    /// Runs the paths of `opts` with no progress reporting and no way to
+    /// cancel (for library users, examples, tests and benches).
+    pub fn run_quiet(&self, opts: &RunOptions) -> Result<RunOutput, RunError> {
+        let cancel = AtomicBool::new(false);
+        self.run(
+            opts,
+            &Control {
+                progress: &|_| {},
+                cancel: &cancel,
+            },
+        )
+    }
+
     /// Runs the paths of `opts` (or of its shard).
     pub fn run(&self, opts: &RunOptions, control: &Control) -> Result<RunOutput, RunError> {
         let started = Instant::now();

@@ -23,15 +23,13 @@
 //! 8. [`cli`]: the command line.
 //!
 //! ```no_run
-//! use revshare::{engine::{Control, Engine, RunOptions}, scenario, summary::Summary};
-//! use std::sync::atomic::AtomicBool;
+//! use revshare::{engine::{Engine, RunOptions}, scenario, summary::Summary};
 //!
 //! let loaded = scenario::load("scenarios/base.json".as_ref()).unwrap();
 //! let sc = loaded.scenario;
 //! let engine = Engine::new(&sc);
 //! let opts = RunOptions { paths: 10_000, seed: 42, threads: 0, exact: false, shard: (0, 1) };
-//! let cancel = AtomicBool::new(false);
-//! let out = engine.run(&opts, &Control { progress: &|_| {}, cancel: &cancel }).unwrap();
+//! let out = engine.run_quiet(&opts).unwrap();
 //! let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds).unwrap();
 //! let hit = summary.regimes["amended"].flows["openai_to_microsoft"].cap_hit.as_ref().unwrap();
 //! println!("P(cap binds) = {:.1}%", 100.0 * hit.probability);

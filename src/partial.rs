@@ -322,8 +322,7 @@ impl Partial {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Control, Engine, RunOptions};
-    use std::sync::atomic::AtomicBool;
+    use crate::engine::{Engine, RunOptions};
 
     fn partial(paths: u64, shard: (u64, u64)) -> Partial {
         let mut sc = crate::scenario::load("scenarios/base.json".as_ref())
@@ -338,16 +337,7 @@ mod tests {
             exact: false,
             shard,
         };
-        let cancel = AtomicBool::new(false);
-        let out = engine
-            .run(
-                &opts,
-                &Control {
-                    progress: &|_| {},
-                    cancel: &cancel,
-                },
-            )
-            .unwrap();
+        let out = engine.run_quiet(&opts).unwrap();
         Partial::new(&sc, out.tally, shard, 1, 0.5)
     }
 

@@ -3,9 +3,8 @@
 //! path against a hand computation, the sketch against exact quantiles.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
-use revshare::engine::{Control, Engine, RunOptions};
+use revshare::engine::{Engine, RunOptions};
 use revshare::scenario::{parse, Scenario};
 use revshare::statistics::SKETCH_RELATIVE_ACCURACY;
 use revshare::summary::Summary;
@@ -17,7 +16,6 @@ fn scenario(text: &str) -> Scenario {
 
 fn run(sc: &Scenario, paths: u64, seed: u64, exact: bool) -> Summary {
     let engine = Engine::new(sc);
-    let cancel = AtomicBool::new(false);
     let opts = RunOptions {
         paths,
         seed,
@@ -25,15 +23,7 @@ fn run(sc: &Scenario, paths: u64, seed: u64, exact: bool) -> Summary {
         exact,
         shard: (0, 1),
     };
-    let out = engine
-        .run(
-            &opts,
-            &Control {
-                progress: &|_| {},
-                cancel: &cancel,
-            },
-        )
-        .unwrap();
+    let out = engine.run_quiet(&opts).unwrap();
     Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds).unwrap()
 }
 

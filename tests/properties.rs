@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rand::SeedableRng;
 use revshare::accounting::{settle, Book, FlowOutcome, FlowTerms};
-use revshare::engine::{Control, Engine, RunOptions};
+use revshare::engine::{Engine, RunOptions};
 use revshare::model::{Model, PathBuffer, RngShocks};
 use revshare::scenario;
 use revshare::statistics::StatAcc;
@@ -394,9 +394,7 @@ proptest! {
             exact,
             shard: (0, 1),
         };
-        let cancel = std::sync::atomic::AtomicBool::new(false);
-        let out = engine
-            .run(&opts, &Control { progress: &|_| {}, cancel: &cancel })
+        let out = engine.run_quiet(&opts)
             .unwrap();
         let summary = match Summary::build(&engine, &out.tally, 1, 0.5) {
             Ok(s) => s,

@@ -28,7 +28,7 @@ use std::path::Path;
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use revshare::engine::{Control, Engine, RunOptions};
+use revshare::engine::{Engine, RunOptions};
 use revshare::model::{Model, PathBuffer, RngShocks};
 use revshare::scenario::{self, Scenario};
 use revshare::summary::Summary;
@@ -309,16 +309,7 @@ fn engine_run_rate(paths: u64, seed: u64) -> (f64, f64, f64) {
         exact: false,
         shard: (0, 1),
     };
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let out = engine
-        .run(
-            &opts,
-            &Control {
-                progress: &|_| {},
-                cancel: &cancel,
-            },
-        )
-        .unwrap();
+    let out = engine.run_quiet(&opts).unwrap();
     let s = Summary::build(&engine, &out.tally, 1, 0.0).unwrap();
     let st = s.series["a"].run_rate_end;
     (paths as f64, st.mean, st.se)

@@ -6,11 +6,10 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use revshare::engine::{batch_count, batch_rng, Control, Engine, RunOptions, BATCH_PATHS};
+use revshare::engine::{batch_count, batch_rng, Engine, RunOptions, BATCH_PATHS};
 use revshare::model::{Model, RngShocks};
 use revshare::output;
 use revshare::scenario::{self, Scenario};
@@ -33,7 +32,6 @@ pub fn all_threads() -> usize {
 /// accumulate every statistic (per-step quantiles included), then build the
 /// summary and the CSV bytes. Returns something to keep the result alive.
 pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
-    let cancel = AtomicBool::new(false);
     let opts = RunOptions {
         paths,
         seed: 42,
@@ -41,15 +39,7 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
         exact: false,
         shard: (0, 1),
     };
-    let out = engine
-        .run(
-            &opts,
-            &Control {
-                progress: &|_| {},
-                cancel: &cancel,
-            },
-        )
-        .expect("run");
+    let out = engine.run_quiet(&opts).expect("run");
     let summary = Summary::build(engine, &out.tally, out.threads, out.elapsed_seconds)
         .expect("finite results");
     let steps = output::steps_csv(engine, &out.tally);
