@@ -148,6 +148,23 @@ fn validate_reports_every_problem_with_field_paths() {
 }
 
 #[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    // `revshare validate ... | head`: the reader goes away before the
+    // program prints. It must not panic (exit 101, "panicked at").
+    let mut child = bin()
+        .args(["validate", "scenarios/base.json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(o.status.code(), Some(101), "{err}");
+}
+
+#[test]
 fn every_shipped_scenario_validates() {
     let mut n = 0;
     for e in std::fs::read_dir("scenarios").unwrap() {
