@@ -128,6 +128,144 @@ pub fn settle(
     }
 }
 
+/// Per-path state of one flow over a chunk of paths (structure of arrays),
+/// filled by [`settle_paths`]. Entry `p` is path `p` of the chunk.
+#[derive(Debug, Clone, Default)]
+pub struct FlowChunk {
+    /// C(k) including `paid_before_start`.
+    c: Vec<f64>,
+    /// Payments inside the simulation, $B.
+    pub total: Vec<Money>,
+    /// Present value of those payments, $B.
+    pub npv: Vec<Money>,
+    /// Step in which the cap was hit (0: at the start), or -1 while it has
+    /// not been: kept as `f64` so that the loop over paths is one
+    /// vectorisable run of floating-point operations.
+    hit_step: Vec<f64>,
+    /// `cap - C(k-1)` and `a(k)` in the step of the hit (0 before it).
+    hit_room: Vec<f64>,
+    hit_accrual: Vec<f64>,
+}
+
+impl FlowChunk {
+    /// State for chunks of up to `paths` paths.
+    pub fn new(paths: usize) -> FlowChunk {
+        FlowChunk {
+            c: vec![0.0; paths],
+            total: vec![0.0; paths],
+            npv: vec![0.0; paths],
+            hit_step: vec![-1.0; paths],
+            hit_room: vec![0.0; paths],
+            hit_accrual: vec![0.0; paths],
+        }
+    }
+
+    /// Decimal calendar year at which path `p`'s cap was hit, if it was;
+    /// the same number [`settle`] gives for that path.
+    #[inline]
+    pub fn hit_time(&self, terms: &FlowTerms, p: usize) -> Option<f64> {
+        let k = self.hit_step[p];
+        if k < 0.0 {
+            None
+        } else if k == 0.0 {
+            Some(terms.start_year)
+        } else {
+            Some(
+                terms.start_year
+                    + (k - 1.0) * terms.dt
+                    + terms.dt * self.hit_room[p] / self.hit_accrual[p],
+            )
+        }
+    }
+}
+
+/// [`settle`] for a chunk of `paths` paths at once, laid out step-major
+/// (structure of arrays, row stride `stride`): R(k) of path p is
+/// `revenue[(k - 1) * stride + p]`, and C(k) - C(0) goes to
+/// `cumulative[k * stride + p]` for k = 0..=n. Totals, NPVs and hit times
+/// land in `state`.
+///
+/// Every path gets bit for bit what [`settle`] gives it: the same
+/// operations in the same order, except that a path whose cap has been
+/// reached adds +0.0 where [`settle`] adds nothing, which leaves every
+/// value unchanged (payments, hence totals, are never -0.0, since rates and
+/// revenue are not negative; the discounted payment is selected, not
+/// multiplied by zero, because a discount factor may overflow to infinity). That makes the loop over paths branch-free
+/// and vectorisable; the hit step, room and accrual are recorded by adding
+/// their values once to a -1 / 0 / 0 start (exact: small integers and one
+/// addition to zero).
+///
+/// # Panics
+/// If a buffer is too short for `paths` paths of `discount.len()` steps.
+#[inline(always)]
+pub fn settle_paths(
+    terms: &FlowTerms,
+    revenue: &[f64],
+    discount: &[f64],
+    cumulative: &mut [f64],
+    stride: usize,
+    paths: usize,
+    state: &mut FlowChunk,
+) {
+    let n = discount.len();
+    let FlowChunk {
+        c,
+        total,
+        npv,
+        hit_step,
+        hit_room,
+        hit_accrual,
+    } = state;
+    let (c, total, npv) = (&mut c[..paths], &mut total[..paths], &mut npv[..paths]);
+    let (hit_step, hit_room, hit_accrual) = (
+        &mut hit_step[..paths],
+        &mut hit_room[..paths],
+        &mut hit_accrual[..paths],
+    );
+    let start_capped = terms.paid_before_start >= terms.cap;
+    c.fill(terms.paid_before_start);
+    total.fill(0.0);
+    npv.fill(0.0);
+    hit_step.fill(if start_capped { 0.0 } else { -1.0 });
+    hit_room.fill(0.0);
+    hit_accrual.fill(0.0);
+    cumulative[..paths].fill(0.0);
+    let (rate, cap) = (terms.rate, terms.cap);
+    for k in 1..=n {
+        let out = &mut cumulative[k * stride..k * stride + paths];
+        if k < terms.first_step || k > terms.last_step {
+            out.copy_from_slice(total);
+            continue;
+        }
+        let r = &revenue[(k - 1) * stride..(k - 1) * stride + paths];
+        let d = discount[k - 1];
+        let kf = k as f64;
+        for p in 0..paths {
+            let a = rate * r[p];
+            let cp = c[p];
+            let room = cap - cp;
+            let live = hit_step[p] < 0.0;
+            let hit = live & (a >= room) & (a > 0.0);
+            let pay = if hit {
+                room
+            } else if live {
+                a
+            } else {
+                0.0
+            };
+            let accrue = if live & !hit { a } else { 0.0 };
+            c[p] = cp + accrue;
+            let t = total[p] + pay;
+            total[p] = t;
+            npv[p] += if live { pay * d } else { 0.0 };
+            hit_step[p] += if hit { kf + 1.0 } else { 0.0 };
+            hit_room[p] += if hit { room } else { 0.0 };
+            hit_accrual[p] += if hit { a } else { 0.0 };
+            out[p] = t;
+        }
+    }
+}
+
 /// Discount factors `(1 + r)^(-t(k))` for k = 1..=n at index k-1.
 pub fn discount_factors(model: &Model, rate: f64) -> Vec<f64> {
     (1..=model.steps)
@@ -354,6 +492,84 @@ mod tests {
         let expect: f64 = (1..=4).map(|k| 1.0 * 1.1f64.powf(-(k as f64) / 4.0)).sum();
         assert!((o.npv - expect).abs() < 1e-14);
         assert_eq!(o.total, 4.0);
+    }
+
+    #[test]
+    fn settle_paths_gives_every_path_what_settle_gives_it() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let n = 12;
+        let finite: Vec<f64> = (1..=n).map(|k| 1.1f64.powf(-(k as f64) * 0.25)).collect();
+        // Discount factors can overflow (a rate near -1 over a long horizon).
+        let overflowing: Vec<f64> = (1..=n)
+            .map(|k| if k > 3 { f64::INFINITY } else { 1.0 })
+            .collect();
+        for case in 0..200 {
+            let disc = if case % 7 == 0 { &overflowing } else { &finite };
+            let paths = 1 + case % 37;
+            let stride = paths + 3;
+            let first = rng.random_range(1..=n);
+            let last = rng.random_range(0..=n);
+            let cap = match case % 4 {
+                0 => f64::INFINITY,
+                _ => rng.random_range(0.0..20.0),
+            };
+            let pbs = match case % 5 {
+                0 => cap.min(1e9),
+                1 => rng.random_range(0.0..10.0),
+                _ => 0.0,
+            };
+            let t = terms(rng.random_range(0.0..1.0), first, last, cap, pbs);
+            // Revenue paths with exact zeros and repeated values mixed in.
+            let rev: Vec<Vec<f64>> = (0..paths)
+                .map(|_| {
+                    (0..n)
+                        .map(|_| match rng.random_range(0..6) {
+                            0 => 0.0,
+                            1 => 5.0,
+                            _ => rng.random_range(0.0..10.0),
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut soa = vec![f64::NAN; n * stride];
+            for (p, r) in rev.iter().enumerate() {
+                for (k, &x) in r.iter().enumerate() {
+                    soa[k * stride + p] = x;
+                }
+            }
+            let mut cum = vec![f64::NAN; (n + 1) * stride];
+            let mut st = FlowChunk::new(paths);
+            settle_paths(&t, &soa, disc, &mut cum, stride, paths, &mut st);
+            for (p, r) in rev.iter().enumerate() {
+                let mut one = vec![f64::NAN; n + 1];
+                let o = settle(&t, r, disc, &mut one);
+                assert_eq!(
+                    o.total.to_bits(),
+                    st.total[p].to_bits(),
+                    "case {case} path {p}"
+                );
+                assert!(
+                    o.npv.to_bits() == st.npv[p].to_bits()
+                        || (o.npv.is_nan() && st.npv[p].is_nan()),
+                    "case {case} path {p}: {} vs {}",
+                    o.npv,
+                    st.npv[p]
+                );
+                assert_eq!(
+                    o.hit_time.map(f64::to_bits),
+                    st.hit_time(&t, p).map(f64::to_bits),
+                    "case {case} path {p}"
+                );
+                for (k, c) in one.iter().enumerate() {
+                    assert_eq!(
+                        c.to_bits(),
+                        cum[k * stride + p].to_bits(),
+                        "case {case} path {p} step {k}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,8 +20,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::{discount_factors, settle, Book, FlowOutcome, Position};
-use crate::model::{Model, PathBuffer, RngShocks, Shocks, ZeroShocks};
+use crate::accounting::{discount_factors, settle_paths, Book, FlowChunk, FlowOutcome, Position};
+use crate::model::{exp_in_place, Model, RngShocks, Shocks, StepState, ZeroShocks};
 use crate::scenario::Scenario;
 use crate::statistics::StatAcc;
 
@@ -29,13 +29,15 @@ use crate::statistics::StatAcc;
 /// changes every result.
 pub const BATCH_PATHS: u64 = 1024;
 
-/// Paths whose values are buffered before they are flushed, metric by
-/// metric, into the accumulators (structure of arrays: keeps each sketch
-/// hot in cache while it takes a run of values).
+/// Paths simulated together as one chunk: their log run rates are laid out
+/// step-major (structure of arrays), so that exponentials, revenue,
+/// accounting and the flush of each metric into its accumulator run over
+/// contiguous rows of paths (vectorised, each sketch hot in cache while it
+/// takes a run of values).
 const CHUNK: usize = 128;
 
-/// The most values a chunk buffer holds (4 MiB): scenarios with very many
-/// steps buffer fewer paths per chunk so that memory stays bounded.
+/// The most values a chunk's buffers hold (4 MiB): scenarios with very many
+/// steps simulate fewer paths per chunk so that memory stays bounded.
 const CHUNK_VALUES: usize = 1 << 19;
 
 /// The most per-step points recorded per quantity. Horizons with more steps
@@ -266,43 +268,115 @@ impl Tally {
     }
 }
 
-/// The metrics that [`Engine`] writes on every path: all but the hit times
-/// and the party and comparison slots of parties absent from a regime.
-fn active_metrics(l: &Layout, book: &Book) -> Vec<usize> {
-    let mut v = Vec::new();
-    for s in 0..l.series {
-        v.extend((0..l.years).map(|y| l.annual_revenue(s, y)));
-        v.push(l.run_rate_end(s));
-        v.extend(l.recorded_steps().iter().map(|&k| l.step_run_rate(s, k)));
-    }
-    for f in 0..l.flows {
-        v.push(l.flow_total(f));
-        v.push(l.flow_npv(f));
-        v.extend((0..l.years).map(|y| l.flow_annual(f, y)));
-        v.extend(l.recorded_steps().iter().map(|&k| l.step_cumulative(f, k)));
-    }
-    for r in 0..l.regimes {
-        for &p in &book.regime_parties[r] {
-            v.extend((0..4).map(|m| l.party(r, p, m)));
-        }
-        for &p in &book.compared[r] {
-            v.extend((0..2).map(|m| l.comparison(r, p, m)));
-        }
-    }
-    v.sort_unstable();
-    v
+/// Where a metric's row of values lives in a chunk's buffer.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    /// Metric index (see [`Layout`]).
+    metric: usize,
+    /// Row index in [`Scratch::buf`] (each row holds one value per path).
+    row: usize,
 }
 
-/// Scratch space for one worker: reused for every path.
+/// The rows of a chunk's buffer: log run rates / run rates
+/// (`series * (n + 1)` rows); then the shocks (`3 * series * n` rows, see
+/// [`Model::draw_path`]), whose rows, once the log run rates are stepped,
+/// are reused for revenue (`series * n`) and cumulative payments
+/// (`flows * (n + 1)`); then one row per metric that is not one of those
+/// (annual sums, NPVs, party and comparison metrics).
+#[derive(Debug, Clone)]
+struct Rows {
+    revenue: usize,
+    cumulative: usize,
+    own: usize,
+    /// Row of each metric in the `own` block (`usize::MAX` if it reads
+    /// another block's row).
+    own_of: Vec<usize>,
+    count: usize,
+    /// Every metric written on every path, with its row, in metric order.
+    flush: Vec<Row>,
+}
+
+impl Rows {
+    fn new(l: &Layout, book: &Book, n: usize, shock_rows: usize) -> Rows {
+        let revenue = l.series * (n + 1);
+        let cumulative = revenue + l.series * n;
+        let own = revenue + shock_rows.max(l.series * n + l.flows * (n + 1));
+        let mut own_of = vec![usize::MAX; l.len()];
+        let mut flush = Vec::new();
+        let mut next = own;
+        let mut mine = |m: usize, flush: &mut Vec<Row>| {
+            own_of[m] = next;
+            flush.push(Row {
+                metric: m,
+                row: next,
+            });
+            next += 1;
+        };
+        for s in 0..l.series {
+            for y in 0..l.years {
+                mine(l.annual_revenue(s, y), &mut flush);
+            }
+            flush.push(Row {
+                metric: l.run_rate_end(s),
+                row: s * (n + 1) + n,
+            });
+            for &k in l.recorded_steps() {
+                flush.push(Row {
+                    metric: l.step_run_rate(s, k),
+                    row: s * (n + 1) + k,
+                });
+            }
+        }
+        for f in 0..l.flows {
+            flush.push(Row {
+                metric: l.flow_total(f),
+                row: cumulative + f * (n + 1) + n,
+            });
+            mine(l.flow_npv(f), &mut flush);
+            for y in 0..l.years {
+                mine(l.flow_annual(f, y), &mut flush);
+            }
+            for &k in l.recorded_steps() {
+                flush.push(Row {
+                    metric: l.step_cumulative(f, k),
+                    row: cumulative + f * (n + 1) + k,
+                });
+            }
+        }
+        for r in 0..l.regimes {
+            for &p in &book.regime_parties[r] {
+                for m in 0..4 {
+                    mine(l.party(r, p, m), &mut flush);
+                }
+            }
+            for &p in &book.compared[r] {
+                for m in 0..2 {
+                    mine(l.comparison(r, p, m), &mut flush);
+                }
+            }
+        }
+        flush.sort_unstable_by_key(|r| r.metric);
+        Rows {
+            revenue,
+            cumulative,
+            own,
+            own_of,
+            count: next,
+            flush,
+        }
+    }
+}
+
+/// Scratch space for one worker, reused for every chunk (no allocation per
+/// path).
 struct Scratch {
-    path: PathBuffer,
+    state: StepState,
+    flows: Vec<FlowChunk>,
     outcomes: Vec<FlowOutcome>,
     positions: Vec<Position>,
-    cumulative: Vec<f64>,
-    /// Buffered values, metric-major: `values[m * chunk + slot]`.
-    values: Vec<f64>,
-    /// Paths buffered so far.
-    slot: usize,
+    /// The chunk's values, row-major: row `r` holds `buf[r * chunk + p]`
+    /// for the chunk's paths p (see [`Rows`]).
+    buf: Vec<f64>,
 }
 
 /// A compiled scenario, ready to run.
@@ -317,12 +391,14 @@ pub struct Engine {
     /// Metric layout.
     pub layout: Layout,
     discount: Vec<f64>,
-    /// Metrics written on every path (the chunk buffer's live rows).
-    active: Vec<usize>,
+    /// The chunk buffer's rows and the metrics read from them.
+    rows: Rows,
     /// Paths per chunk: [`CHUNK`], or fewer when the scenario has so many
     /// metrics that the buffer would exceed [`CHUNK_VALUES`]. It depends
     /// only on the scenario (it fixes the order of the per-batch sums).
     chunk: usize,
+    /// Row stride of the chunk buffer, in values (at least `chunk`).
+    stride: usize,
     shifts: Vec<f64>,
 }
 
@@ -401,24 +477,28 @@ impl Engine {
         let book = Book::new(scenario, &model);
         let layout = Layout::new(model.series.len(), scenario.years(), &book, model.steps);
         let discount = discount_factors(&model, scenario.discount_rate);
-        let active = active_metrics(&layout, &book);
-        let chunk = (CHUNK_VALUES / layout.len().max(1)).clamp(1, CHUNK);
+        let rows = Rows::new(&layout, &book, model.steps, model.shock_rows());
+        let chunk = (CHUNK_VALUES / rows.count.max(1)).clamp(1, CHUNK);
+        // Rows padded to an odd number of cache lines: the per-path pass
+        // writes one value to every row, and rows a power of two apart
+        // would all fall into the same few L1 sets.
+        let stride = chunk.next_multiple_of(8) + 8;
         let mut engine = Engine {
             scenario: scenario.clone(),
             model,
             book,
             layout,
             discount,
-            active,
+            rows,
             chunk,
+            stride,
             shifts: Vec::new(),
         };
         // Shift every moment sum by the metric's value on the all-shocks-
         // zero path: cheap, deterministic and the same on every machine.
         let mut zero = Tally::new(&engine.layout, &vec![0.0; engine.layout.len()], true);
         let mut scratch = engine.scratch();
-        engine.path(&mut ZeroShocks, &mut scratch, &mut zero);
-        engine.flush(&mut scratch, &mut zero);
+        engine.chunk(&mut ZeroShocks, 1, &mut scratch, &mut zero);
         engine.shifts = zero
             .stats
             .iter()
@@ -429,7 +509,8 @@ impl Engine {
 
     fn scratch(&self) -> Scratch {
         Scratch {
-            path: PathBuffer::new(&self.model),
+            state: StepState::new(&self.model, self.chunk),
+            flows: vec![FlowChunk::new(self.chunk); self.book.flows.len()],
             outcomes: vec![
                 FlowOutcome {
                     total: 0.0,
@@ -439,22 +520,8 @@ impl Engine {
                 self.book.flows.len()
             ],
             positions: vec![Position::default(); self.book.regimes.len() * self.book.parties.len()],
-            cumulative: vec![0.0; self.model.steps + 1],
-            values: vec![0.0; self.layout.len() * self.chunk],
-            slot: 0,
+            buf: vec![0.0; self.rows.count * self.stride],
         }
-    }
-
-    /// Moves the buffered values into the accumulators.
-    fn flush(&self, sc: &mut Scratch, t: &mut Tally) {
-        if sc.slot == 0 {
-            return;
-        }
-        for &m in &self.active {
-            let row = m * self.chunk;
-            t.stats[m].add_slice(&sc.values[row..row + sc.slot]);
-        }
-        sc.slot = 0;
     }
 
     /// An empty tally for this engine.
@@ -462,93 +529,157 @@ impl Engine {
         Tally::new(&self.layout, &self.shifts, exact)
     }
 
-    /// Simulates, settles and records one path (into the chunk buffer; the
-    /// caller flushes).
-    #[inline]
-    fn path<S: Shocks>(&self, shocks: &mut S, sc: &mut Scratch, t: &mut Tally) {
+    /// Simulates, settles and records `paths` (at most `self.chunk`) paths
+    /// drawn in order from `shocks`.
+    ///
+    /// Each path's log run rates are generated in turn (the draws keep the
+    /// per-path order of the reproducibility contract) into the columns of
+    /// a step-major buffer; everything after that runs row by row across
+    /// the chunk's paths: exponentials, trapezoid revenue, annual sums, the
+    /// flows' accounting, and finally each metric's row into its
+    /// accumulator. Every path gets the same numbers, and every accumulator
+    /// the same values in the same order, as one path at a time would give.
+    ///
+    /// On x86-64 processors with AVX2 the same code is compiled a second
+    /// time with AVX2 enabled and chosen at run time (see [`simd`]): twice
+    /// the vector width for the row loops, and exactly the same results,
+    /// because Rust never fuses or reorders floating-point operations.
+    fn chunk<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx2() {
+            // SAFETY: the processor supports AVX2 (checked at run time).
+            unsafe { self.chunk_avx2(shocks, paths, sc, t) };
+            return;
+        }
+        self.chunk_body(shocks, paths, sc, t);
+    }
+
+    /// [`Engine::chunk`] compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn chunk_avx2<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
+        self.chunk_body(shocks, paths, sc, t);
+    }
+
+    #[inline(always)]
+    fn chunk_body<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
         let l = &self.layout;
         let n = self.model.steps;
         let spy = self.model.steps_per_year;
-        self.model.simulate(shocks, &mut sc.path);
-        t.paths += 1;
-        let slot = sc.slot;
-        let values = &mut sc.values;
-        let chunk = self.chunk;
-        let mut put = |m: usize, x: f64| values[m * chunk + slot] = x;
-        // Recorded steps occupy consecutive slots from step 0's.
-        let recorded = l.recorded_steps();
-        for s in 0..l.series {
-            let rr = sc.path.run_rate(s);
-            let first = l.step_run_rate(s, 0);
-            for (j, &k) in recorded.iter().enumerate() {
-                put(first + j, rr[k]);
+        let w = self.stride;
+        let rows = &self.rows;
+        let buf = &mut sc.buf;
+        let half_dt = 0.5 * self.model.dt;
+        t.paths += paths as u64;
+        let (logs, rest) = buf.split_at_mut(rows.revenue * w);
+        {
+            let drawn = &mut rest[..(rows.own - rows.revenue) * w];
+            for p in 0..paths {
+                self.model
+                    .draw_path(shocks, &mut sc.state, &mut drawn[p..], w);
             }
-            put(l.run_rate_end(s), rr[n]);
-            for (y, chunk) in sc.path.revenue(s).chunks_exact(spy).enumerate() {
-                put(l.annual_revenue(s, y), chunk.iter().sum());
+            self.model.log_paths(drawn, &mut sc.state, logs, w, paths);
+        }
+        // Run rates and revenue, row by row.
+        let (revenue, rest) = rest.split_at_mut((rows.cumulative - rows.revenue) * w);
+        let (cumulative, own) = rest.split_at_mut((rows.own - rows.cumulative) * w);
+        for s in 0..l.series {
+            let a = &mut logs[s * (n + 1) * w..(s + 1) * (n + 1) * w];
+            for k in 0..=n {
+                exp_in_place(&mut a[k * w..k * w + paths]);
+            }
+            let rev = &mut revenue[s * n * w..(s + 1) * n * w];
+            for k in 1..=n {
+                let (prev, next) = (&a[(k - 1) * w..][..paths], &a[k * w..][..paths]);
+                for ((r, x0), x1) in rev[(k - 1) * w..][..paths].iter_mut().zip(prev).zip(next) {
+                    *r = half_dt * (x0 + x1);
+                }
+            }
+            // Annual revenue: each path's steps of the year summed in order.
+            for y in 0..l.years {
+                let at = (rows.own_of[l.annual_revenue(s, y)] - rows.own) * w;
+                let out = &mut own[at..at + paths];
+                out.copy_from_slice(&rev[y * spy * w..][..paths]);
+                for k in y * spy + 1..(y + 1) * spy {
+                    for (o, r) in out.iter_mut().zip(&rev[k * w..][..paths]) {
+                        *o += r;
+                    }
+                }
             }
         }
+        // Accounting, flow by flow across the chunk's paths.
         let start = self.model.start_year as f64;
         for (f, flow) in self.book.flows.iter().enumerate() {
-            let cum = &mut sc.cumulative;
-            let o = settle(
-                &flow.terms,
-                sc.path.revenue(flow.terms.series),
-                &self.discount,
-                cum,
-            );
-            sc.outcomes[f] = o;
-            put(l.flow_total(f), o.total);
-            put(l.flow_npv(f), o.npv);
-            let first = l.step_cumulative(f, 0);
-            for (j, &k) in recorded.iter().enumerate() {
-                put(first + j, cum[k]);
-            }
+            let terms = &flow.terms;
+            let rev = &revenue[terms.series * n * w..(terms.series + 1) * n * w];
+            let cum = &mut cumulative[f * (n + 1) * w..(f + 1) * (n + 1) * w];
+            let st = &mut sc.flows[f];
+            settle_paths(terms, rev, &self.discount, cum, w, paths, st);
+            let at = (rows.own_of[l.flow_npv(f)] - rows.own) * w;
+            own[at..at + paths].copy_from_slice(&st.npv[..paths]);
             for y in 0..l.years {
-                put(l.flow_annual(f, y), cum[(y + 1) * spy] - cum[y * spy]);
+                let at = (rows.own_of[l.flow_annual(f, y)] - rows.own) * w;
+                let (hi, lo) = (
+                    &cum[(y + 1) * spy * w..][..paths],
+                    &cum[y * spy * w..][..paths],
+                );
+                for ((o, a), b) in own[at..at + paths].iter_mut().zip(hi).zip(lo) {
+                    *o = a - b;
+                }
             }
-            if let Some(h) = o.hit_time {
-                let elapsed = h - start;
-                t.hits[f] += 1;
-                let y = (elapsed.ceil() as usize).saturating_sub(1);
-                t.hits_in_year[f * l.years + y.min(l.years - 1)] += 1;
-                t.stats[l.hit_time(f)].add(elapsed);
+            for p in 0..paths {
+                if let Some(h) = st.hit_time(terms, p) {
+                    let elapsed = h - start;
+                    t.hits[f] += 1;
+                    let y = (elapsed.ceil() as usize).saturating_sub(1);
+                    t.hits_in_year[f * l.years + y.min(l.years - 1)] += 1;
+                    t.stats[l.hit_time(f)].add(elapsed);
+                }
             }
         }
-        self.book.positions(&sc.outcomes, &mut sc.positions);
+        // Parties and comparisons, path by path.
         let np = l.parties;
         let base = self.book.baseline;
-        for r in 0..l.regimes {
-            for &p in &self.book.regime_parties[r] {
-                let pos = &sc.positions[r * np + p];
-                put(l.party(r, p, 0), pos.paid);
-                put(l.party(r, p, 1), pos.received);
-                put(l.party(r, p, 2), pos.net());
-                put(l.party(r, p, 3), pos.net_npv());
+        for p in 0..paths {
+            for (o, st) in sc.outcomes.iter_mut().zip(&sc.flows) {
+                o.total = st.total[p];
+                o.npv = st.npv[p];
             }
-            for &p in &self.book.compared[r] {
-                let x = &sc.positions[r * np + p];
-                let b = &sc.positions[base * np + p];
-                put(l.comparison(r, p, 0), x.net() - b.net());
-                put(l.comparison(r, p, 1), x.net_npv() - b.net_npv());
+            self.book.positions(&sc.outcomes, &mut sc.positions);
+            let mut put = |m: usize, x: f64| own[(rows.own_of[m] - rows.own) * w + p] = x;
+            for r in 0..l.regimes {
+                for &q in &self.book.regime_parties[r] {
+                    let pos = &sc.positions[r * np + q];
+                    put(l.party(r, q, 0), pos.paid);
+                    put(l.party(r, q, 1), pos.received);
+                    put(l.party(r, q, 2), pos.net());
+                    put(l.party(r, q, 3), pos.net_npv());
+                }
+                for &q in &self.book.compared[r] {
+                    let x = &sc.positions[r * np + q];
+                    let b = &sc.positions[base * np + q];
+                    put(l.comparison(r, q, 0), x.net() - b.net());
+                    put(l.comparison(r, q, 1), x.net_npv() - b.net_npv());
+                }
             }
         }
-        sc.slot += 1;
+        // Every metric's row into its accumulator.
+        for r in &rows.flush {
+            t.stats[r.metric].add_slice(&buf[r.row * w..r.row * w + paths]);
+        }
     }
 
     /// Runs one batch into `t`.
     fn batch(&self, seed: u64, b: u64, paths: u64, sc: &mut Scratch, t: &mut Tally) {
         let mut rng = batch_rng(seed, b);
         let first = b * BATCH_PATHS;
-        let count = BATCH_PATHS.min(paths - first);
+        let mut left = BATCH_PATHS.min(paths - first) as usize;
         let mut shocks = RngShocks(&mut rng);
-        for _ in 0..count {
-            self.path(&mut shocks, sc, t);
-            if sc.slot == self.chunk {
-                self.flush(sc, t);
-            }
+        while left > 0 {
+            let n = left.min(self.chunk);
+            self.chunk(&mut shocks, n, sc, t);
+            left -= n;
         }
-        self.flush(sc, t);
         t.end_batch();
     }
 
@@ -619,6 +750,27 @@ impl Engine {
             tally,
             threads,
             elapsed_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Run-time choice of the instruction set for the engine's row loops.
+pub mod simd {
+    use std::sync::OnceLock;
+
+    /// True if the AVX2 build of the row loops is used: the processor has
+    /// AVX2 and the environment variable `REVSHARE_SIMD` is not `off`
+    /// (a diagnostic switch; results are identical either way, which the
+    /// test suite checks).
+    pub fn avx2() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| {
+            let off = std::env::var("REVSHARE_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("off"));
+            #[cfg(target_arch = "x86_64")]
+            let has = std::arch::is_x86_feature_detected!("avx2");
+            #[cfg(not(target_arch = "x86_64"))]
+            let has = false;
+            has && !off
         })
     }
 }

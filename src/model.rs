@@ -28,8 +28,10 @@ use crate::scenario::{self, Scenario};
 /// scaled by 2^k through the exponent bits. Relative error within a few
 /// units in the last place of `f64::exp` (checked in the tests). Arguments
 /// outside [-708, 709] (never reached by run rates in practice) go through
-/// `f64::exp`.
-#[inline]
+/// `f64::exp`. Each element's result depends on that element alone (not on
+/// the slice it came in), so paths give the same run rates whether their
+/// exponentials are taken one path or one chunk of paths at a time.
+#[inline(always)]
 pub fn exp_in_place(v: &mut [f64]) {
     let in_range = v
         .iter()
@@ -37,7 +39,13 @@ pub fn exp_in_place(v: &mut [f64]) {
     if in_range {
         v.iter_mut().for_each(|x| *x = exp_core(*x));
     } else {
-        v.iter_mut().for_each(|x| *x = x.exp());
+        v.iter_mut().for_each(|x| {
+            *x = if (-708.0..=709.0).contains(x) {
+                exp_core(*x)
+            } else {
+                x.exp()
+            }
+        });
     }
 }
 
@@ -71,6 +79,10 @@ fn exp_core(x: f64) -> f64 {
     p = p * r + 1.0;
     p * f64::from_bits(((k + 1023) as u64) << 52)
 }
+
+/// Paths per block in the loops over a chunk's paths (the f64 lanes of an
+/// AVX2 register).
+const LANES: usize = 4;
 
 /// The source of the shocks that drive a path.
 pub trait Shocks {
@@ -215,9 +227,32 @@ pub struct PathBuffer {
     run_rate: Vec<f64>,
     /// Revenue R(1..=n) per series (index k-1), series-major.
     revenue: Vec<f64>,
+    /// The path's shocks (see [`Model::draw_path`]).
+    shocks: Vec<f64>,
+    state: StepState,
+}
+
+/// Scratch space for generating paths (reused for every chunk: no
+/// allocation per path): the correlated normals of one step, and the
+/// expected growth mu of every series on every path of a chunk.
+#[derive(Debug, Clone)]
+pub struct StepState {
     z: Vec<f64>,
-    x: Vec<f64>,
+    /// mu of series i on path p at `mu[i * paths + p]`.
     mu: Vec<f64>,
+    paths: usize,
+}
+
+impl StepState {
+    /// Scratch for `model`'s series and chunks of up to `paths` paths.
+    pub fn new(model: &Model, paths: usize) -> StepState {
+        let k = model.series.len();
+        StepState {
+            z: vec![0.0; k],
+            mu: vec![0.0; k * paths],
+            paths,
+        }
+    }
 }
 
 impl PathBuffer {
@@ -228,9 +263,8 @@ impl PathBuffer {
             steps: model.steps,
             run_rate: vec![0.0; k * (model.steps + 1)],
             revenue: vec![0.0; k * model.steps],
-            z: vec![0.0; k],
-            x: vec![0.0; k],
-            mu: vec![0.0; k],
+            shocks: vec![0.0; model.shock_rows()],
+            state: StepState::new(model, 1),
         }
     }
 
@@ -328,36 +362,71 @@ impl Model {
 
     /// Generates one path of every series into `buf`.
     ///
-    /// Draw order per step (part of the reproducibility contract): one
-    /// standard normal per series for the revenue shocks (correlated through
-    /// the Cholesky factor), then per series in name order: the growth
-    /// shock's independent normal, the jump uniform and (if jumps occur) one
-    /// normal for their total size, and the chi-squared draw for tails.
-    ///
-    /// Two passes: the first steps the log run rates (a chain of cheap
-    /// multiply-adds, stored in the run-rate buffer); the second takes their
-    /// exponentials, which are then independent of each other and run at
-    /// the `exp` throughput rather than its latency.
+    /// Three passes, the same the engine runs over a whole chunk of paths
+    /// at once: [`Model::draw_path`] draws the shocks, [`Model::log_paths`]
+    /// steps the log run rates (cheap multiply-adds), then the exponentials
+    /// are taken, which are independent of each other and run at the `exp`
+    /// throughput rather than its latency.
     #[inline]
     pub fn simulate<S: Shocks>(&self, shocks: &mut S, buf: &mut PathBuffer) {
         let k = self.series.len();
         let n = self.steps;
-        let dt = self.dt;
-        let half_dt = 0.5 * dt;
+        let half_dt = 0.5 * self.dt;
         let PathBuffer {
             run_rate,
             revenue,
-            z,
-            x,
-            mu,
+            shocks: drawn,
+            state,
             ..
         } = buf;
-        for (i, s) in self.series.iter().enumerate() {
-            x[i] = s.x0;
-            mu[i] = s.mu0;
-            run_rate[i * (n + 1)] = s.x0;
+        self.draw_path(shocks, state, drawn, 1);
+        self.log_paths(drawn, state, run_rate, 1, 1);
+        for i in 0..k {
+            let a = &mut run_rate[i * (n + 1)..(i + 1) * (n + 1)];
+            exp_in_place(a);
+            for (r, w) in revenue[i * n..(i + 1) * n].iter_mut().zip(a.windows(2)) {
+                *r = half_dt * (w[0] + w[1]);
+            }
         }
-        for step in 0..n {
+    }
+
+    /// Rows of shocks per path: three per series and step (see
+    /// [`Model::draw_path`]).
+    pub fn shock_rows(&self) -> usize {
+        3 * self.series.len() * self.steps
+    }
+
+    /// Draws one path's shocks, in the order of the reproducibility
+    /// contract, and writes for step `j` (0-based) and series `i`, at row
+    /// `r = 3 * (j * series + i)`: the revenue shock e1 (correlated through
+    /// the Cholesky factor, divided by the Student-t scale under tails) at
+    /// `out[r * stride]`, the growth shock's independent normal z2 at
+    /// `out[(r + 1) * stride]` and the step's total jump in log revenue (0
+    /// without jumps) at `out[(r + 2) * stride]`.
+    ///
+    /// Draw order per step: one standard normal per series for the revenue
+    /// shocks, then per series in name order: the growth shock's normal,
+    /// the jump uniform and (if jumps occur) one normal for their total
+    /// size, and the chi-squared draw for tails.
+    ///
+    /// With `stride` = the row length of a chunk and `out` starting at a
+    /// path's column, a chunk of paths lands step-major (structure of
+    /// arrays) for [`Model::log_paths`].
+    ///
+    /// # Panics
+    /// If `out` is shorter than `(shock_rows - 1) * stride + 1`.
+    #[inline]
+    pub fn draw_path<S: Shocks>(
+        &self,
+        shocks: &mut S,
+        state: &mut StepState,
+        out: &mut [f64],
+        stride: usize,
+    ) {
+        let k = self.series.len();
+        let z = &mut state.z;
+        assert!(self.steps == 0 || k == 0 || out.len() > (self.shock_rows() - 1) * stride);
+        for step in 0..self.steps {
             for zi in z.iter_mut() {
                 *zi = shocks.normal();
             }
@@ -382,18 +451,80 @@ impl Model {
                 if let Some((chi, nu_minus_2)) = &s.tails {
                     e1 /= shocks.tail_scale(chi, *nu_minus_2);
                 }
-                let e2 = s.rho * e1 + s.rho_c * z2;
-                let m = mu[i];
-                x[i] += m * dt + s.drift[step] + s.vol[step] * e1 + jump;
-                mu[i] = s.mu_bar + (m - s.mu_bar) * s.decay + s.growth_vol[step] * e2;
-                run_rate[i * (n + 1) + step + 1] = x[i];
+                let r = 3 * (step * k + i);
+                out[r * stride] = e1;
+                out[(r + 1) * stride] = z2;
+                out[(r + 2) * stride] = jump;
             }
         }
-        for i in 0..k {
-            let a = &mut run_rate[i * (n + 1)..(i + 1) * (n + 1)];
-            exp_in_place(a);
-            for (r, w) in revenue[i * n..(i + 1) * n].iter_mut().zip(a.windows(2)) {
-                *r = half_dt * (w[0] + w[1]);
+    }
+
+    /// Steps the log run rates of `paths` paths whose shocks
+    /// [`Model::draw_path`] wrote to `shocks` (row stride `stride`), and
+    /// writes `ln A(k)` of series `i` on path `p` to
+    /// `logs[(i * (n + 1) + k) * stride + p]`, k = 0..=n. Each step is one
+    /// loop over the paths (vectorisable); every path gets the same
+    /// operations in the same order as on its own.
+    ///
+    /// # Panics
+    /// If a buffer is too short, or `paths` exceeds `stride` or the paths
+    /// `state` was made for.
+    #[inline(always)]
+    pub fn log_paths(
+        &self,
+        shocks: &[f64],
+        state: &mut StepState,
+        logs: &mut [f64],
+        stride: usize,
+        paths: usize,
+    ) {
+        let k = self.series.len();
+        let n = self.steps;
+        let dt = self.dt;
+        assert!(paths <= stride && paths <= state.paths);
+        for (i, s) in self.series.iter().enumerate() {
+            let mu = &mut state.mu[i * state.paths..][..paths];
+            mu.fill(s.mu0);
+            let series = &mut logs[i * (n + 1) * stride..(i + 1) * (n + 1) * stride];
+            series[..paths].fill(s.x0);
+            for step in 0..n {
+                let r = 3 * (step * k + i);
+                let e1 = &shocks[r * stride..][..paths];
+                let z2 = &shocks[(r + 1) * stride..][..paths];
+                let jump = &shocks[(r + 2) * stride..][..paths];
+                let (drift, vol, gv) = (s.drift[step], s.vol[step], s.growth_vol[step]);
+                let (before, after) = series.split_at_mut((step + 1) * stride);
+                let x = &before[step * stride..][..paths];
+                let next = &mut after[..paths];
+                // Blocks of LANES paths through local arrays: every load of
+                // a block comes before its stores, so the compiler
+                // vectorises without run-time aliasing checks.
+                let step_one = |e1: f64, z2: f64, jump: f64, x: f64, m: f64| {
+                    let e2 = s.rho * e1 + s.rho_c * z2;
+                    (
+                        x + (m * dt + drift + vol * e1 + jump),
+                        s.mu_bar + (m - s.mu_bar) * s.decay + gv * e2,
+                    )
+                };
+                let whole = paths - paths % LANES;
+                let blocks = next[..whole]
+                    .chunks_exact_mut(LANES)
+                    .zip(mu[..whole].chunks_exact_mut(LANES))
+                    .zip(x.chunks_exact(LANES))
+                    .zip(e1.chunks_exact(LANES))
+                    .zip(z2.chunks_exact(LANES))
+                    .zip(jump.chunks_exact(LANES));
+                for (((((next, mu), x), e1), z2), jump) in blocks {
+                    let (mut xs, mut ms) = ([0.0; LANES], [0.0; LANES]);
+                    for q in 0..LANES {
+                        (xs[q], ms[q]) = step_one(e1[q], z2[q], jump[q], x[q], mu[q]);
+                    }
+                    next.copy_from_slice(&xs);
+                    mu.copy_from_slice(&ms);
+                }
+                for p in whole..paths {
+                    (next[p], mu[p]) = step_one(e1[p], z2[p], jump[p], x[p], mu[p]);
+                }
             }
         }
     }
@@ -510,7 +641,7 @@ mod tests {
         exp_in_place(&mut v);
         assert_eq!(v[0], 710f64.exp());
         assert_eq!(v[1], 0.0);
-        assert_eq!(v[2], 1f64.exp());
+        assert_eq!(v[2], exp_core(1.0));
         assert!(v[3].is_nan());
     }
 

@@ -556,7 +556,7 @@ impl StatAcc {
 
     /// Records a slice of values (the hot path: per metric, values of many
     /// paths in a row, so the sketch and the sums stay in cache).
-    #[inline]
+    #[inline(always)]
     pub fn add_slice(&mut self, xs: &[f64]) {
         self.count += xs.len() as u64;
         let (mut s1, mut s2) = (0.0, 0.0);
@@ -638,7 +638,14 @@ impl StatAcc {
         };
         // A bucket's representative may lie just outside the data; and the
         // mean of identical values may round off them.
-        let clamp = |x: f64| x.clamp(self.min, self.max);
+        // (With only NaN values recorded, min > max: nothing to clamp to.)
+        let clamp = |x: f64| {
+            if self.min <= self.max {
+                x.clamp(self.min, self.max)
+            } else {
+                x
+            }
+        };
         Some(Stat {
             mean: if self.min <= self.max {
                 mean.clamp(self.min, self.max)

@@ -22,14 +22,29 @@ fn golden_path() -> std::path::PathBuf {
 /// summary.json of the golden run on `threads` threads, timing removed,
 /// pretty-printed with a final newline.
 fn normalised_summary(threads: &str) -> String {
+    normalised_summary_with(threads, None)
+}
+
+/// As [`normalised_summary`], with `REVSHARE_SIMD` set to `simd` if given.
+fn normalised_summary_with(threads: &str, simd: Option<&str>) -> String {
+    summary_of("scenarios/base.json", PATHS, threads, simd)
+}
+
+/// summary.json (timing removed) of `scenario` (relative to the crate) at
+/// seed 42.
+fn summary_of(scenario: &str, paths: &str, threads: &str, simd: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
-    let o = Command::new(BIN)
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
+    let mut cmd = Command::new(BIN);
+    if let Some(v) = simd {
+        cmd.env("REVSHARE_SIMD", v);
+    }
+    let o = cmd
         .arg("run")
         .arg(&scenario)
         .args([
             "--paths",
-            PATHS,
+            paths,
             "--seed",
             SEED,
             "--threads",
@@ -90,4 +105,20 @@ fn base_summary_matches_the_golden_file() {
 #[test]
 fn golden_run_does_not_depend_on_the_thread_count() {
     assert!(normalised_summary("1") == normalised_summary("2"));
+}
+
+/// The engine's row loops have an AVX2 build chosen at run time; the
+/// portable build must give the same bytes (on a machine without AVX2 both
+/// runs take the portable build and the test holds trivially).
+#[test]
+fn golden_run_does_not_depend_on_the_instruction_set() {
+    assert!(normalised_summary_with("2", Some("off")) == normalised_summary_with("2", None));
+    // Every shipped scenario (tails, jumps, windows, caps hit before the
+    // start, annual steps), on fewer paths.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = format!("scenarios/{}", e.unwrap().file_name().to_string_lossy());
+        let off = summary_of(&name, "3000", "2", Some("off"));
+        assert!(off == summary_of(&name, "3000", "2", None), "{name}");
+    }
 }
