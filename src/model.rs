@@ -431,10 +431,21 @@ impl Model {
                 *zi = shocks.normal();
             }
             if let Some(l) = &self.chol {
-                // e = L z, in place from the last row up (row i reads z[..=i]).
-                for i in (0..k).rev() {
-                    let row = &l[i * k..=i * k + i];
-                    z[i] = row.iter().zip(z.iter()).map(|(a, b)| a * b).sum();
+                // e = L z, in place from the last row up (row i reads
+                // z[..=i]); each row's dot product summed left to right.
+                if k == 2 {
+                    // The common case, unrolled (the same sums).
+                    z[1] = l[2] * z[0] + l[3] * z[1];
+                    z[0] *= l[0];
+                } else {
+                    for i in (0..k).rev() {
+                        let row = &l[i * k..=i * k + i];
+                        let mut acc = row[0] * z[0];
+                        for j in 1..=i {
+                            acc += row[j] * z[j];
+                        }
+                        z[i] = acc;
+                    }
                 }
             }
             for (i, s) in self.series.iter().enumerate() {
