@@ -111,118 +111,199 @@ impl ExactSum {
 // Log-linear sketch
 // ---------------------------------------------------------------------------
 
-/// Dense counts over a growing window of bucket keys.
+/// One base-2^16 digit of the counts of a window of bucket keys: the digit
+/// of key `offset + i` is `digits[i]`, and 0 outside the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Digits {
+    offset: i64,
+    digits: Vec<u16>,
+}
+
+/// Buckets a new window holds around its first key.
+const FIRST_WINDOW: i64 = 32;
+/// Buckets a window grows by, beyond the key that made it grow, on the
+/// side that needs it: an eighth of an octave. Growing is rare once the
+/// body of a distribution is covered (the extremes move out slowly), so a
+/// small margin costs little time and leaves few unused buckets at the
+/// edges (with a margin of a whole octave, the windows of the base
+/// scenario were 16% wider than the keys they hold; with an eighth, 2%).
+const GROW_MARGIN: i64 = 16;
+
+impl Digits {
+    /// The digit of `key` (0 outside the window).
+    #[inline]
+    fn get(&self, key: i64) -> u16 {
+        let i = key.wrapping_sub(self.offset) as u64;
+        if i < self.digits.len() as u64 {
+            self.digits[i as usize]
+        } else {
+            0
+        }
+    }
+
+    /// The digit of `key`, growing the window to hold it.
+    #[inline(always)]
+    fn get_mut(&mut self, key: i64) -> &mut u16 {
+        let i = key.wrapping_sub(self.offset) as u64;
+        if i >= self.digits.len() as u64 {
+            self.cover(key, key);
+        }
+        let i = key.wrapping_sub(self.offset) as usize;
+        &mut self.digits[i]
+    }
+
+    /// Grows the window to hold every key in `lo..=hi`.
+    #[cold]
+    fn cover(&mut self, lo: i64, hi: i64) {
+        if self.digits.is_empty() {
+            // Start with a small window around the first keys (a scenario
+            // may have hundreds of thousands of per-step sketches); it grows
+            // as values arrive.
+            let len = (hi - lo + 1).max(FIRST_WINDOW);
+            self.offset = lo - (len - (hi - lo + 1) + 1) / 2;
+            self.digits = vec![0; len as usize];
+            return;
+        }
+        let end = self.offset + self.digits.len() as i64;
+        if lo >= self.offset && hi < end {
+            return;
+        }
+        let new_lo = if lo < self.offset {
+            lo - GROW_MARGIN
+        } else {
+            self.offset
+        };
+        let new_end = if hi >= end { hi + 1 + GROW_MARGIN } else { end };
+        let mut digits = vec![0; (new_end - new_lo) as usize];
+        let start = (self.offset - new_lo) as usize;
+        digits[start..start + self.digits.len()].copy_from_slice(&self.digits);
+        self.offset = new_lo;
+        self.digits = digits;
+    }
+
+    /// Sum of the digits.
+    fn sum(&self) -> u64 {
+        self.digits.iter().map(|&d| u64::from(d)).sum()
+    }
+}
+
+/// Counts over a growing window of bucket keys, exact up to `u64::MAX`.
 ///
-/// Counts are kept in two parts so that the part touched on every value is
-/// small (the per-step sketches of a run are hundreds of windows that must
-/// stay in cache together): `low` holds each count modulo 2^16 and `high`
-/// its multiples of 2^16, touched once per 65,536 values of a bucket. The
-/// count of bucket i is `high[i] + low[i]`, exact up to `u64::MAX`. Both
-/// parts always have the same length, so memory depends on the octaves the
-/// values span, never on the number of paths.
+/// A count is kept as base-2^16 digits (`low` is digit 0, `high[l - 1]`
+/// digit `l`, at most four digits), each digit level over its own window:
+/// `low` spans every key recorded, 2 bytes a bucket, and is the only part
+/// touched on every value (the per-metric sketches of a run are hundreds of
+/// windows that must stay in cache together); `high[0]` spans only the keys
+/// whose count reached 2^16, and is touched once per 65,536 values of a
+/// bucket, and so on up. Memory depends on the octaves the values span and,
+/// by 2 bytes a bucket and digit, on the buckets holding at least 2^16,
+/// 2^32, 2^48 values.
+///
+/// Every key with a non-zero count lies in the window of `low`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Store {
-    offset: i64,
-    low: Vec<u16>,
-    high: Vec<u64>,
+    low: Digits,
+    high: Vec<Digits>,
 }
 
 impl Store {
     #[inline(always)]
     fn add_one(&mut self, key: i64) {
-        let i = key.wrapping_sub(self.offset);
-        if (i as u64) >= self.low.len() as u64 {
-            self.grow(key);
-        }
-        let i = (key - self.offset) as usize;
-        let c = &mut self.low[i];
-        if *c == u16::MAX {
-            self.carry(i, 1);
-        } else {
-            *c += 1;
+        let c = self.low.get_mut(key);
+        *c = c.wrapping_add(1);
+        if *c == 0 {
+            self.carry(key, 1);
         }
     }
 
-    /// Adds `n` to bucket `i` (inside the window) through the high part.
+    /// Adds 1 to digit `level` (at least 1) of `key`, carrying upwards.
     #[cold]
-    fn carry(&mut self, i: usize, n: u64) {
-        let total = u64::from(self.low[i]) + n;
-        self.low[i] = (total & 0xFFFF) as u16;
-        self.high[i] += total & !0xFFFF;
+    #[inline(never)]
+    fn carry(&mut self, key: i64, mut level: usize) {
+        loop {
+            let c = self.digit_mut(key, level);
+            *c = c.wrapping_add(1);
+            if *c != 0 {
+                return;
+            }
+            level += 1;
+        }
+    }
+
+    /// Digit `level` (at least 1) of `key`, growing its window.
+    fn digit_mut(&mut self, key: i64, level: usize) -> &mut u16 {
+        assert!(level < 4, "sketch bucket count exceeds u64::MAX");
+        if self.high.len() < level {
+            self.high.resize_with(level, Digits::default);
+        }
+        self.high[level - 1].get_mut(key)
     }
 
     fn add(&mut self, key: i64, n: u64) {
-        let i = key.wrapping_sub(self.offset);
-        if (i as u64) >= self.low.len() as u64 {
-            self.grow(key);
+        // Digit 0 even when it is 0: the window of `low` holds every key.
+        let c = self.low.get_mut(key);
+        let t = u32::from(*c) + (n & 0xFFFF) as u32;
+        *c = t as u16;
+        let mut carry = t >> 16;
+        for level in 1..4 {
+            let d = (n >> (16 * level)) as u32 & 0xFFFF;
+            if d + carry == 0 {
+                if n >> (16 * level) == 0 {
+                    return;
+                }
+                continue;
+            }
+            let c = self.digit_mut(key, level);
+            let t = u32::from(*c) + d + carry;
+            *c = t as u16;
+            carry = t >> 16;
         }
-        let i = (key - self.offset) as usize;
-        let total = u64::from(self.low[i]) + n;
-        if total <= u64::from(u16::MAX) {
-            self.low[i] = total as u16;
-        } else {
-            self.carry(i, n);
-        }
+        assert!(carry == 0, "sketch bucket count exceeds u64::MAX");
     }
 
-    #[cold]
-    fn grow(&mut self, key: i64) {
-        if self.low.is_empty() {
-            // Start with a small window around the first key (a
-            // scenario may have hundreds of thousands of per-step
-            // sketches); it grows by octaves as values arrive.
-            self.offset = key - 16;
-            self.low = vec![0; 32];
-            self.high = vec![0; 32];
-            return;
-        }
-        let lo = self.offset.min(key);
-        let hi = (self.offset + self.low.len() as i64 - 1).max(key);
-        // Grow by at least an octave on the side that needs it.
-        let lo = if lo < self.offset { lo - 128 } else { lo };
-        let hi = if hi >= self.offset + self.low.len() as i64 {
-            hi + 128
-        } else {
-            hi
-        };
-        let len = (hi - lo + 1) as usize;
-        let start = (self.offset - lo) as usize;
-        let mut low = vec![0; len];
-        low[start..start + self.low.len()].copy_from_slice(&self.low);
-        let mut high = vec![0; len];
-        high[start..start + self.high.len()].copy_from_slice(&self.high);
-        self.high = high;
-        self.offset = lo;
-        self.low = low;
-    }
-
-    /// Count of bucket index `i` (0-based in the window).
+    /// Count of `key`.
     #[inline]
-    fn count(&self, i: usize) -> u64 {
-        u64::from(self.low[i]) + self.high[i]
+    fn count(&self, key: i64) -> u64 {
+        self.high
+            .iter()
+            .enumerate()
+            .fold(u64::from(self.low.get(key)), |c, (l, d)| {
+                c + (u64::from(d.get(key)) << (16 * (l + 1)))
+            })
     }
 
     /// (key, count) of every non-empty bucket, ascending.
     fn buckets(&self) -> impl DoubleEndedIterator<Item = (i64, u64)> + '_ {
-        (0..self.low.len())
-            .map(move |i| (self.offset + i as i64, self.count(i)))
+        let keys = self.low.offset..self.low.offset + self.low.digits.len() as i64;
+        keys.map(move |key| (key, self.count(key)))
             .filter(|&(_, c)| c > 0)
     }
 
     fn merge(&mut self, other: &Store) {
+        let mut keys = other.buckets().map(|(key, _)| key);
+        if let Some(lo) = keys.next() {
+            // One grow for the whole range, not one per key.
+            let hi = keys.next_back().unwrap_or(lo);
+            self.low.cover(lo, hi);
+        }
         for (key, c) in other.buckets() {
             self.add(key, c);
         }
     }
 
     fn total(&self) -> u64 {
-        self.low.iter().map(|&c| u64::from(c)).sum::<u64>() + self.high.iter().sum::<u64>()
+        self.high
+            .iter()
+            .enumerate()
+            .fold(self.low.sum(), |t, (l, d)| t + (d.sum() << (16 * (l + 1))))
     }
 }
 
 /// A mergeable quantile sketch with relative accuracy
 /// [`SKETCH_RELATIVE_ACCURACY`] and memory proportional to the number of
-/// octaves the values span (not to the number of values).
+/// octaves the values span, 2 bytes a bucket (plus 2 for each further 16
+/// bits of the buckets whose count passes 2^16): it grows with the number
+/// of values only as slowly as their extremes and the counts' digits do.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sketch {
     positive: Store,
@@ -892,6 +973,134 @@ mod tests {
         assert_eq!(q[0], -value_of(key_of(3.0)));
         assert_eq!(q[1], value_of(key_of(5.0)));
         assert_eq!(q[2], value_of(key_of(100.0)));
+    }
+
+    /// (key, count) of every non-empty bucket of a store.
+    fn counts(s: &Store) -> Vec<(i64, u64)> {
+        s.buckets().collect()
+    }
+
+    #[test]
+    fn sketch_counts_carry_in_several_buckets_and_merge() {
+        // Values in five buckets, three of which pass 2^16 (one of them
+        // twice), spread over two sketches in a random order, one value at
+        // a time; merging gives the exact counts, whatever the order.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(13);
+        let values = [2.0, 3.0, 1000.0, -7.0, 0.001];
+        let wanted: [u64; 5] = [140_000, 65_536, 65_535, 70_001, 3];
+        let mut left = wanted;
+        let (mut a, mut b) = (Sketch::default(), Sketch::default());
+        while left.iter().any(|&n| n > 0) {
+            let i = rng.random_range(0..values.len());
+            if left[i] > 0 {
+                left[i] -= 1;
+                let to = if rng.random::<bool>() { &mut a } else { &mut b };
+                to.add(values[i]);
+            }
+        }
+        let total: u64 = wanted.iter().sum();
+        assert_eq!(a.count() + b.count(), total);
+        let mut ab = a.clone();
+        ab.merge(&b);
+        let mut ba = b.clone();
+        ba.merge(&a);
+        let mut one = Sketch::default();
+        for (&x, &n) in values.iter().zip(&wanted) {
+            (0..n).for_each(|_| one.add(x));
+        }
+        let mut expected: Vec<(i64, u64)> = values
+            .iter()
+            .zip(wanted)
+            .filter(|&(&x, _)| x > 0.0)
+            .map(|(&x, n)| (key_of(x), n))
+            .collect();
+        expected.sort_unstable();
+        for s in [&ab, &ba, &one] {
+            assert_eq!(s.count(), total);
+            assert_eq!(counts(&s.positive), expected);
+            assert_eq!(counts(&s.negative), vec![(key_of(7.0), 70_001)]);
+            assert_eq!(s.bin_counts(&[-10.0, 0.0, 10.0]).counts, [70_001, 205_539]);
+        }
+        // The one bucket holding 2^17 and more carried into the second
+        // digit twice; only the buckets that carried have one.
+        let high = &one.positive.high;
+        assert_eq!(high.len(), 1);
+        assert_eq!(high[0].get(key_of(2.0)), 2);
+        assert_eq!(high[0].get(key_of(3.0)), 1);
+        assert_eq!(high[0].get(key_of(1000.0)), 0);
+        // The ranks see every carry: 70,001 values below 0.001, 70,004
+        // below 2.0, 210,004 below 3.0, 275,540 below 1000.0, 341,075 in
+        // all.
+        let levels = [0.2, 0.20524, 0.2053, 0.6157, 0.6158, 0.8078, 0.8079];
+        let q = ab.quantiles(&levels);
+        assert_eq!(q, ba.quantiles(&levels));
+        let at = |x: f64| value_of(key_of(x));
+        assert_eq!(
+            q,
+            [
+                -at(7.0),
+                at(0.001),
+                at(2.0),
+                at(2.0),
+                at(3.0),
+                at(3.0),
+                at(1000.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn store_counts_are_exact_to_u64_max() {
+        // Counts that use all four base-2^16 digits, added and merged.
+        let big = [
+            u64::MAX - 1,
+            1 << 48,
+            (1 << 32) + (1 << 16) - 1,
+            0xFFFF_0000_FFFF,
+        ];
+        let mut a = Store::default();
+        for (k, &n) in big.iter().enumerate() {
+            a.add(100 + 50 * k as i64, n);
+        }
+        let mut b = Store::default();
+        b.add(100, 1);
+        b.add(150, (1 << 48) - 1);
+        b.add(200, 1);
+        b.add(250, 0x0001_0000_0001);
+        b.add(-3, 5);
+        b.merge(&a);
+        assert_eq!(
+            counts(&b),
+            [
+                (-3, 5),
+                (100, u64::MAX),
+                (150, (1 << 49) - 1),
+                (200, (1 << 32) + (1 << 16)),
+                (250, 0x0001_0000_0001_0000),
+            ]
+        );
+        let mut c = Store::default();
+        c.add(150, 1);
+        c.add(250, 1);
+        let sum = |s: &Store| s.buckets().map(|(_, n)| u128::from(n)).sum::<u128>();
+        assert_eq!(u128::from(c.total()), sum(&c));
+        c.merge(&b);
+        assert_eq!(c.count(150), 1 << 49);
+        assert_eq!(c.count(250), 0x0001_0000_0001_0001);
+        assert_eq!(c.high.len(), 3);
+        // Every digit level is serialized and read back.
+        let bytes = rmp_serde::to_vec_named(&c).unwrap();
+        let back: Store = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(counts(&back), counts(&c));
+    }
+
+    #[test]
+    #[should_panic(expected = "exceeds u64::MAX")]
+    fn store_count_past_u64_max_panics() {
+        let mut a = Store::default();
+        a.add(1, u64::MAX);
+        a.add_one(1);
     }
 
     #[test]
