@@ -14,11 +14,14 @@
 //! * [`StatAcc`]: one metric's accumulator (count, shifted moment sums, min,
 //!   max, sketch, and with `--exact` every value), producing a [`Stat`].
 //!
-//! Within a batch, sums are plain `f64` additions in path order (the batch's
-//! content is fixed by the seed); at the end of each batch they are flushed
-//! into the exact sums. Moments are accumulated around a fixed shift (the
-//! metric's value on the all-shocks-zero path) so that the variance does not
-//! suffer cancellation, and is exactly 0 when every path is the same.
+//! Within a batch, sums are plain `f64` additions in a fixed order (the
+//! batch's content is fixed by the seed): each slice of values the engine
+//! hands over is summed in four interleaved lanes, combined pairwise, and
+//! the slices' sums are added in path order; at the end of each batch they
+//! are flushed into the exact sums. Moments are accumulated around a fixed
+//! shift (the metric's value on the all-shocks-zero path) so that the
+//! variance does not suffer cancellation, and is exactly 0 when every path
+//! is the same.
 
 use serde::{Deserialize, Serialize};
 
@@ -351,6 +354,15 @@ pub struct Sketch {
 #[inline(always)]
 fn key_of(abs: f64) -> i64 {
     (abs.to_bits() >> (52 - SKETCH_MANTISSA_BITS)) as i64
+}
+
+/// Independent chains in [`StatAcc::add_slice`].
+const LANES: usize = 4;
+
+/// The sum of the lanes, pairwise in a fixed order.
+#[inline(always)]
+fn sum_lanes(s: [f64; LANES]) -> f64 {
+    (s[0] + s[1]) + (s[2] + s[3])
 }
 
 /// `m`, the smallest (or largest) non-NaN value of `xs`, or the first
@@ -691,16 +703,18 @@ impl StatAcc {
 
     /// Records a slice of values (the hot path: per metric, values of many
     /// paths in a row, so the sketch and the sums stay in cache). The
-    /// slice's moment sums are taken in order and then added to the
-    /// batch's; min, max and sketch end as [`StatAcc::add`] on each value
-    /// in turn would leave them.
+    /// slice's moment sums are taken in four lanes (value i in lane i mod
+    /// 4), combined pairwise and added to the batch's: the result depends
+    /// only on the slice's values and their order. Min, max and sketch end
+    /// as [`StatAcc::add`] on each value in turn would leave them.
     #[inline]
     pub fn add_slice(&mut self, xs: &[f64]) {
         self.count += xs.len() as u64;
-        let (mut s1, mut s2) = (0.0, 0.0);
-        // Smallest and largest values in LANES independent chains (a single
-        // chain of compare-and-select would be the loop's longest).
-        const LANES: usize = 4;
+        // Moment sums, smallest and largest values in LANES independent
+        // chains (lane l takes values l, l + LANES, ...): one chain of
+        // dependent additions would be the loop's longest.
+        let mut s1 = [0.0; LANES];
+        let mut s2 = [0.0; LANES];
         let mut lows = [f64::INFINITY; LANES];
         let mut highs = [f64::NEG_INFINITY; LANES];
         let mut chunks = xs.chunks_exact(LANES);
@@ -708,8 +722,8 @@ impl StatAcc {
             for l in 0..LANES {
                 let x = c[l];
                 let d = x - self.shift;
-                s1 += d;
-                s2 += d * d;
+                s1[l] += d;
+                s2[l] += d * d;
                 if x < lows[l] {
                     lows[l] = x;
                 }
@@ -718,19 +732,20 @@ impl StatAcc {
                 }
             }
         }
-        for &x in chunks.remainder() {
+        for (l, &x) in chunks.remainder().iter().enumerate() {
             let d = x - self.shift;
-            s1 += d;
-            s2 += d * d;
-            if x < lows[0] {
-                lows[0] = x;
+            s1[l] += d;
+            s2[l] += d * d;
+            if x < lows[l] {
+                lows[l] = x;
             }
-            if x > highs[0] {
-                highs[0] = x;
+            if x > highs[l] {
+                highs[l] = x;
             }
         }
+        let s1 = sum_lanes(s1);
         self.batch_sum += s1;
-        self.batch_sumsq += s2;
+        self.batch_sumsq += sum_lanes(s2);
         let lo = first_extreme(xs, lows.into_iter().fold(f64::INFINITY, f64::min));
         let hi = first_extreme(xs, highs.into_iter().fold(f64::NEG_INFINITY, f64::max));
         // As `add` on each value in turn: the first value below `min`, or
@@ -1200,14 +1215,14 @@ mod tests {
         a.add_one(1);
     }
 
-    /// `add_slice` as a plain loop.
+    /// `add_slice` as a plain loop: value i goes to lane i % LANES.
     fn add_slice_simply(a: &mut StatAcc, xs: &[f64]) {
         a.count += xs.len() as u64;
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for &x in xs {
+        let (mut s1, mut s2) = ([0.0; LANES], [0.0; LANES]);
+        for (i, &x) in xs.iter().enumerate() {
             let d = x - a.shift;
-            s1 += d;
-            s2 += d * d;
+            s1[i % LANES] += d;
+            s2[i % LANES] += d * d;
             if x < a.min {
                 a.min = x;
             }
@@ -1218,8 +1233,8 @@ mod tests {
                 a.sketch.add(x);
             }
         }
-        a.batch_sum += s1;
-        a.batch_sumsq += s2;
+        a.batch_sum += sum_lanes(s1);
+        a.batch_sumsq += sum_lanes(s2);
     }
 
     #[test]
