@@ -11,8 +11,8 @@
 //! # File format (version [`FORMAT_VERSION`])
 //!
 //! ```text
-//! revshare-partial v1\n              magic and format version (text)
-//! {"format":1,...}\n                 the Header, one line of JSON
+//! revshare-partial v2\n              magic and format version (text)
+//! {"format":2,...}\n                 the Header, one line of JSON
 //! <u64 little-endian>                length of the body in bytes
 //! <body>                             MessagePack of {scenario, tally}
 //! <32 bytes>                         SHA-256 of every byte before it
@@ -32,8 +32,9 @@ use sha2::{Digest, Sha256};
 use crate::engine::{batch_count, shard_batches, Tally, BATCH_PATHS};
 use crate::scenario::Scenario;
 
-/// The version of the partial-file layout this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the partial-file layout this build writes and reads
+/// (2: sketch counts as base-2^16 digit levels, each over its own window).
+pub const FORMAT_VERSION: u32 = 2;
 /// The name of the partial file inside a shard's output directory.
 pub const FILE_NAME: &str = "partial.bin";
 
@@ -378,12 +379,14 @@ mod tests {
             Partial::decode(b"{\"schema_version\": 1}").unwrap_err(),
             FormatError::NotPartial
         );
-        let mut v2 = bytes.clone();
-        v2[MAGIC.len()] = b'2';
-        assert_eq!(
-            Partial::decode(&v2).unwrap_err(),
-            FormatError::Version("2".into())
-        );
+        for (v, digit) in [("1", b'1'), ("3", b'3')] {
+            let mut other = bytes.clone();
+            other[MAGIC.len()] = digit;
+            assert_eq!(
+                Partial::decode(&other).unwrap_err(),
+                FormatError::Version(v.into())
+            );
+        }
     }
 
     #[test]

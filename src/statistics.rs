@@ -14,11 +14,14 @@
 //! * [`StatAcc`]: one metric's accumulator (count, shifted moment sums, min,
 //!   max, sketch, and with `--exact` every value), producing a [`Stat`].
 //!
-//! Within a batch, sums are plain `f64` additions in path order (the batch's
-//! content is fixed by the seed); at the end of each batch they are flushed
-//! into the exact sums. Moments are accumulated around a fixed shift (the
-//! metric's value on the all-shocks-zero path) so that the variance does not
-//! suffer cancellation, and is exactly 0 when every path is the same.
+//! Within a batch, sums are plain `f64` additions in a fixed order (the
+//! batch's content is fixed by the seed): each slice of values the engine
+//! hands over is summed in four interleaved lanes, combined pairwise, and
+//! the slices' sums are added in path order; at the end of each batch they
+//! are flushed into the exact sums. Moments are accumulated around a fixed
+//! shift (the metric's value on the all-shocks-zero path) so that the
+//! variance does not suffer cancellation, and is exactly 0 when every path
+//! is the same.
 
 use serde::{Deserialize, Serialize};
 
@@ -111,118 +114,236 @@ impl ExactSum {
 // Log-linear sketch
 // ---------------------------------------------------------------------------
 
-/// Dense counts over a growing window of bucket keys.
+/// One base-2^16 digit of the counts of a window of bucket keys: the digit
+/// of key `offset + i` is `digits[i]`, and 0 outside the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Digits {
+    offset: i64,
+    digits: Vec<u16>,
+}
+
+/// Buckets a new window holds around its first key.
+const FIRST_WINDOW: i64 = 32;
+/// Buckets a window grows by, beyond the key that made it grow, on the
+/// side that needs it: an eighth of an octave. Growing is rare once the
+/// body of a distribution is covered (the extremes move out slowly), so a
+/// small margin costs little time and leaves few unused buckets at the
+/// edges (with a margin of a whole octave, the windows of the base
+/// scenario were 16% wider than the keys they hold; with an eighth, 2%).
+const GROW_MARGIN: i64 = 16;
+
+impl Digits {
+    /// The digit of `key` (0 outside the window).
+    #[inline]
+    fn get(&self, key: i64) -> u16 {
+        let i = key.wrapping_sub(self.offset) as u64;
+        if i < self.digits.len() as u64 {
+            self.digits[i as usize]
+        } else {
+            0
+        }
+    }
+
+    /// The digit of `key`, growing the window to hold it.
+    #[inline(always)]
+    fn get_mut(&mut self, key: i64) -> &mut u16 {
+        let i = key.wrapping_sub(self.offset) as u64;
+        if i >= self.digits.len() as u64 {
+            self.cover(key, key);
+        }
+        let i = key.wrapping_sub(self.offset) as usize;
+        &mut self.digits[i]
+    }
+
+    /// Grows the window, if needed, to hold every key in `lo..=hi`.
+    #[inline(always)]
+    fn ensure(&mut self, lo: i64, hi: i64) {
+        if lo < self.offset || hi >= self.offset + self.digits.len() as i64 {
+            self.cover(lo, hi);
+        }
+    }
+
+    /// Grows the window to hold every key in `lo..=hi`.
+    #[cold]
+    #[inline(never)]
+    fn cover(&mut self, lo: i64, hi: i64) {
+        if self.digits.is_empty() {
+            // Start with a small window around the first keys (a scenario
+            // may have hundreds of thousands of per-step sketches); it grows
+            // as values arrive.
+            let len = (hi - lo + 1).max(FIRST_WINDOW);
+            self.offset = lo - (len - (hi - lo + 1) + 1) / 2;
+            self.digits = vec![0; len as usize];
+            return;
+        }
+        let end = self.offset + self.digits.len() as i64;
+        if lo >= self.offset && hi < end {
+            return;
+        }
+        let new_lo = if lo < self.offset {
+            lo - GROW_MARGIN
+        } else {
+            self.offset
+        };
+        let new_end = if hi >= end { hi + 1 + GROW_MARGIN } else { end };
+        let mut digits = vec![0; (new_end - new_lo) as usize];
+        let start = (self.offset - new_lo) as usize;
+        digits[start..start + self.digits.len()].copy_from_slice(&self.digits);
+        self.offset = new_lo;
+        self.digits = digits;
+    }
+
+    /// Sum of the digits.
+    fn sum(&self) -> u64 {
+        self.digits.iter().map(|&d| u64::from(d)).sum()
+    }
+}
+
+/// Counts over a growing window of bucket keys, exact up to `u64::MAX`.
 ///
-/// Counts are kept in two parts so that the part touched on every value is
-/// small (the per-step sketches of a run are hundreds of windows that must
-/// stay in cache together): `low` holds each count modulo 2^16 and `high`
-/// its multiples of 2^16, touched once per 65,536 values of a bucket. The
-/// count of bucket i is `high[i] + low[i]`, exact up to `u64::MAX`. Both
-/// parts always have the same length, so memory depends on the octaves the
-/// values span, never on the number of paths.
+/// A count is kept as base-2^16 digits (`low` is digit 0, `high[l - 1]`
+/// digit `l`, at most four digits), each digit level over its own window:
+/// `low` spans every key recorded, 2 bytes a bucket, and is the only part
+/// touched on every value (the per-metric sketches of a run are hundreds of
+/// windows that must stay in cache together); `high[0]` spans only the keys
+/// whose count reached 2^16, and is touched once per 65,536 values of a
+/// bucket, and so on up. Memory depends on the octaves the values span and,
+/// by 2 bytes a bucket and digit, on the buckets holding at least 2^16,
+/// 2^32, 2^48 values.
+///
+/// Every key with a non-zero count lies in the window of `low`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Store {
-    offset: i64,
-    low: Vec<u16>,
-    high: Vec<u64>,
+    low: Digits,
+    high: Vec<Digits>,
+}
+
+/// Adds 1 to digit `level` (at least 1) of `key` in the digit levels
+/// `high` of a [`Store`], carrying upwards.
+#[cold]
+#[inline(never)]
+fn carry(high: &mut Vec<Digits>, key: i64, mut level: usize) {
+    loop {
+        let c = digit_mut(high, key, level);
+        *c = c.wrapping_add(1);
+        if *c != 0 {
+            return;
+        }
+        level += 1;
+    }
+}
+
+/// Digit `level` (at least 1) of `key` in the digit levels `high` of a
+/// [`Store`], growing its window.
+fn digit_mut(high: &mut Vec<Digits>, key: i64, level: usize) -> &mut u16 {
+    assert!(level < 4, "sketch bucket count exceeds u64::MAX");
+    if high.len() < level {
+        high.resize_with(level, Digits::default);
+    }
+    high[level - 1].get_mut(key)
 }
 
 impl Store {
     #[inline(always)]
     fn add_one(&mut self, key: i64) {
-        let i = key.wrapping_sub(self.offset);
-        if (i as u64) >= self.low.len() as u64 {
-            self.grow(key);
-        }
-        let i = (key - self.offset) as usize;
-        let c = &mut self.low[i];
-        if *c == u16::MAX {
-            self.carry(i, 1);
-        } else {
-            *c += 1;
+        let c = self.low.get_mut(key);
+        *c = c.wrapping_add(1);
+        if *c == 0 {
+            carry(&mut self.high, key, 1);
         }
     }
 
-    /// Adds `n` to bucket `i` (inside the window) through the high part.
-    #[cold]
-    fn carry(&mut self, i: usize, n: u64) {
-        let total = u64::from(self.low[i]) + n;
-        self.low[i] = (total & 0xFFFF) as u16;
-        self.high[i] += total & !0xFFFF;
+    /// Records the keys of `xs`: positive, finite and non-zero values
+    /// whose keys lie in `lo..=hi`. The window is checked once, for the
+    /// whole slice.
+    #[inline(always)]
+    fn add_positive(&mut self, xs: &[f64], lo: i64, hi: i64) {
+        self.low.ensure(lo, hi);
+        let offset = self.low.offset;
+        let digits = &mut self.low.digits[..];
+        let high = &mut self.high;
+        let mut add = |x: f64| {
+            let key = key_of(x);
+            let c = &mut digits[(key - offset) as usize];
+            *c = c.wrapping_add(1);
+            if *c == 0 {
+                carry(high, key, 1);
+            }
+        };
+        // Unrolled by four (a constant trip count): fewer loop overheads
+        // between the increments.
+        let mut quads = xs.chunks_exact(4);
+        for q in &mut quads {
+            q.iter().for_each(|&x| add(x));
+        }
+        quads.remainder().iter().for_each(|&x| add(x));
     }
 
     fn add(&mut self, key: i64, n: u64) {
-        let i = key.wrapping_sub(self.offset);
-        if (i as u64) >= self.low.len() as u64 {
-            self.grow(key);
+        // Digit 0 even when it is 0: the window of `low` holds every key.
+        let c = self.low.get_mut(key);
+        let t = u32::from(*c) + (n & 0xFFFF) as u32;
+        *c = t as u16;
+        let mut carry = t >> 16;
+        for level in 1..4 {
+            let d = (n >> (16 * level)) as u32 & 0xFFFF;
+            if d + carry == 0 {
+                if n >> (16 * level) == 0 {
+                    return;
+                }
+                continue;
+            }
+            let c = digit_mut(&mut self.high, key, level);
+            let t = u32::from(*c) + d + carry;
+            *c = t as u16;
+            carry = t >> 16;
         }
-        let i = (key - self.offset) as usize;
-        let total = u64::from(self.low[i]) + n;
-        if total <= u64::from(u16::MAX) {
-            self.low[i] = total as u16;
-        } else {
-            self.carry(i, n);
-        }
+        assert!(carry == 0, "sketch bucket count exceeds u64::MAX");
     }
 
-    #[cold]
-    fn grow(&mut self, key: i64) {
-        if self.low.is_empty() {
-            // Start with a small window around the first key (a
-            // scenario may have hundreds of thousands of per-step
-            // sketches); it grows by octaves as values arrive.
-            self.offset = key - 16;
-            self.low = vec![0; 32];
-            self.high = vec![0; 32];
-            return;
-        }
-        let lo = self.offset.min(key);
-        let hi = (self.offset + self.low.len() as i64 - 1).max(key);
-        // Grow by at least an octave on the side that needs it.
-        let lo = if lo < self.offset { lo - 128 } else { lo };
-        let hi = if hi >= self.offset + self.low.len() as i64 {
-            hi + 128
-        } else {
-            hi
-        };
-        let len = (hi - lo + 1) as usize;
-        let start = (self.offset - lo) as usize;
-        let mut low = vec![0; len];
-        low[start..start + self.low.len()].copy_from_slice(&self.low);
-        let mut high = vec![0; len];
-        high[start..start + self.high.len()].copy_from_slice(&self.high);
-        self.high = high;
-        self.offset = lo;
-        self.low = low;
-    }
-
-    /// Count of bucket index `i` (0-based in the window).
+    /// Count of `key`.
     #[inline]
-    fn count(&self, i: usize) -> u64 {
-        u64::from(self.low[i]) + self.high[i]
+    fn count(&self, key: i64) -> u64 {
+        self.high
+            .iter()
+            .enumerate()
+            .fold(u64::from(self.low.get(key)), |c, (l, d)| {
+                c + (u64::from(d.get(key)) << (16 * (l + 1)))
+            })
     }
 
     /// (key, count) of every non-empty bucket, ascending.
     fn buckets(&self) -> impl DoubleEndedIterator<Item = (i64, u64)> + '_ {
-        (0..self.low.len())
-            .map(move |i| (self.offset + i as i64, self.count(i)))
+        let keys = self.low.offset..self.low.offset + self.low.digits.len() as i64;
+        keys.map(move |key| (key, self.count(key)))
             .filter(|&(_, c)| c > 0)
     }
 
     fn merge(&mut self, other: &Store) {
+        let mut keys = other.buckets().map(|(key, _)| key);
+        if let Some(lo) = keys.next() {
+            // One grow for the whole range, not one per key.
+            let hi = keys.next_back().unwrap_or(lo);
+            self.low.cover(lo, hi);
+        }
         for (key, c) in other.buckets() {
             self.add(key, c);
         }
     }
 
     fn total(&self) -> u64 {
-        self.low.iter().map(|&c| u64::from(c)).sum::<u64>() + self.high.iter().sum::<u64>()
+        self.high
+            .iter()
+            .enumerate()
+            .fold(self.low.sum(), |t, (l, d)| t + (d.sum() << (16 * (l + 1))))
     }
 }
 
 /// A mergeable quantile sketch with relative accuracy
 /// [`SKETCH_RELATIVE_ACCURACY`] and memory proportional to the number of
-/// octaves the values span (not to the number of values).
+/// octaves the values span, 2 bytes a bucket (plus 2 for each further 16
+/// bits of the buckets whose count passes 2^16): it grows with the number
+/// of values only as slowly as their extremes and the counts' digits do.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sketch {
     positive: Store,
@@ -233,6 +354,27 @@ pub struct Sketch {
 #[inline(always)]
 fn key_of(abs: f64) -> i64 {
     (abs.to_bits() >> (52 - SKETCH_MANTISSA_BITS)) as i64
+}
+
+/// Independent chains in [`StatAcc::add_slice`].
+const LANES: usize = 4;
+
+/// The sum of the lanes, pairwise in a fixed order.
+#[inline(always)]
+fn sum_lanes(s: [f64; LANES]) -> f64 {
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
+/// `m`, the smallest (or largest) non-NaN value of `xs`, or the first
+/// value of `xs` equal to it: the only values that compare equal with
+/// different bits are 0.0 and -0.0, and a running minimum keeps the first.
+#[inline]
+fn first_extreme(xs: &[f64], m: f64) -> f64 {
+    if m == 0.0 {
+        xs.iter().copied().find(|&x| x == 0.0).unwrap_or(m)
+    } else {
+        m
+    }
 }
 
 /// The value representing bucket `key`: 2LU/(L+U) minimises the worst
@@ -544,8 +686,13 @@ impl StatAcc {
         let d = x - self.shift;
         self.batch_sum += d;
         self.batch_sumsq += d * d;
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
+        // Of equal values (0.0 and -0.0), the first is kept.
+        if x < self.min {
+            self.min = x;
+        }
+        if x > self.max {
+            self.max = x;
+        }
         if x.is_finite() {
             self.sketch.add(x);
         }
@@ -555,26 +702,72 @@ impl StatAcc {
     }
 
     /// Records a slice of values (the hot path: per metric, values of many
-    /// paths in a row, so the sketch and the sums stay in cache).
+    /// paths in a row, so the sketch and the sums stay in cache). The
+    /// slice's moment sums are taken in four lanes (value i in lane i mod
+    /// 4), combined pairwise and added to the batch's: the result depends
+    /// only on the slice's values and their order. Min, max and sketch end
+    /// as [`StatAcc::add`] on each value in turn would leave them.
     #[inline(always)]
     pub fn add_slice(&mut self, xs: &[f64]) {
         self.count += xs.len() as u64;
-        let (mut s1, mut s2) = (0.0, 0.0);
-        let (mut lo, mut hi) = (self.min, self.max);
-        for &x in xs {
-            let d = x - self.shift;
-            s1 += d;
-            s2 += d * d;
-            lo = lo.min(x);
-            hi = hi.max(x);
+        // Moment sums, smallest and largest values in LANES independent
+        // chains (lane l takes values l, l + LANES, ...): one chain of
+        // dependent additions would be the loop's longest.
+        let mut s1 = [0.0; LANES];
+        let mut s2 = [0.0; LANES];
+        let mut lows = [f64::INFINITY; LANES];
+        let mut highs = [f64::NEG_INFINITY; LANES];
+        let mut chunks = xs.chunks_exact(LANES);
+        for c in &mut chunks {
+            for l in 0..LANES {
+                let x = c[l];
+                let d = x - self.shift;
+                s1[l] += d;
+                s2[l] += d * d;
+                if x < lows[l] {
+                    lows[l] = x;
+                }
+                if x > highs[l] {
+                    highs[l] = x;
+                }
+            }
         }
+        for (l, &x) in chunks.remainder().iter().enumerate() {
+            let d = x - self.shift;
+            s1[l] += d;
+            s2[l] += d * d;
+            if x < lows[l] {
+                lows[l] = x;
+            }
+            if x > highs[l] {
+                highs[l] = x;
+            }
+        }
+        let s1 = sum_lanes(s1);
         self.batch_sum += s1;
-        self.batch_sumsq += s2;
-        self.min = lo;
-        self.max = hi;
-        for &x in xs {
-            if x.is_finite() {
-                self.sketch.add(x);
+        self.batch_sumsq += sum_lanes(s2);
+        let lo = first_extreme(xs, lows.into_iter().fold(f64::INFINITY, f64::min));
+        let hi = first_extreme(xs, highs.into_iter().fold(f64::NEG_INFINITY, f64::max));
+        // As `add` on each value in turn: the first value below `min`, or
+        // above `max`, wins.
+        if lo < self.min {
+            self.min = lo;
+        }
+        if hi > self.max {
+            self.max = hi;
+        }
+        // A finite sum of differences means every value is finite: then if
+        // the smallest is positive, every key lies between the keys of the
+        // smallest and of the largest, and the window is checked once.
+        if lo > 0.0 && s1.is_finite() && !xs.is_empty() {
+            self.sketch
+                .positive
+                .add_positive(xs, key_of(lo), key_of(hi));
+        } else {
+            for &x in xs {
+                if x.is_finite() {
+                    self.sketch.add(x);
+                }
             }
         }
         if let Some(v) = &mut self.exact {
@@ -899,6 +1092,206 @@ mod tests {
         assert_eq!(q[0], -value_of(key_of(3.0)));
         assert_eq!(q[1], value_of(key_of(5.0)));
         assert_eq!(q[2], value_of(key_of(100.0)));
+    }
+
+    /// (key, count) of every non-empty bucket of a store.
+    fn counts(s: &Store) -> Vec<(i64, u64)> {
+        s.buckets().collect()
+    }
+
+    #[test]
+    fn sketch_counts_carry_in_several_buckets_and_merge() {
+        // Values in five buckets, three of which pass 2^16 (one of them
+        // twice), spread over two sketches in a random order, one value at
+        // a time; merging gives the exact counts, whatever the order.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(13);
+        let values = [2.0, 3.0, 1000.0, -7.0, 0.001];
+        let wanted: [u64; 5] = [140_000, 65_536, 65_535, 70_001, 3];
+        let mut left = wanted;
+        let (mut a, mut b) = (Sketch::default(), Sketch::default());
+        while left.iter().any(|&n| n > 0) {
+            let i = rng.random_range(0..values.len());
+            if left[i] > 0 {
+                left[i] -= 1;
+                let to = if rng.random::<bool>() { &mut a } else { &mut b };
+                to.add(values[i]);
+            }
+        }
+        let total: u64 = wanted.iter().sum();
+        assert_eq!(a.count() + b.count(), total);
+        let mut ab = a.clone();
+        ab.merge(&b);
+        let mut ba = b.clone();
+        ba.merge(&a);
+        let mut one = Sketch::default();
+        for (&x, &n) in values.iter().zip(&wanted) {
+            (0..n).for_each(|_| one.add(x));
+        }
+        let mut expected: Vec<(i64, u64)> = values
+            .iter()
+            .zip(wanted)
+            .filter(|&(&x, _)| x > 0.0)
+            .map(|(&x, n)| (key_of(x), n))
+            .collect();
+        expected.sort_unstable();
+        for s in [&ab, &ba, &one] {
+            assert_eq!(s.count(), total);
+            assert_eq!(counts(&s.positive), expected);
+            assert_eq!(counts(&s.negative), vec![(key_of(7.0), 70_001)]);
+            assert_eq!(s.bin_counts(&[-10.0, 0.0, 10.0]).counts, [70_001, 205_539]);
+        }
+        // The one bucket holding 2^17 and more carried into the second
+        // digit twice; only the buckets that carried have one.
+        let high = &one.positive.high;
+        assert_eq!(high.len(), 1);
+        assert_eq!(high[0].get(key_of(2.0)), 2);
+        assert_eq!(high[0].get(key_of(3.0)), 1);
+        assert_eq!(high[0].get(key_of(1000.0)), 0);
+        // The ranks see every carry: 70,001 values below 0.001, 70,004
+        // below 2.0, 210,004 below 3.0, 275,540 below 1000.0, 341,075 in
+        // all.
+        let levels = [0.2, 0.20524, 0.2053, 0.6157, 0.6158, 0.8078, 0.8079];
+        let q = ab.quantiles(&levels);
+        assert_eq!(q, ba.quantiles(&levels));
+        let at = |x: f64| value_of(key_of(x));
+        assert_eq!(
+            q,
+            [
+                -at(7.0),
+                at(0.001),
+                at(2.0),
+                at(2.0),
+                at(3.0),
+                at(3.0),
+                at(1000.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn store_counts_are_exact_to_u64_max() {
+        // Counts that use all four base-2^16 digits, added and merged.
+        let big = [
+            u64::MAX - 1,
+            1 << 48,
+            (1 << 32) + (1 << 16) - 1,
+            0xFFFF_0000_FFFF,
+        ];
+        let mut a = Store::default();
+        for (k, &n) in big.iter().enumerate() {
+            a.add(100 + 50 * k as i64, n);
+        }
+        let mut b = Store::default();
+        b.add(100, 1);
+        b.add(150, (1 << 48) - 1);
+        b.add(200, 1);
+        b.add(250, 0x0001_0000_0001);
+        b.add(-3, 5);
+        b.merge(&a);
+        assert_eq!(
+            counts(&b),
+            [
+                (-3, 5),
+                (100, u64::MAX),
+                (150, (1 << 49) - 1),
+                (200, (1 << 32) + (1 << 16)),
+                (250, 0x0001_0000_0001_0000),
+            ]
+        );
+        let mut c = Store::default();
+        c.add(150, 1);
+        c.add(250, 1);
+        let sum = |s: &Store| s.buckets().map(|(_, n)| u128::from(n)).sum::<u128>();
+        assert_eq!(u128::from(c.total()), sum(&c));
+        c.merge(&b);
+        assert_eq!(c.count(150), 1 << 49);
+        assert_eq!(c.count(250), 0x0001_0000_0001_0001);
+        assert_eq!(c.high.len(), 3);
+        // Every digit level is serialized and read back.
+        let bytes = rmp_serde::to_vec_named(&c).unwrap();
+        let back: Store = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(counts(&back), counts(&c));
+    }
+
+    #[test]
+    #[should_panic(expected = "exceeds u64::MAX")]
+    fn store_count_past_u64_max_panics() {
+        let mut a = Store::default();
+        a.add(1, u64::MAX);
+        a.add_one(1);
+    }
+
+    /// `add_slice` as a plain loop: value i goes to lane i % LANES.
+    fn add_slice_simply(a: &mut StatAcc, xs: &[f64]) {
+        a.count += xs.len() as u64;
+        let (mut s1, mut s2) = ([0.0; LANES], [0.0; LANES]);
+        for (i, &x) in xs.iter().enumerate() {
+            let d = x - a.shift;
+            s1[i % LANES] += d;
+            s2[i % LANES] += d * d;
+            if x < a.min {
+                a.min = x;
+            }
+            if x > a.max {
+                a.max = x;
+            }
+            if x.is_finite() {
+                a.sketch.add(x);
+            }
+        }
+        a.batch_sum += sum_lanes(s1);
+        a.batch_sumsq += sum_lanes(s2);
+    }
+
+    #[test]
+    fn add_slice_equals_a_plain_loop() {
+        // Slices of positive values (one window check per slice), some
+        // carrying, some growing the window; and slices with zeros,
+        // negatives, -0.0, subnormals and non-finite values.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(17);
+        let mut slices: Vec<Vec<f64>> = Vec::new();
+        for i in 0..700 {
+            let n = [128, 1, 0, 77][i % 4];
+            let scale = if i % 50 == 0 { 1e6 } else { 10.0 };
+            slices.push(
+                (0..n)
+                    .map(|_| rng.random::<f64>() * scale + 1e-300)
+                    .collect(),
+            );
+            slices.push(vec![3.0; 100]);
+        }
+        let odd = [0.0, -0.0, -2.5, 5e-324, f64::NAN, f64::INFINITY, 1.5];
+        for i in 0..50 {
+            slices.push((0..64).map(|j| odd[(i + j * j) % odd.len()]).collect());
+            slices.push((0..64).map(|j| -(j as f64)).collect());
+        }
+        slices.push(vec![f64::NEG_INFINITY, 1.0]);
+        let mut one = StatAcc::new(2.0, false);
+        let mut all = StatAcc::new(2.0, false);
+        for (i, xs) in slices.iter().enumerate() {
+            add_slice_simply(&mut one, xs);
+            all.add_slice(xs);
+            if i % 10 == 0 {
+                one.end_batch();
+                all.end_batch();
+            }
+            let bits = |a: &StatAcc| [a.batch_sum, a.batch_sumsq, a.min, a.max].map(f64::to_bits);
+            assert_eq!(bits(&all), bits(&one), "slice {i}");
+        }
+        assert!(all.sketch.positive.high[0].get(key_of(3.0)) > 0);
+        assert_eq!(all.count, one.count);
+        let partials = |e: &ExactSum| e.partials.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+        assert_eq!(partials(&all.sum), partials(&one.sum));
+        assert_eq!(partials(&all.sumsq), partials(&one.sumsq));
+        assert_eq!(all.sketch.zeros, one.sketch.zeros);
+        assert_eq!(counts(&all.sketch.positive), counts(&one.sketch.positive));
+        assert_eq!(counts(&all.sketch.negative), counts(&one.sketch.negative));
+        // An empty slice leaves the window alone.
+        let mut a = StatAcc::new(0.0, false);
+        a.add_slice(&[1.0]);
+        a.add_slice(&[]);
+        assert_eq!(a.sketch.positive.low.digits.len(), FIRST_WINDOW as usize);
     }
 
     #[test]
