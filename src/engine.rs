@@ -5,9 +5,9 @@
 //!
 //! Determinism lives here. Paths are grouped in fixed batches of
 //! [`BATCH_PATHS`]; batch `b` draws from its own Xoshiro256++ generator
-//! seeded from `(seed, b)` by SplitMix64 (see [`batch_rng`]). rayon runs the
-//! batches on any number of threads; each worker folds whole batches into
-//! its own [`Tally`] and the tallies are merged at the end. Every merge is
+//! seeded from `(seed, b)` by SplitMix64 (see [`batch_rng`]). One worker
+//! per thread (a rayon pool) claims batches one at a time; each folds whole
+//! batches into its own [`Tally`] and the tallies are merged at the end. Every merge is
 //! exact (counts, min/max, exact sums of per-batch partials), so the result
 //! does not depend on the thread count, on the order batches finish, or on
 //! how the batches are sharded across machines.
@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::{discount_factors, settle_paths, Book, FlowChunk, FlowOutcome, Position};
@@ -719,38 +718,35 @@ impl Engine {
         let batches = batch_count(opts.paths);
         let (first, end) = shard_batches(batches, opts.shard.0, opts.shard.1);
         let done = AtomicU64::new(0);
-        // Few enough fold jobs that merging sketches stays cheap, enough
-        // for load balance.
-        // Two fold jobs per thread: enough for load balance (batches cost
-        // the same), few enough that per-job tallies stay cheap in memory.
-        let min_len = ((end - first) / (threads as u64 * 2)).max(1) as usize;
-        let tally = pool.install(|| {
-            (first as usize..end as usize)
-                .into_par_iter()
-                .with_min_len(min_len)
-                .fold(
-                    || (self.empty_tally(opts.exact), self.scratch()),
-                    |(mut t, mut sc), b| {
-                        let b = b as u64;
-                        if !control.cancel.load(Ordering::Relaxed) {
-                            self.batch(opts.seed, b, opts.paths, &mut sc, &mut t);
-                            let first_path = b * BATCH_PATHS;
-                            let n = BATCH_PATHS.min(opts.paths - first_path);
-                            let total = done.fetch_add(n, Ordering::Relaxed) + n;
-                            (control.progress)(total);
-                        }
-                        (t, sc)
-                    },
-                )
-                .map(|(t, _)| t)
-                .reduce(
-                    || self.empty_tally(opts.exact),
-                    |mut a, b| {
-                        a.merge(&b);
-                        a
-                    },
-                )
+        // One worker per thread, each folding the batches it claims (one
+        // atomic counter, touched once per batch of 1024 paths) into its own
+        // tally; the tallies are merged at the end. Batches cost about the
+        // same, so claiming them one at a time balances the load, and only
+        // one tally per thread is ever alive (memory stays flat in the path
+        // count). Every merge is exact, so which worker ran which batch
+        // does not matter.
+        let next = AtomicU64::new(first);
+        let tallies = pool.broadcast(|_| {
+            let mut t = self.empty_tally(opts.exact);
+            let mut sc = self.scratch();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= end || control.cancel.load(Ordering::Relaxed) {
+                    return t;
+                }
+                self.batch(opts.seed, b, opts.paths, &mut sc, &mut t);
+                let n = BATCH_PATHS.min(opts.paths - b * BATCH_PATHS);
+                let total = done.fetch_add(n, Ordering::Relaxed) + n;
+                (control.progress)(total);
+            }
         });
+        let mut tallies = tallies.into_iter();
+        let mut tally = tallies
+            .next()
+            .unwrap_or_else(|| self.empty_tally(opts.exact));
+        for t in tallies {
+            tally.merge(&t);
+        }
         if control.cancel.load(Ordering::Relaxed) {
             return Err(RunError::Cancelled);
         }
