@@ -75,6 +75,31 @@ impl ExactSum {
         }
     }
 
+    /// Rewrites the expansion in a form that depends only on the exact
+    /// value, not on the order of the additions that built it: the
+    /// correctly rounded value, then the correctly rounded remainder, and
+    /// so on (each step exact). Expansions holding a non-finite partial
+    /// are left alone.
+    pub fn canonicalize(&mut self) {
+        if self.partials.iter().any(|p| !p.is_finite()) {
+            return;
+        }
+        let mut rest = std::mem::take(self);
+        let mut terms = Vec::new();
+        // Each term is at most half an ulp of the one before: an f64 sum
+        // never needs more than about 40.
+        for _ in 0..64 {
+            let v = rest.value();
+            if v == 0.0 {
+                break;
+            }
+            terms.push(v);
+            rest.add(-v);
+        }
+        terms.reverse();
+        self.partials = terms;
+    }
+
     /// The correctly rounded sum.
     pub fn value(&self) -> f64 {
         // The final rounding of CPython's math.fsum (round-half-even across
@@ -191,6 +216,28 @@ impl Digits {
         digits[start..start + self.digits.len()].copy_from_slice(&self.digits);
         self.offset = new_lo;
         self.digits = digits;
+    }
+
+    /// The first and last keys with a non-zero digit, if any.
+    fn nonzero_keys(&self) -> Option<(i64, i64)> {
+        let a = self.digits.iter().position(|&d| d != 0)?;
+        let b = self.digits.iter().rposition(|&d| d != 0)?;
+        Some((self.offset + a as i64, self.offset + b as i64))
+    }
+
+    /// Shrinks the window to the keys `lo..=hi` (which hold every non-zero
+    /// digit), or to an empty window if `None`.
+    fn trim_to(&mut self, keys: Option<(i64, i64)>) {
+        let Some((lo, hi)) = keys else {
+            *self = Digits::default();
+            return;
+        };
+        let a = (lo - self.offset) as usize;
+        let b = (hi - self.offset) as usize;
+        self.digits.truncate(b + 1);
+        self.digits.drain(..a);
+        self.digits.shrink_to_fit();
+        self.offset = lo;
     }
 
     /// Sum of the digits.
@@ -319,6 +366,26 @@ impl Store {
             .filter(|&(_, c)| c > 0)
     }
 
+    /// Trims every digit level to its non-zero buckets (see
+    /// [`Sketch::canonicalize`]).
+    fn canonicalize(&mut self) {
+        // The window of `low` must keep every key with a count, including
+        // counts that are exact multiples of 2^16 (a low digit of 0).
+        let mut keys = self.low.nonzero_keys();
+        for d in &mut self.high {
+            let k = d.nonzero_keys();
+            d.trim_to(k);
+            keys = match (keys, k) {
+                (Some((a, b)), Some((c, e))) => Some((a.min(c), b.max(e))),
+                (x, y) => x.or(y),
+            };
+        }
+        self.low.trim_to(keys);
+        while self.high.last().is_some_and(|d| d.digits.is_empty()) {
+            self.high.pop();
+        }
+    }
+
     fn merge(&mut self, other: &Store) {
         let mut keys = other.buckets().map(|(key, _)| key);
         if let Some(lo) = keys.next() {
@@ -435,6 +502,14 @@ impl Sketch {
         } else {
             self.zeros += 1;
         }
+    }
+
+    /// Trims the bucket windows to the non-zero buckets, so that two
+    /// sketches with the same counts have the same representation however
+    /// their values arrived (windows grow with the order of arrival).
+    pub fn canonicalize(&mut self) {
+        self.positive.canonicalize();
+        self.negative.canonicalize();
     }
 
     /// Adds the counts of `other`.
@@ -830,6 +905,19 @@ impl StatAcc {
         self.batch_sumsq = 0.0;
     }
 
+    /// Puts the accumulator (batches ended) in a form that depends only on
+    /// the values recorded, not on their order or on how accumulators were
+    /// merged: exact sums as canonical expansions, sketch windows trimmed,
+    /// kept values (`--exact`) sorted. Results are unchanged.
+    pub fn canonicalize(&mut self) {
+        self.sum.canonicalize();
+        self.sumsq.canonicalize();
+        self.sketch.canonicalize();
+        if let Some(v) = &mut self.exact {
+            v.sort_by(f64::total_cmp);
+        }
+    }
+
     /// Merges another accumulator (batches already ended) of the same metric.
     pub fn merge(&mut self, other: &StatAcc) {
         debug_assert_eq!(self.shift.to_bits(), other.shift.to_bits());
@@ -1016,6 +1104,49 @@ impl StatAcc {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn canonical_sketches_keep_counts_that_are_multiples_of_two_to_the_16() {
+        // 65,536 equal values: the bucket's low digit is 0, the count lives
+        // in the next digit level only.
+        let mut a = StatAcc::new(0.0, false);
+        a.add_slice(&vec![6.0; 1 << 16]);
+        a.add_slice(&[7.0, 8.0]);
+        a.end_batch();
+        let before = a.finish().unwrap();
+        a.canonicalize();
+        assert_eq!(a.sketch().count(), (1 << 16) + 2);
+        assert_eq!(a.finish().unwrap(), before);
+        // Arrival order does not change the canonical form.
+        let mut b = StatAcc::new(0.0, false);
+        b.add_slice(&[8.0, 7.0]);
+        b.add_slice(&vec![6.0; 1 << 16]);
+        b.end_batch();
+        b.canonicalize();
+        assert!(a == b);
+    }
+
+    #[test]
+    fn canonical_exact_sums_depend_only_on_the_value() {
+        let xs = [
+            1e16, 1.0, -1e16, 3.5e-20, 7.0, 1e-3, -2.5e10, 0.1, 1e300, -1e300,
+        ];
+        let mut forward = ExactSum::default();
+        xs.iter().for_each(|&x| forward.add(x));
+        let mut backward = ExactSum::default();
+        xs.iter().rev().for_each(|&x| backward.add(x));
+        let value = forward.value();
+        forward.canonicalize();
+        backward.canonicalize();
+        assert_eq!(forward, backward);
+        assert_eq!(forward.value(), value);
+        // Zero is the empty expansion.
+        let mut zero = ExactSum::default();
+        zero.add(1.5);
+        zero.add(-1.5);
+        zero.canonicalize();
+        assert_eq!(zero, ExactSum::default());
+    }
 
     #[test]
     fn exact_sum_is_order_independent_and_exact() {
