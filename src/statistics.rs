@@ -840,22 +840,9 @@ impl StatAcc {
                 )
             };
         }
-        for c in &mut chunks {
-            for l in 0..LANES {
-                let x = c[l];
-                let d = x - self.shift;
-                s1[l] += d;
-                s2[l] += d * d;
-                if x < lows[l] {
-                    lows[l] = x;
-                }
-                if x > highs[l] {
-                    highs[l] = x;
-                }
-            }
-        }
-        for (l, &x) in chunks.remainder().iter().enumerate() {
-            let d = x - self.shift;
+        let shift = self.shift;
+        let mut lane = |l: usize, x: f64| {
+            let d = x - shift;
             s1[l] += d;
             s2[l] += d * d;
             if x < lows[l] {
@@ -864,6 +851,14 @@ impl StatAcc {
             if x > highs[l] {
                 highs[l] = x;
             }
+        };
+        for c in &mut chunks {
+            for (l, &x) in c.iter().enumerate() {
+                lane(l, x);
+            }
+        }
+        for (l, &x) in chunks.remainder().iter().enumerate() {
+            lane(l, x);
         }
         let s1 = sum_lanes(s1);
         self.batch_sum += s1;
