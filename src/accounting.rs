@@ -266,7 +266,7 @@ pub fn settle_paths(
         // Whole blocks of four paths with AVX2 where the processor has it
         // (the same selections and additions, four lanes at a time).
         #[cfg(target_arch = "x86_64")]
-        let whole = if crate::engine::simd::avx2() {
+        let whole = if crate::simd::avx2() {
             let rows = Rows {
                 r,
                 c,

@@ -18,7 +18,7 @@
 //! over the chunk's paths, one row (one step of one quantity) at a time,
 //! which vectorise; the per-step metrics are flushed into their
 //! accumulators straight from those rows. The row loops have an AVX2 build
-//! chosen at run time ([`simd`]), with identical results.
+//! chosen at run time ([`crate::simd`]), with identical results.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -559,12 +559,12 @@ impl Engine {
     /// the same values in the same order, as one path at a time would give.
     ///
     /// On x86-64 processors with AVX2 the same code is compiled a second
-    /// time with AVX2 enabled and chosen at run time (see [`simd`]): twice
+    /// time with AVX2 enabled and chosen at run time (see [`crate::simd`]): twice
     /// the vector width for the row loops, and exactly the same results,
     /// because Rust never fuses or reorders floating-point operations.
     fn chunk<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
         #[cfg(target_arch = "x86_64")]
-        if simd::avx2() {
+        if crate::simd::avx2() {
             // SAFETY: the processor supports AVX2 (checked at run time).
             unsafe { self.chunk_avx2(shocks, paths, sc, t) };
             return;
@@ -766,27 +766,6 @@ impl Engine {
             tally,
             threads,
             elapsed_seconds: started.elapsed().as_secs_f64(),
-        })
-    }
-}
-
-/// Run-time choice of the instruction set for the engine's row loops.
-pub mod simd {
-    use std::sync::OnceLock;
-
-    /// True if the AVX2 build of the row loops is used: the processor has
-    /// AVX2 and the environment variable `REVSHARE_SIMD` is not `off`
-    /// (a diagnostic switch; results are identical either way, which the
-    /// test suite checks).
-    pub fn avx2() -> bool {
-        static ON: OnceLock<bool> = OnceLock::new();
-        *ON.get_or_init(|| {
-            let off = std::env::var("REVSHARE_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("off"));
-            #[cfg(target_arch = "x86_64")]
-            let has = std::arch::is_x86_feature_detected!("avx2");
-            #[cfg(not(target_arch = "x86_64"))]
-            let has = false;
-            has && !off
         })
     }
 }

@@ -22,6 +22,9 @@
 //!    the parameter grids of sweeps and sensitivity analyses;
 //! 8. [`cli`]: the command line.
 //!
+//! [`simd`] chooses, at run time, the AVX2 or portable build of the loops
+//! that run across a chunk of paths (stages 2–5).
+//!
 //! ```no_run
 //! use revshare::{engine::{Engine, RunOptions}, scenario, summary::Summary};
 //!
@@ -47,6 +50,7 @@ pub mod output;
 pub mod partial;
 pub mod report;
 pub mod scenario;
+pub mod simd;
 pub mod statistics;
 pub mod study;
 pub mod summary;

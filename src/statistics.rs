@@ -830,7 +830,7 @@ impl StatAcc {
         let mut highs = [f64::NEG_INFINITY; LANES];
         let mut chunks = xs.chunks_exact(LANES);
         #[cfg(target_arch = "x86_64")]
-        if crate::engine::simd::avx2() {
+        if crate::simd::avx2() {
             // SAFETY: the processor supports AVX2 (checked at run time).
             unsafe {
                 lanes_avx2(
