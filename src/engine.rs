@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::{discount_factors, settle_paths, Book, FlowChunk, FlowOutcome, Position};
+use crate::accounting::{discount_factors, settle_paths, Book, FlowChunk};
 use crate::model::{exp_in_place, Model, RngShocks, Shocks, StepState, ZeroShocks};
 use crate::scenario::Scenario;
 use crate::statistics::StatAcc;
@@ -385,13 +385,21 @@ impl Rows {
     }
 }
 
+/// Rows of a position in [`Scratch::positions`]: the fields of
+/// [`crate::accounting::Position`].
+const POS_PAID: usize = 0;
+const POS_RECEIVED: usize = 1;
+const POS_PAID_NPV: usize = 2;
+const POS_RECEIVED_NPV: usize = 3;
+
 /// Scratch space for one worker, reused for every chunk (no allocation per
 /// path).
 struct Scratch {
     state: StepState,
     flows: Vec<FlowChunk>,
-    outcomes: Vec<FlowOutcome>,
-    positions: Vec<Position>,
+    /// Per (regime, party) position: four rows (see `POS_PAID` ...) of
+    /// the chunk's paths.
+    positions: Vec<f64>,
     /// The chunk's values, row-major: row `r` holds `buf[r * chunk + p]`
     /// for the chunk's paths p (see [`Rows`]).
     buf: Vec<f64>,
@@ -529,15 +537,10 @@ impl Engine {
         Scratch {
             state: StepState::new(&self.model, self.chunk),
             flows: vec![FlowChunk::new(self.chunk); self.book.flows.len()],
-            outcomes: vec![
-                FlowOutcome {
-                    total: 0.0,
-                    npv: 0.0,
-                    hit_time: None
-                };
-                self.book.flows.len()
+            positions: vec![
+                0.0;
+                self.book.regimes.len() * self.book.parties.len() * 4 * self.stride
             ],
-            positions: vec![Position::default(); self.book.regimes.len() * self.book.parties.len()],
             buf: vec![0.0; self.rows.count * self.stride],
         }
     }
@@ -655,29 +658,62 @@ impl Engine {
                 }
             }
         }
-        // Parties and comparisons, path by path.
+        // Parties and comparisons, row by row across the paths: each
+        // position's four sums start at 0 and take the flows in book order,
+        // as `Book::positions` nets one path.
         let np = l.parties;
         let base = self.book.baseline;
-        for p in 0..paths {
-            for (o, st) in sc.outcomes.iter_mut().zip(&sc.flows) {
-                o.total = st.total[p];
-                o.npv = st.npv[p];
+        let pos = &mut sc.positions[..];
+        for row in pos.chunks_exact_mut(w) {
+            row[..paths].fill(0.0);
+        }
+        let add = |pos: &mut [f64], row: usize, xs: &[f64]| {
+            for (a, x) in pos[row * w..][..paths].iter_mut().zip(xs) {
+                *a += x;
             }
-            self.book.positions(&sc.outcomes, &mut sc.positions);
-            let mut put = |m: usize, x: f64| own[(rows.own_of[m] - rows.own) * w + p] = x;
-            for r in 0..l.regimes {
-                for &q in &self.book.regime_parties[r] {
-                    let pos = &sc.positions[r * np + q];
-                    put(l.party(r, q, 0), pos.paid);
-                    put(l.party(r, q, 1), pos.received);
-                    put(l.party(r, q, 2), pos.net());
-                    put(l.party(r, q, 3), pos.net_npv());
+        };
+        for (flow, st) in self.book.flows.iter().zip(&sc.flows) {
+            let payer = (flow.regime * np + flow.payer) * 4;
+            let payee = (flow.regime * np + flow.payee) * 4;
+            add(pos, payer + POS_PAID, &st.total[..paths]);
+            add(pos, payer + POS_PAID_NPV, &st.npv[..paths]);
+            add(pos, payee + POS_RECEIVED, &st.total[..paths]);
+            add(pos, payee + POS_RECEIVED_NPV, &st.npv[..paths]);
+        }
+        let pos = &sc.positions[..];
+        let field = |q: usize, f: usize| &pos[(q * 4 + f) * w..][..paths];
+        for r in 0..l.regimes {
+            for &q in &self.book.regime_parties[r] {
+                let at = |m: usize| (rows.own_of[l.party(r, q, m)] - rows.own) * w;
+                let i = r * np + q;
+                let (paid, received) = (field(i, POS_PAID), field(i, POS_RECEIVED));
+                let (paid_npv, received_npv) = (field(i, POS_PAID_NPV), field(i, POS_RECEIVED_NPV));
+                own[at(0)..][..paths].copy_from_slice(paid);
+                own[at(1)..][..paths].copy_from_slice(received);
+                for ((o, a), b) in own[at(2)..][..paths].iter_mut().zip(received).zip(paid) {
+                    *o = a - b;
                 }
-                for &q in &self.book.compared[r] {
-                    let x = &sc.positions[r * np + q];
-                    let b = &sc.positions[base * np + q];
-                    put(l.comparison(r, q, 0), x.net() - b.net());
-                    put(l.comparison(r, q, 1), x.net_npv() - b.net_npv());
+                for ((o, a), b) in own[at(3)..][..paths]
+                    .iter_mut()
+                    .zip(received_npv)
+                    .zip(paid_npv)
+                {
+                    *o = a - b;
+                }
+            }
+            for &q in &self.book.compared[r] {
+                let at = |m: usize| (rows.own_of[l.comparison(r, q, m)] - rows.own) * w;
+                let (x, b) = (r * np + q, base * np + q);
+                for (fields, m) in [
+                    ((POS_PAID, POS_RECEIVED), 0),
+                    ((POS_PAID_NPV, POS_RECEIVED_NPV), 1),
+                ] {
+                    let (xp, xr) = (field(x, fields.0), field(x, fields.1));
+                    let (bp, br) = (field(b, fields.0), field(b, fields.1));
+                    let out = &mut own[at(m)..][..paths];
+                    for p in 0..paths {
+                        out[p] = (xr[p] - xp[p]) - (br[p] - bp[p]);
+                    }
                 }
             }
         }
