@@ -260,6 +260,8 @@ pub struct StepState {
     z: Vec<f64>,
     /// mu of series i on path p at `mu[i * paths + p]`.
     mu: Vec<f64>,
+    /// `paths` zeros: the jumps of a series without jumps.
+    zeros: Vec<f64>,
     paths: usize,
 }
 
@@ -270,6 +272,7 @@ impl StepState {
         StepState {
             z: vec![0.0; k],
             mu: vec![0.0; k * paths],
+            zeros: vec![0.0; paths],
             paths,
         }
     }
@@ -421,8 +424,10 @@ impl Model {
     /// contract, and writes for step `j` (0-based) and series `i`, at row
     /// `r = 3 * (j * series + i)`: the revenue shock at `out[r * stride]`,
     /// the growth shock's independent normal z2 at `out[(r + 1) * stride]`
-    /// and the step's total jump in log revenue (0 without jumps) at
-    /// `out[(r + 2) * stride]`.
+    /// and, for a series with jumps, the step's total jump in log revenue
+    /// at `out[(r + 2) * stride]` (that row is left as it is for a series
+    /// without jumps, for which [`Model::log_paths`] reads zeros: one store
+    /// fewer per step in the instruction-bound draw loop).
     ///
     /// The revenue shock written is the independent normal z_i when the
     /// series are correlated and none has tails: [`Model::log_paths`] then
@@ -466,15 +471,16 @@ impl Model {
             for (i, s) in self.series.iter().enumerate() {
                 let r = at + 3 * i * stride;
                 out[r + stride] = shocks.normal();
-                let mut jump = 0.0;
                 if let Some(j) = &s.jumps {
+                    let mut jump = 0.0;
                     let count = j.count(shocks.uniform());
                     if count > 0 {
                         let c = count as f64;
                         jump = c * j.mean + j.sd * c.sqrt() * shocks.normal();
                     }
+                    // (Series without jumps: `log_paths` reads zeros.)
+                    out[r + 2 * stride] = jump;
                 }
-                out[r + 2 * stride] = jump;
                 if let Some((chi, nu_minus_2)) = &s.tails {
                     out[r] /= shocks.tail_scale(chi, *nu_minus_2);
                 }
@@ -587,6 +593,7 @@ impl Model {
         self.correlate_paths(shocks, stride, paths);
         for (i, s) in self.series.iter().enumerate() {
             let mu = &mut state.mu[i * state.paths..][..paths];
+            let zeros = &state.zeros[..paths];
             mu.fill(s.mu0);
             let series = &mut logs[i * (n + 1) * stride..(i + 1) * (n + 1) * stride];
             series[..paths].fill(s.x0);
@@ -594,7 +601,10 @@ impl Model {
                 let r = 3 * (step * k + i);
                 let e1 = &shocks[r * stride..][..paths];
                 let z2 = &shocks[(r + 1) * stride..][..paths];
-                let jump = &shocks[(r + 2) * stride..][..paths];
+                let jump = match s.jumps {
+                    Some(_) => &shocks[(r + 2) * stride..][..paths],
+                    None => zeros,
+                };
                 let (drift, vol, gv) = (s.drift[step], s.vol[step], s.growth_vol[step]);
                 let (before, after) = series.split_at_mut((step + 1) * stride);
                 let x = &before[step * stride..][..paths];
