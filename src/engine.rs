@@ -595,6 +595,7 @@ impl Engine {
         let (logs, rest) = buf.split_at_mut(rows.revenue * w);
         {
             let drawn = &mut rest[..(rows.own - rows.revenue) * w];
+            self.model.clear_jumps(drawn, w, paths);
             for p in 0..paths {
                 self.model
                     .draw_path(shocks, &mut sc.state, &mut drawn[p..], w);

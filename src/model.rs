@@ -403,6 +403,7 @@ impl Model {
             state,
             ..
         } = buf;
+        self.clear_jumps(drawn, 1, 1);
         self.draw_path(shocks, state, drawn, 1);
         self.log_paths(drawn, state, run_rate, 1, 1);
         for i in 0..k {
@@ -425,9 +426,12 @@ impl Model {
     /// `r = 3 * (j * series + i)`: the revenue shock at `out[r * stride]`,
     /// the growth shock's independent normal z2 at `out[(r + 1) * stride]`
     /// and, for a series with jumps, the step's total jump in log revenue
-    /// at `out[(r + 2) * stride]` (that row is left as it is for a series
-    /// without jumps, for which [`Model::log_paths`] reads zeros: one store
-    /// fewer per step in the instruction-bound draw loop).
+    /// at `out[(r + 2) * stride]`. The jump is only written in the steps
+    /// where jumps occur: [`Model::clear_jumps`] must have zeroed the jump
+    /// rows first. (A series without jumps has its jump row left as it is;
+    /// [`Model::log_paths`] reads zeros instead. The draw loop is bound by
+    /// its instruction count and, above all, by its stores into rows a
+    /// chunk apart: every store saved there counts.)
     ///
     /// The revenue shock written is the independent normal z_i when the
     /// series are correlated and none has tails: [`Model::log_paths`] then
@@ -472,17 +476,31 @@ impl Model {
                 let r = at + 3 * i * stride;
                 out[r + stride] = shocks.normal();
                 if let Some(j) = &s.jumps {
-                    let mut jump = 0.0;
+                    // The row holds zeros (`clear_jumps`): only steps with
+                    // jumps are written, a few in a hundred.
                     let count = j.count(shocks.uniform());
                     if count > 0 {
                         let c = count as f64;
-                        jump = c * j.mean + j.sd * c.sqrt() * shocks.normal();
+                        out[r + 2 * stride] = c * j.mean + j.sd * c.sqrt() * shocks.normal();
                     }
-                    // (Series without jumps: `log_paths` reads zeros.)
-                    out[r + 2 * stride] = jump;
                 }
                 if let Some((chi, nu_minus_2)) = &s.tails {
                     out[r] /= shocks.tail_scale(chi, *nu_minus_2);
+                }
+            }
+        }
+    }
+
+    /// Zeroes the jump rows of the series with jumps for `paths` paths (row
+    /// stride `stride`), before [`Model::draw_path`] draws them.
+    #[inline(always)]
+    pub fn clear_jumps(&self, shocks: &mut [f64], stride: usize, paths: usize) {
+        let k = self.series.len();
+        for (i, s) in self.series.iter().enumerate() {
+            if s.jumps.is_some() {
+                for step in 0..self.steps {
+                    let r = 3 * (step * k + i) + 2;
+                    shocks[r * stride..][..paths].fill(0.0);
                 }
             }
         }
@@ -780,6 +798,7 @@ mod tests {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut state = StepState::new(m, paths);
         let mut shocks = vec![f64::NAN; m.shock_rows() * stride];
+        m.clear_jumps(&mut shocks, stride, paths);
         for p in 0..paths {
             m.draw_path(
                 &mut RngShocks(&mut rng),
