@@ -561,23 +561,25 @@ impl Engine {
     /// accumulator. Every path gets the same numbers, and every accumulator
     /// the same values in the same order, as one path at a time would give.
     ///
-    /// On x86-64 processors with AVX2 the same code is compiled a second
-    /// time with AVX2 enabled and chosen at run time (see [`crate::simd`]): twice
-    /// the vector width for the row loops, and exactly the same results,
-    /// because Rust never fuses or reorders floating-point operations.
+    /// On x86-64 processors with AVX2 and FMA the same code is compiled a
+    /// second time with both enabled and chosen at run time (see
+    /// [`crate::simd`]): twice the vector width for the row loops, FMA
+    /// instructions for the explicit `mul_add`s of the exponential, and
+    /// exactly the same results, because Rust never fuses or reorders
+    /// floating-point operations on its own.
     fn chunk<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
         #[cfg(target_arch = "x86_64")]
         if crate::simd::avx2() {
-            // SAFETY: the processor supports AVX2 (checked at run time).
+            // SAFETY: the processor supports AVX2 and FMA (checked at run time).
             unsafe { self.chunk_avx2(shocks, paths, sc, t) };
             return;
         }
         self.chunk_body(shocks, paths, sc, t);
     }
 
-    /// [`Engine::chunk`] compiled with AVX2.
+    /// [`Engine::chunk`] compiled with AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn chunk_avx2<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
         self.chunk_body(shocks, paths, sc, t);
     }
