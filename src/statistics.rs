@@ -427,6 +427,18 @@ impl Store {
             })
     }
 
+    /// Empties the store, keeping the window of `low` over the keys that
+    /// had a count (zeroed) and freeing the levels above: values to come
+    /// are likely to fall in the same range, and windows kept that way do
+    /// not have to grow again, nor to span more than the keys of recent
+    /// values.
+    fn clear(&mut self) {
+        let keys = self.nonzero_keys();
+        self.low.trim_to(keys);
+        self.low.digits.fill(0);
+        self.high = Vec::new();
+    }
+
     /// Adds the counts of `other`, digit level by digit level: each level
     /// of `other` is added to the same level here in one pass over its
     /// window, carrying into the levels above (exact, like adding each
@@ -562,6 +574,14 @@ impl Sketch {
     pub fn canonicalize(&mut self) {
         self.positive.canonicalize();
         self.negative.canonicalize();
+    }
+
+    /// Removes every value, keeping each sign's bucket window over the
+    /// keys that had a count (see [`StatAcc::clear`]).
+    pub fn clear(&mut self) {
+        self.positive.clear();
+        self.negative.clear();
+        self.zeros = 0;
     }
 
     /// Adds the counts of `other`.
@@ -962,6 +982,26 @@ impl StatAcc {
         self.sketch.canonicalize();
         if let Some(v) = &mut self.exact {
             v.sort_by(f64::total_cmp);
+        }
+    }
+
+    /// Empties the accumulator (batches ended) for reuse, as if new with
+    /// the same shift. Its sketch keeps its windows over the bucket keys
+    /// that had a count, zeroed, and drops its digits above the first: an
+    /// accumulator that is merged into another and cleared again and
+    /// again takes values without growing its windows from scratch each
+    /// time, and its memory follows the range of the values since the last
+    /// clear, not of all values ever recorded.
+    pub fn clear(&mut self) {
+        debug_assert!(self.batch_sum == 0.0 && self.batch_sumsq == 0.0);
+        self.count = 0;
+        self.sum.partials.clear();
+        self.sumsq.partials.clear();
+        self.min = f64::INFINITY;
+        self.max = f64::NEG_INFINITY;
+        self.sketch.clear();
+        if let Some(v) = &mut self.exact {
+            v.clear();
         }
     }
 
@@ -1557,6 +1597,45 @@ mod tests {
         a.add_slice(&[1.0]);
         a.add_slice(&[]);
         assert_eq!(a.sketch.positive.low.digits.len(), FIRST_WINDOW as usize);
+    }
+
+    #[test]
+    fn a_cleared_accumulator_is_as_good_as_new() {
+        // Values over several octaves and both signs, some buckets past
+        // 2^16; cleared, then given other values: it then merges and
+        // finishes as an accumulator that only ever had the other values.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(23);
+        let mut used = StatAcc::new(1.0, false);
+        used.add_slice(&vec![6.0; 70_000]);
+        for _ in 0..5_000 {
+            used.add(rng.random::<f64>() * 1e6 - 1e3);
+        }
+        used.end_batch();
+        used.clear();
+        let mut fresh = StatAcc::new(1.0, false);
+        assert_eq!(used.count(), 0);
+        assert_eq!(used.finish(), None);
+        for _ in 0..3_000 {
+            let x = rng.random::<f64>() * 50.0 - 10.0;
+            used.add(x);
+            fresh.add(x);
+        }
+        used.end_batch();
+        fresh.end_batch();
+        assert!(used.sketch.positive.high.is_empty());
+        let mut a = StatAcc::new(1.0, false);
+        a.add(3.0);
+        a.end_batch();
+        let mut b = a.clone();
+        a.merge(&used);
+        b.merge(&fresh);
+        assert_eq!(a.finish(), b.finish());
+        a.canonicalize();
+        b.canonicalize();
+        assert!(a == b);
+        used.canonicalize();
+        fresh.canonicalize();
+        assert!(used == fresh);
     }
 
     #[test]
