@@ -6,11 +6,13 @@
 //! Determinism lives here. Paths are grouped in fixed batches of
 //! [`BATCH_PATHS`]; batch `b` draws from its own Xoshiro256++ generator
 //! seeded from `(seed, b)` by SplitMix64 (see [`batch_rng`]). One worker
-//! per thread (a rayon pool) claims batches one at a time; each folds whole
-//! batches into its own [`Tally`] and the tallies are merged at the end. Every merge is
-//! exact (counts, min/max, exact sums of per-batch partials), so the result
-//! does not depend on the thread count, on the order batches finish, or on
-//! how the batches are sharded across machines.
+//! per thread (a rayon pool) claims batches one at a time; the first folds
+//! whole batches into the run's [`Tally`], each other worker into a tally
+//! of its own that it merges into the run's every few hundred batches and
+//! at the end (see [`Engine::run`]). Every merge is exact (counts, min/max,
+//! exact sums of per-batch partials), so the result does not depend on the
+//! thread count, on the order batches finish, or on how the batches are
+//! sharded across machines.
 //!
 //! Speed lives here too. Within a batch, chunks of up to 128 paths are
 //! simulated together in a step-major buffer (structure of arrays): each
@@ -20,7 +22,8 @@
 //! accumulators straight from those rows. The row loops have an AVX2 build
 //! chosen at run time ([`crate::simd`]), with identical results.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -51,6 +54,14 @@ const CHUNK_VALUES: usize = 1 << 19;
 /// (e.g. daily steps over decades) record every `stride`-th step (and the
 /// last), so that the per-step sketches stay bounded in memory.
 pub const MAX_STEP_POINTS: usize = 1000;
+
+/// Batches a worker other than the first runs into its own tally before it
+/// merges that tally into the first worker's and clears it (see
+/// [`Engine::run`]): 262,144 paths, few enough that no bucket's count can
+/// need a second base-2^16 digit unless it holds a quarter of the values,
+/// and many enough that the wait for the lock (on average half a batch)
+/// costs well under 1% of a worker's time.
+const FLUSH_BATCHES: u64 = 256;
 
 /// Number of batches for a path count.
 pub fn batch_count(paths: u64) -> u64 {
@@ -283,6 +294,14 @@ impl Tally {
         for s in &mut self.stats {
             s.end_batch();
         }
+    }
+
+    /// Empties the tally for reuse (see [`StatAcc::clear`]).
+    fn clear(&mut self) {
+        self.paths = 0;
+        self.stats.iter_mut().for_each(StatAcc::clear);
+        self.hits.fill(0);
+        self.hits_in_year.fill(0);
     }
 }
 
@@ -755,6 +774,18 @@ impl Engine {
 
     /// Runs the paths of `opts` (or of its shard).
     pub fn run(&self, opts: &RunOptions, control: &Control) -> Result<RunOutput, RunError> {
+        self.run_flushing(opts, control, FLUSH_BATCHES)
+    }
+
+    /// [`Engine::run`], with workers other than the first merging their
+    /// tally into the first's every `flush` batches (tests use small
+    /// values to exercise many merges in small runs).
+    fn run_flushing(
+        &self,
+        opts: &RunOptions,
+        control: &Control,
+        flush: u64,
+    ) -> Result<RunOutput, RunError> {
         let started = Instant::now();
         let threads = if opts.threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -768,35 +799,69 @@ impl Engine {
         let batches = batch_count(opts.paths);
         let (first, end) = shard_batches(batches, opts.shard.0, opts.shard.1);
         let done = AtomicU64::new(0);
-        // One worker per thread, each folding the batches it claims (one
-        // atomic counter, touched once per batch of 1024 paths) into its own
-        // tally; the tallies are merged at the end. Batches cost about the
-        // same, so claiming them one at a time balances the load, and only
-        // one tally per thread is ever alive (memory stays flat in the path
-        // count). Every merge is exact, so which worker ran which batch
-        // does not matter.
+        // One worker per thread claims batches one at a time (one atomic
+        // counter, touched once per batch of 1024 paths; batches cost about
+        // the same, so this balances the load). Every merge is exact, so
+        // which worker ran which batch does not matter.
+        //
+        // Memory stays nearly flat in the path count because only one
+        // tally holds the counts of the whole run: the first worker (the
+        // owner) runs its batches straight into it. Each other worker runs
+        // into a tally of its own and, every `flush` batches and at the
+        // end, merges it into the owner's and clears it (see
+        // [`StatAcc::clear`]). Its windows then follow the range of its
+        // last few hundred thousand paths, not of the run's rarest
+        // extremes, and its counts pass 2^16 only in buckets holding a
+        // quarter of its values, so the digit levels above the first
+        // (which grow with the path count) exist once, in the owner's
+        // tally, instead of in every worker's; and no tally has to be
+        // merged, grown and copied at the end. The owner holds the lock
+        // while it runs a batch, and lets a worker that is waiting to
+        // merge go first.
         let next = AtomicU64::new(first);
-        let tallies = pool.broadcast(|_| {
-            let mut t = self.empty_tally(opts.exact);
+        let shared = Mutex::new(self.empty_tally(opts.exact));
+        let waiting = AtomicUsize::new(0);
+        let claim = || {
+            let b = next.fetch_add(1, Ordering::Relaxed);
+            (b < end && !control.cancel.load(Ordering::Relaxed)).then_some(b)
+        };
+        let report = |b: u64| {
+            let n = BATCH_PATHS.min(opts.paths - b * BATCH_PATHS);
+            let total = done.fetch_add(n, Ordering::Relaxed) + n;
+            (control.progress)(total);
+        };
+        let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.broadcast(|ctx| {
             let mut sc = self.scratch();
-            loop {
-                let b = next.fetch_add(1, Ordering::Relaxed);
-                if b >= end || control.cancel.load(Ordering::Relaxed) {
-                    return t;
+            if ctx.index() == 0 {
+                while let Some(b) = claim() {
+                    while waiting.load(Ordering::Acquire) > 0 {
+                        std::thread::yield_now();
+                    }
+                    self.batch(opts.seed, b, opts.paths, &mut sc, &mut lock());
+                    report(b);
                 }
-                self.batch(opts.seed, b, opts.paths, &mut sc, &mut t);
-                let n = BATCH_PATHS.min(opts.paths - b * BATCH_PATHS);
-                let total = done.fetch_add(n, Ordering::Relaxed) + n;
-                (control.progress)(total);
+                return;
             }
+            let mut own = self.empty_tally(opts.exact);
+            let mut batches = 0;
+            let merge = |own: &mut Tally| {
+                waiting.fetch_add(1, Ordering::AcqRel);
+                lock().merge(own);
+                waiting.fetch_sub(1, Ordering::AcqRel);
+                own.clear();
+            };
+            while let Some(b) = claim() {
+                self.batch(opts.seed, b, opts.paths, &mut sc, &mut own);
+                report(b);
+                batches += 1;
+                if batches % flush == 0 {
+                    merge(&mut own);
+                }
+            }
+            merge(&mut own);
         });
-        let mut tallies = tallies.into_iter();
-        let mut tally = tallies
-            .next()
-            .unwrap_or_else(|| self.empty_tally(opts.exact));
-        for t in tallies {
-            tally.merge(&t);
-        }
+        let mut tally = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
         tally.canonicalize();
         if control.cancel.load(Ordering::Relaxed) {
             return Err(RunError::Cancelled);
@@ -869,7 +934,7 @@ mod tests {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
         let sc = crate::scenario::load(&file).unwrap().scenario;
         let engine = Engine::new(&sc);
-        let run = |threads, exact| {
+        let run = |threads, exact, flush| {
             let opts = RunOptions {
                 paths: 20 * BATCH_PATHS + 77,
                 seed: 5,
@@ -877,15 +942,24 @@ mod tests {
                 exact,
                 shard: (0, 1),
             };
-            engine.run_quiet(&opts).unwrap().tally
+            let cancel = AtomicBool::new(false);
+            let control = Control {
+                progress: &|_| {},
+                cancel: &cancel,
+            };
+            engine.run_flushing(&opts, &control, flush).unwrap().tally
         };
         for exact in [false, true] {
-            let one = run(1, exact);
+            let one = run(1, exact, FLUSH_BATCHES);
             // Several multi-threaded runs: batches land on workers in a
-            // different order each time.
+            // different order each time; workers other than the first
+            // merge their tally into the first's at the end, or every
+            // batch or few batches (clearing it each time).
             for _ in 0..3 {
-                assert!(run(2, exact) == one, "exact = {exact}");
-                assert!(run(3, exact) == one, "exact = {exact}");
+                for flush in [1, 3, FLUSH_BATCHES] {
+                    assert!(run(2, exact, flush) == one, "exact = {exact}");
+                    assert!(run(3, exact, flush) == one, "exact = {exact}");
+                }
             }
         }
     }

@@ -265,6 +265,26 @@ struct Store {
     high: Vec<Digits>,
 }
 
+/// Adds the digits of `src` to those of `dst` (whose window must hold
+/// every non-zero digit of `src`), calling `carry` with the key of each
+/// digit that wraps past 2^16.
+fn add_digits(dst: &mut Digits, src: &Digits, mut carry: impl FnMut(i64)) {
+    let Some((lo, hi)) = src.nonzero_keys() else {
+        return;
+    };
+    dst.cover(lo, hi);
+    let from = &src.digits[(lo - src.offset) as usize..=(hi - src.offset) as usize];
+    let start = (lo - dst.offset) as usize;
+    let to = &mut dst.digits[start..start + from.len()];
+    for (i, (a, &b)) in to.iter_mut().zip(from).enumerate() {
+        let (sum, wrapped) = a.overflowing_add(b);
+        *a = sum;
+        if wrapped {
+            carry(lo + i as i64);
+        }
+    }
+}
+
 /// Adds 1 to digit `level` (at least 1) of `key` in the digit levels
 /// `high` of a [`Store`], carrying upwards.
 #[cold]
@@ -284,10 +304,19 @@ fn carry(high: &mut Vec<Digits>, key: i64, mut level: usize) {
 /// [`Store`], growing its window.
 fn digit_mut(high: &mut Vec<Digits>, key: i64, level: usize) -> &mut u16 {
     assert!(level < 4, "sketch bucket count exceeds u64::MAX");
+    add_levels(high, level);
+    high[level - 1].get_mut(key)
+}
+
+/// Makes sure the digit levels `high` of a [`Store`] reach digit `level`.
+/// The list is allocated to its exact length: a growing `Vec` would
+/// reserve four levels (128 bytes) for the one that hundreds of sketches
+/// need once their counts pass 2^16.
+fn add_levels(high: &mut Vec<Digits>, level: usize) {
     if high.len() < level {
+        high.reserve_exact(level - high.len());
         high.resize_with(level, Digits::default);
     }
-    high[level - 1].get_mut(key)
 }
 
 impl Store {
@@ -326,6 +355,9 @@ impl Store {
         quads.remainder().iter().for_each(|&x| add(x));
     }
 
+    /// Adds `n` to the count of `key` (tests build stores with large
+    /// counts this way).
+    #[cfg(test)]
     fn add(&mut self, key: i64, n: u64) {
         // Digit 0 even when it is 0: the window of `low` holds every key.
         let c = self.low.get_mut(key);
@@ -371,30 +403,62 @@ impl Store {
     fn canonicalize(&mut self) {
         // The window of `low` must keep every key with a count, including
         // counts that are exact multiples of 2^16 (a low digit of 0).
-        let mut keys = self.low.nonzero_keys();
+        let keys = self.nonzero_keys();
         for d in &mut self.high {
             let k = d.nonzero_keys();
             d.trim_to(k);
-            keys = match (keys, k) {
-                (Some((a, b)), Some((c, e))) => Some((a.min(c), b.max(e))),
-                (x, y) => x.or(y),
-            };
         }
         self.low.trim_to(keys);
         while self.high.last().is_some_and(|d| d.digits.is_empty()) {
             self.high.pop();
         }
+        self.high.shrink_to_fit();
     }
 
+    /// The first and last keys with a non-zero count, if any.
+    fn nonzero_keys(&self) -> Option<(i64, i64)> {
+        // A count that is a multiple of 2^16 has a low digit of 0.
+        self.high
+            .iter()
+            .map(Digits::nonzero_keys)
+            .fold(self.low.nonzero_keys(), |keys, k| match (keys, k) {
+                (Some((a, b)), Some((c, e))) => Some((a.min(c), b.max(e))),
+                (x, y) => x.or(y),
+            })
+    }
+
+    /// Empties the store, keeping the window of `low` over the keys that
+    /// had a count (zeroed) and freeing the levels above: values to come
+    /// are likely to fall in the same range, and windows kept that way do
+    /// not have to grow again, nor to span more than the keys of recent
+    /// values.
+    fn clear(&mut self) {
+        let keys = self.nonzero_keys();
+        self.low.trim_to(keys);
+        self.low.digits.fill(0);
+        self.high = Vec::new();
+    }
+
+    /// Adds the counts of `other`, digit level by digit level: each level
+    /// of `other` is added to the same level here in one pass over its
+    /// window, carrying into the levels above (exact, like adding each
+    /// bucket's count).
     fn merge(&mut self, other: &Store) {
-        let mut keys = other.buckets().map(|(key, _)| key);
-        if let Some(lo) = keys.next() {
-            // One grow for the whole range, not one per key.
-            let hi = keys.next_back().unwrap_or(lo);
-            self.low.cover(lo, hi);
-        }
-        for (key, c) in other.buckets() {
-            self.add(key, c);
+        let Some((lo, hi)) = other.nonzero_keys() else {
+            return;
+        };
+        // One grow for the whole range, not one per key.
+        self.low.cover(lo, hi);
+        let high = &mut self.high;
+        add_digits(&mut self.low, &other.low, |key| carry(high, key, 1));
+        let mut carries = Vec::new();
+        for (l, digits) in other.high.iter().enumerate() {
+            let level = l + 1;
+            add_levels(&mut self.high, level);
+            add_digits(&mut self.high[level - 1], digits, |key| carries.push(key));
+            for key in carries.drain(..) {
+                carry(&mut self.high, key, level + 1);
+            }
         }
     }
 
@@ -510,6 +574,14 @@ impl Sketch {
     pub fn canonicalize(&mut self) {
         self.positive.canonicalize();
         self.negative.canonicalize();
+    }
+
+    /// Removes every value, keeping each sign's bucket window over the
+    /// keys that had a count (see [`StatAcc::clear`]).
+    pub fn clear(&mut self) {
+        self.positive.clear();
+        self.negative.clear();
+        self.zeros = 0;
     }
 
     /// Adds the counts of `other`.
@@ -910,6 +982,26 @@ impl StatAcc {
         self.sketch.canonicalize();
         if let Some(v) = &mut self.exact {
             v.sort_by(f64::total_cmp);
+        }
+    }
+
+    /// Empties the accumulator (batches ended) for reuse, as if new with
+    /// the same shift. Its sketch keeps its windows over the bucket keys
+    /// that had a count, zeroed, and drops its digits above the first: an
+    /// accumulator that is merged into another and cleared again and
+    /// again takes values without growing its windows from scratch each
+    /// time, and its memory follows the range of the values since the last
+    /// clear, not of all values ever recorded.
+    pub fn clear(&mut self) {
+        debug_assert!(self.batch_sum == 0.0 && self.batch_sumsq == 0.0);
+        self.count = 0;
+        self.sum.partials.clear();
+        self.sumsq.partials.clear();
+        self.min = f64::INFINITY;
+        self.max = f64::NEG_INFINITY;
+        self.sketch.clear();
+        if let Some(v) = &mut self.exact {
+            v.clear();
         }
     }
 
@@ -1388,6 +1480,46 @@ mod tests {
     }
 
     #[test]
+    fn store_merge_equals_adding_each_count() {
+        // Digit-wise merges (carries within and between levels, windows
+        // that overlap, nest or lie apart) give the counts of adding every
+        // bucket's count in turn.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(19);
+        let sizes = [
+            1,
+            2,
+            0xFFFF,
+            0x1_0000,
+            0x1_FFFF,
+            0xFFFF_FFFF,
+            0x1_0000_0000,
+            0xFFFF_FFFF_FFFF,
+        ];
+        for round in 0..200 {
+            let (mut a, mut b) = (Store::default(), Store::default());
+            let spread = [4, 40, 400][round % 3];
+            for s in [&mut a, &mut b] {
+                let base = rng.random_range(-spread..spread);
+                for _ in 0..rng.random_range(0..12) {
+                    let key = base + rng.random_range(0..spread);
+                    let n = sizes[rng.random_range(0..sizes.len())];
+                    s.add(key, n);
+                }
+            }
+            let mut by_key = a.clone();
+            for (key, n) in counts(&b) {
+                by_key.add(key, n);
+            }
+            let mut merged = a.clone();
+            merged.merge(&b);
+            assert_eq!(counts(&merged), counts(&by_key), "round {round}");
+            merged.canonicalize();
+            by_key.canonicalize();
+            assert!(merged == by_key, "round {round}");
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "exceeds u64::MAX")]
     fn store_count_past_u64_max_panics() {
         let mut a = Store::default();
@@ -1465,6 +1597,45 @@ mod tests {
         a.add_slice(&[1.0]);
         a.add_slice(&[]);
         assert_eq!(a.sketch.positive.low.digits.len(), FIRST_WINDOW as usize);
+    }
+
+    #[test]
+    fn a_cleared_accumulator_is_as_good_as_new() {
+        // Values over several octaves and both signs, some buckets past
+        // 2^16; cleared, then given other values: it then merges and
+        // finishes as an accumulator that only ever had the other values.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(23);
+        let mut used = StatAcc::new(1.0, false);
+        used.add_slice(&vec![6.0; 70_000]);
+        for _ in 0..5_000 {
+            used.add(rng.random::<f64>() * 1e6 - 1e3);
+        }
+        used.end_batch();
+        used.clear();
+        let mut fresh = StatAcc::new(1.0, false);
+        assert_eq!(used.count(), 0);
+        assert_eq!(used.finish(), None);
+        for _ in 0..3_000 {
+            let x = rng.random::<f64>() * 50.0 - 10.0;
+            used.add(x);
+            fresh.add(x);
+        }
+        used.end_batch();
+        fresh.end_batch();
+        assert!(used.sketch.positive.high.is_empty());
+        let mut a = StatAcc::new(1.0, false);
+        a.add(3.0);
+        a.end_batch();
+        let mut b = a.clone();
+        a.merge(&used);
+        b.merge(&fresh);
+        assert_eq!(a.finish(), b.finish());
+        a.canonicalize();
+        b.canonicalize();
+        assert!(a == b);
+        used.canonicalize();
+        fresh.canonicalize();
+        assert!(used == fresh);
     }
 
     #[test]
