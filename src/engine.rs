@@ -6,13 +6,14 @@
 //! Determinism lives here. Paths are grouped in fixed batches of
 //! [`BATCH_PATHS`]; batch `b` draws from its own Xoshiro256++ generator
 //! seeded from `(seed, b)` by SplitMix64 (see [`batch_rng`]). One worker
-//! per thread (a rayon pool) claims batches one at a time; the first folds
-//! whole batches into the run's [`Tally`], each other worker into a tally
-//! of its own that it merges into the run's every few hundred batches and
-//! at the end (see [`Engine::run`]). Every merge is exact (counts, min/max,
-//! exact sums of per-batch partials), so the result does not depend on the
-//! thread count, on the order batches finish, or on how the batches are
-//! sharded across machines.
+//! per thread (a rayon pool) claims batches one at a time and folds whole
+//! batches into a [`Tally`] of its own; every worker but the first hands
+//! its tally to the first every few hundred batches and at the end, over a
+//! channel (see [`Engine::run`]): no locks, and nothing shared in the hot
+//! loop but the batch counter. Every
+//! merge is exact (counts, min/max, exact sums of per-batch partials), so
+//! the result does not depend on the thread count, on the order batches
+//! finish, or on how the batches are sharded across machines.
 //!
 //! Speed lives here too. Within a batch, chunks of up to 128 paths are
 //! simulated together in a step-major buffer (structure of arrays): each
@@ -22,8 +23,8 @@
 //! accumulators straight from those rows. The row loops have an AVX2 build
 //! chosen at run time ([`crate::simd`]), with identical results.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -56,11 +57,11 @@ const CHUNK_VALUES: usize = 1 << 19;
 pub const MAX_STEP_POINTS: usize = 1000;
 
 /// Batches a worker other than the first runs into its own tally before it
-/// merges that tally into the first worker's and clears it (see
-/// [`Engine::run`]): 262,144 paths, few enough that no bucket's count can
-/// need a second base-2^16 digit unless it holds a quarter of the values,
-/// and many enough that the wait for the lock (on average half a batch)
-/// costs well under 1% of a worker's time.
+/// hands that tally to the first (see [`Engine::run`]): 262,144 paths, few
+/// enough that no bucket's count can need a second base-2^16 digit unless
+/// it holds a quarter of the values, and many enough that the merges
+/// (about 0.4 ms each, on the first worker, between its batches) cost well
+/// under 1% of its time.
 const FLUSH_BATCHES: u64 = 256;
 
 /// Number of batches for a path count.
@@ -400,6 +401,39 @@ impl Rows {
             own_of,
             count: next,
             flush,
+        }
+    }
+}
+
+/// A worker's tally handed to the first worker: the tally, whether it is
+/// the worker's last, and where to send it back once merged.
+type Handover = (Tally, bool, mpsc::Sender<Tally>);
+
+/// A worker's channel to the first worker, which counts the workers' last
+/// handovers to know when the run is complete: if a worker unwinds before
+/// sending its last tally, dropping this sends an empty one, so that the
+/// first worker does not wait forever (the panic then ends the run).
+struct LastHandover<'a> {
+    to: mpsc::Sender<Handover>,
+    back: Option<mpsc::Sender<Tally>>,
+    empty: &'a dyn Fn() -> Tally,
+}
+
+impl LastHandover<'_> {
+    /// Sends the worker's last tally.
+    fn send(&mut self, t: Tally) {
+        if let Some(back) = self.back.take() {
+            self.to
+                .send((t, true, back))
+                .expect("the first worker receives until every worker is done");
+        }
+    }
+}
+
+impl Drop for LastHandover<'_> {
+    fn drop(&mut self) {
+        if let Some(back) = self.back.take() {
+            let _ = self.to.send(((self.empty)(), true, back));
         }
     }
 }
@@ -777,9 +811,9 @@ impl Engine {
         self.run_flushing(opts, control, FLUSH_BATCHES)
     }
 
-    /// [`Engine::run`], with workers other than the first merging their
-    /// tally into the first's every `flush` batches (tests use small
-    /// values to exercise many merges in small runs).
+    /// [`Engine::run`], with workers handing their tally to the first
+    /// every `flush` batches (tests use small values to exercise many
+    /// merges in small runs).
     fn run_flushing(
         &self,
         opts: &RunOptions,
@@ -804,23 +838,22 @@ impl Engine {
         // the same, so this balances the load). Every merge is exact, so
         // which worker ran which batch does not matter.
         //
-        // Memory stays nearly flat in the path count because only one
-        // tally holds the counts of the whole run: the first worker (the
-        // owner) runs its batches straight into it. Each other worker runs
-        // into a tally of its own and, every `flush` batches and at the
-        // end, merges it into the owner's and clears it (see
-        // [`StatAcc::clear`]). Its windows then follow the range of its
-        // last few hundred thousand paths, not of the run's rarest
-        // extremes, and its counts pass 2^16 only in buckets holding a
-        // quarter of its values, so the digit levels above the first
-        // (which grow with the path count) exist once, in the owner's
-        // tally, instead of in every worker's; and no tally has to be
-        // merged, grown and copied at the end. The owner holds the lock
-        // while it runs a batch, and lets a worker that is waiting to
-        // merge go first.
+        // Each worker folds its batches into a tally of its own; nothing is
+        // shared in the hot loop but the batch counter, and no worker ever
+        // waits for another. The first worker's tally is the run's: every
+        // other worker, every `flush` batches and at the end, hands its
+        // tally over a channel to the first, which merges it between two
+        // of its own batches, clears it (see [`StatAcc::clear`]) and sends
+        // it back for reuse; the sender goes on meanwhile in its spare
+        // tally (a fresh one if none has come back yet). Memory stays
+        // nearly flat in the path count: a worker's windows follow the
+        // range of its last few hundred thousand paths, not of the run's
+        // rarest extremes, and its counts pass 2^16 only in buckets holding
+        // a quarter of its values, so the digit levels above the first
+        // (which grow with the path count) exist once, in the run's tally,
+        // instead of in every worker's; and no tally has to be merged,
+        // grown and copied at the end.
         let next = AtomicU64::new(first);
-        let shared = Mutex::new(self.empty_tally(opts.exact));
-        let waiting = AtomicUsize::new(0);
         let claim = || {
             let b = next.fetch_add(1, Ordering::Relaxed);
             (b < end && !control.cancel.load(Ordering::Relaxed)).then_some(b)
@@ -830,38 +863,71 @@ impl Engine {
             let total = done.fetch_add(n, Ordering::Relaxed) + n;
             (control.progress)(total);
         };
-        let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let (to_first, handed) = mpsc::channel::<Handover>();
+        // The receiving end, taken once by the first worker.
+        let handed = Mutex::new(Some(handed));
+        let run = Mutex::new(None);
         pool.broadcast(|ctx| {
             let mut sc = self.scratch();
             if ctx.index() == 0 {
+                let handed = handed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .expect("one first worker");
+                let mut t = self.empty_tally(opts.exact);
+                // Merges a handed-over tally; true if it was its worker's last.
+                let merge = |(mut other, last, back): Handover, t: &mut Tally| {
+                    t.merge(&other);
+                    other.clear();
+                    // The worker may have finished: then the tally is dropped.
+                    let _ = back.send(other);
+                    last
+                };
+                let mut finished = 1;
                 while let Some(b) = claim() {
-                    while waiting.load(Ordering::Acquire) > 0 {
-                        std::thread::yield_now();
-                    }
-                    self.batch(opts.seed, b, opts.paths, &mut sc, &mut lock());
+                    self.batch(opts.seed, b, opts.paths, &mut sc, &mut t);
                     report(b);
+                    while let Ok(h) = handed.try_recv() {
+                        finished += usize::from(merge(h, &mut t));
+                    }
                 }
+                while finished < ctx.num_threads() {
+                    let h = handed.recv().expect("workers send their last tally");
+                    finished += usize::from(merge(h, &mut t));
+                }
+                *run.lock().unwrap_or_else(PoisonError::into_inner) = Some(t);
                 return;
             }
+            let (back, returned) = mpsc::channel::<Tally>();
+            let empty = || self.empty_tally(opts.exact);
+            let mut last = LastHandover {
+                to: to_first.clone(),
+                back: Some(back.clone()),
+                empty: &empty,
+            };
             let mut own = self.empty_tally(opts.exact);
             let mut batches = 0;
-            let merge = |own: &mut Tally| {
-                waiting.fetch_add(1, Ordering::AcqRel);
-                lock().merge(own);
-                waiting.fetch_sub(1, Ordering::AcqRel);
-                own.clear();
-            };
             while let Some(b) = claim() {
                 self.batch(opts.seed, b, opts.paths, &mut sc, &mut own);
                 report(b);
                 batches += 1;
                 if batches % flush == 0 {
-                    merge(&mut own);
+                    let spare = returned
+                        .try_recv()
+                        .unwrap_or_else(|_| self.empty_tally(opts.exact));
+                    let full = std::mem::replace(&mut own, spare);
+                    last.to
+                        .send((full, false, back.clone()))
+                        .expect("the first worker receives until every worker is done");
                 }
             }
-            merge(&mut own);
+            last.send(own);
         });
-        let mut tally = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut tally = run
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .expect("the first worker leaves the run's tally");
         tally.canonicalize();
         if control.cancel.load(Ordering::Relaxed) {
             return Err(RunError::Cancelled);
