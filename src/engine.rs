@@ -9,11 +9,11 @@
 //! per thread (a rayon pool) claims batches one at a time and folds whole
 //! batches into a [`Tally`] of its own; every worker but the first hands
 //! its tally to the first every few hundred batches and at the end, over a
-//! channel (see [`Engine::run`]): no locks, and nothing shared in the hot
-//! loop but the batch counter. Every
-//! merge is exact (counts, min/max, exact sums of per-batch partials), so
-//! the result does not depend on the thread count, on the order batches
-//! finish, or on how the batches are sharded across machines.
+//! channel (see [`Engine::run`]): no lock in the run loop, and nothing
+//! shared in the hot loop but the batch counter. Every merge is exact
+//! (counts, min/max, exact sums of per-batch partials), so the result does
+//! not depend on the thread count, on the order batches finish, or on how
+//! the batches are sharded across machines.
 //!
 //! Speed lives here too. Within a batch, chunks of up to 128 paths are
 //! simulated together in a step-major buffer (structure of arrays): each
@@ -864,10 +864,10 @@ impl Engine {
             (control.progress)(total);
         };
         let (to_first, handed) = mpsc::channel::<Handover>();
-        // The receiving end, taken once by the first worker.
+        // The receiving end, taken once by the first worker (the only use
+        // of the lock).
         let handed = Mutex::new(Some(handed));
-        let run = Mutex::new(None);
-        pool.broadcast(|ctx| {
+        let tallies = pool.broadcast(|ctx| {
             let mut sc = self.scratch();
             if ctx.index() == 0 {
                 let handed = handed
@@ -896,8 +896,7 @@ impl Engine {
                     let h = handed.recv().expect("workers send their last tally");
                     finished += usize::from(merge(h, &mut t));
                 }
-                *run.lock().unwrap_or_else(PoisonError::into_inner) = Some(t);
-                return;
+                return Some(t);
             }
             let (back, returned) = mpsc::channel::<Tally>();
             let empty = || self.empty_tally(opts.exact);
@@ -906,16 +905,14 @@ impl Engine {
                 back: Some(back.clone()),
                 empty: &empty,
             };
-            let mut own = self.empty_tally(opts.exact);
+            let mut own = empty();
             let mut batches = 0;
             while let Some(b) = claim() {
                 self.batch(opts.seed, b, opts.paths, &mut sc, &mut own);
                 report(b);
                 batches += 1;
                 if batches % flush == 0 {
-                    let spare = returned
-                        .try_recv()
-                        .unwrap_or_else(|_| self.empty_tally(opts.exact));
+                    let spare = returned.try_recv().unwrap_or_else(|_| empty());
                     let full = std::mem::replace(&mut own, spare);
                     last.to
                         .send((full, false, back.clone()))
@@ -923,11 +920,13 @@ impl Engine {
                 }
             }
             last.send(own);
+            None
         });
-        let mut tally = run
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .expect("the first worker leaves the run's tally");
+        let mut tally = tallies
+            .into_iter()
+            .flatten()
+            .next()
+            .expect("the first worker returns the run's tally");
         tally.canonicalize();
         if control.cancel.load(Ordering::Relaxed) {
             return Err(RunError::Cancelled);

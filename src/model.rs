@@ -435,8 +435,8 @@ impl Model {
     /// where jumps occur: [`Model::clear_jumps`] must have zeroed the jump
     /// rows first. (A series without jumps has its jump row left as it is;
     /// [`Model::log_paths`] reads zeros instead. The draw loop is bound by
-    /// its instruction count and, above all, by its stores into rows a
-    /// chunk apart: every store saved there counts.)
+    /// its instruction count, like the floor's: every store and operation
+    /// saved there counts.)
     ///
     /// The revenue shock written is the independent normal z_i when the
     /// series are correlated and none has tails: [`Model::log_paths`] then
