@@ -186,6 +186,18 @@ impl JumpModel {
         })
     }
 
+    /// The step's total jump in log revenue: the count by inversion of one
+    /// uniform, then (only if jumps occur) one normal for their total size;
+    /// `None` without jumps.
+    #[inline(always)]
+    fn draw<S: Shocks>(&self, shocks: &mut S) -> Option<f64> {
+        let count = self.count(shocks.uniform());
+        (count > 0).then(|| {
+            let c = count as f64;
+            c * self.mean + self.sd * c.sqrt() * shocks.normal()
+        })
+    }
+
     /// Number of jumps in a step, by inversion of one uniform.
     #[inline(always)]
     fn count(&self, u: f64) -> usize {
@@ -483,10 +495,8 @@ impl Model {
                 if let Some(j) = &s.jumps {
                     // The row holds zeros (`clear_jumps`): only steps with
                     // jumps are written, a few in a hundred.
-                    let count = j.count(shocks.uniform());
-                    if count > 0 {
-                        let c = count as f64;
-                        out[r + 2 * stride] = c * j.mean + j.sd * c.sqrt() * shocks.normal();
+                    if let Some(jump) = j.draw(shocks) {
+                        out[r + 2 * stride] = jump;
                     }
                 }
                 if let Some((chi, nu_minus_2)) = &s.tails {
@@ -533,14 +543,7 @@ impl Model {
             for (i, s) in self.series.iter().enumerate() {
                 let mut e1 = z[i];
                 let z2 = shocks.normal();
-                let mut jump = 0.0;
-                if let Some(j) = &s.jumps {
-                    let count = j.count(shocks.uniform());
-                    if count > 0 {
-                        let c = count as f64;
-                        jump = c * j.mean + j.sd * c.sqrt() * shocks.normal();
-                    }
-                }
+                let jump = s.jumps.as_ref().and_then(|j| j.draw(shocks)).unwrap_or(0.0);
                 if let Some((chi, nu_minus_2)) = &s.tails {
                     e1 /= shocks.tail_scale(chi, *nu_minus_2);
                 }
