@@ -415,6 +415,16 @@ pub struct Position {
     pub received_npv: Money,
 }
 
+/// Row of [`Position::paid`] within a position's four rows in
+/// [`Book::positions_paths`].
+pub const POS_PAID: usize = 0;
+/// Row of [`Position::received`].
+pub const POS_RECEIVED: usize = 1;
+/// Row of [`Position::paid_npv`].
+pub const POS_PAID_NPV: usize = 2;
+/// Row of [`Position::received_npv`].
+pub const POS_RECEIVED_NPV: usize = 3;
+
 impl Position {
     /// received - paid.
     pub fn net(&self) -> Money {
@@ -531,6 +541,43 @@ impl Book {
             let payee = &mut positions[f.regime * np + f.payee];
             payee.received += o.total;
             payee.received_npv += o.npv;
+        }
+    }
+
+    /// [`Book::positions`] for a chunk of `paths` paths at once, whose
+    /// flows [`settle_paths`] settled into `flows` (book order): field `f`
+    /// (`POS_PAID` ...) of position `i = regime * parties + party` on path
+    /// `p` goes to `rows[(i * 4 + f) * stride + p]`. Every path gets the
+    /// same sums in the same order as [`Book::positions`] gives it alone.
+    ///
+    /// # Panics
+    /// If `rows` is shorter than `regimes * parties * 4` rows of `stride`,
+    /// or `paths` exceeds `stride` or a flow's chunk.
+    #[inline(always)]
+    pub fn positions_paths(
+        &self,
+        flows: &[FlowChunk],
+        paths: usize,
+        stride: usize,
+        rows: &mut [f64],
+    ) {
+        let np = self.parties.len();
+        assert!(paths <= stride && rows.len() >= self.regimes.len() * np * 4 * stride);
+        for row in rows.chunks_exact_mut(stride) {
+            row[..paths].fill(0.0);
+        }
+        let mut add = |row: usize, xs: &[f64]| {
+            for (a, x) in rows[row * stride..][..paths].iter_mut().zip(xs) {
+                *a += x;
+            }
+        };
+        for (f, st) in self.flows.iter().zip(flows) {
+            let payer = (f.regime * np + f.payer) * 4;
+            let payee = (f.regime * np + f.payee) * 4;
+            add(payer + POS_PAID, &st.total[..paths]);
+            add(payer + POS_PAID_NPV, &st.npv[..paths]);
+            add(payee + POS_RECEIVED, &st.total[..paths]);
+            add(payee + POS_RECEIVED_NPV, &st.npv[..paths]);
         }
     }
 }
@@ -697,6 +744,49 @@ mod tests {
                         "case {case} path {p} step {k}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn positions_paths_equals_positions_path_by_path() {
+        // base.json's book (two regimes, flows in both directions) over
+        // seven paths with distinct totals and NPVs, in rows of stride 9.
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
+        let sc = crate::scenario::load(&file).unwrap().scenario;
+        let book = Book::new(&sc, &Model::new(&sc));
+        let (paths, stride) = (7, 9);
+        let value = |f: usize, p: usize, k: f64| k * (f + 1) as f64 + 0.1 * p as f64 + 1.0 / 3.0;
+        let flows: Vec<FlowChunk> = (0..book.flows.len())
+            .map(|f| {
+                let mut c = FlowChunk::new(paths);
+                for p in 0..paths {
+                    c.total[p] = value(f, p, 7.0);
+                    c.npv[p] = value(f, p, 5.0);
+                }
+                c
+            })
+            .collect();
+        let n = book.regimes.len() * book.parties.len();
+        let mut rows = vec![f64::NAN; n * 4 * stride];
+        book.positions_paths(&flows, paths, stride, &mut rows);
+        for p in 0..paths {
+            let outcomes: Vec<FlowOutcome> = flows
+                .iter()
+                .map(|c| FlowOutcome {
+                    total: c.total[p],
+                    npv: c.npv[p],
+                    hit_time: None,
+                })
+                .collect();
+            let mut pos = vec![Position::default(); n];
+            book.positions(&outcomes, &mut pos);
+            for (i, x) in pos.iter().enumerate() {
+                let row = |f: usize| rows[(i * 4 + f) * stride + p].to_bits();
+                assert_eq!(row(POS_PAID), x.paid.to_bits(), "position {i}, path {p}");
+                assert_eq!(row(POS_RECEIVED), x.received.to_bits());
+                assert_eq!(row(POS_PAID_NPV), x.paid_npv.to_bits());
+                assert_eq!(row(POS_RECEIVED_NPV), x.received_npv.to_bits());
             }
         }
     }

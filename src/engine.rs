@@ -31,7 +31,10 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::{discount_factors, settle_paths, Book, FlowChunk};
+use crate::accounting::{
+    discount_factors, settle_paths, Book, FlowChunk, POS_PAID, POS_PAID_NPV, POS_RECEIVED,
+    POS_RECEIVED_NPV,
+};
 use crate::model::{exp_in_place, Model, RngShocks, Shocks, StepState, ZeroShocks};
 use crate::scenario::Scenario;
 use crate::statistics::StatAcc;
@@ -438,20 +441,12 @@ impl Drop for LastHandover<'_> {
     }
 }
 
-/// Rows of a position in [`Scratch::positions`]: the fields of
-/// [`crate::accounting::Position`].
-const POS_PAID: usize = 0;
-const POS_RECEIVED: usize = 1;
-const POS_PAID_NPV: usize = 2;
-const POS_RECEIVED_NPV: usize = 3;
-
 /// Scratch space for one worker, reused for every chunk (no allocation per
 /// path).
 struct Scratch {
     state: StepState,
     flows: Vec<FlowChunk>,
-    /// Per (regime, party) position: four rows (see `POS_PAID` ...) of
-    /// the chunk's paths.
+    /// The chunk's positions (see [`Book::positions_paths`]).
     positions: Vec<f64>,
     /// The chunk's values, row-major: row `r` holds `buf[r * chunk + p]`
     /// for the chunk's paths p (see [`Rows`]).
@@ -714,28 +709,11 @@ impl Engine {
                 }
             }
         }
-        // Parties and comparisons, row by row across the paths: each
-        // position's four sums start at 0 and take the flows in book order,
-        // as `Book::positions` nets one path.
+        // Parties and comparisons, row by row across the paths.
         let np = l.parties;
         let base = self.book.baseline;
-        let pos = &mut sc.positions[..];
-        for row in pos.chunks_exact_mut(w) {
-            row[..paths].fill(0.0);
-        }
-        let add = |pos: &mut [f64], row: usize, xs: &[f64]| {
-            for (a, x) in pos[row * w..][..paths].iter_mut().zip(xs) {
-                *a += x;
-            }
-        };
-        for (flow, st) in self.book.flows.iter().zip(&sc.flows) {
-            let payer = (flow.regime * np + flow.payer) * 4;
-            let payee = (flow.regime * np + flow.payee) * 4;
-            add(pos, payer + POS_PAID, &st.total[..paths]);
-            add(pos, payer + POS_PAID_NPV, &st.npv[..paths]);
-            add(pos, payee + POS_RECEIVED, &st.total[..paths]);
-            add(pos, payee + POS_RECEIVED_NPV, &st.npv[..paths]);
-        }
+        self.book
+            .positions_paths(&sc.flows, paths, w, &mut sc.positions);
         let pos = &sc.positions[..];
         let field = |q: usize, f: usize| &pos[(q * 4 + f) * w..][..paths];
         for r in 0..l.regimes {
