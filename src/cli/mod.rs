@@ -80,8 +80,8 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Output directory (default: out/<scenario name>/).
-    #[arg(long)]
+    /// Output directory (default: out/NAME/, NAME the scenario's name).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Keep every value and sort for exact quantiles (memory grows with paths).
     #[arg(long)]
@@ -100,7 +100,7 @@ pub struct RunArgs {
     /// JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<ShardSpec>,
-    /// Do not render the PNG and SVG charts into <out>/charts/.
+    /// Do not render the PNG and SVG charts into DIR/charts/ (DIR the output directory).
     #[arg(long)]
     pub no_charts: bool,
     /// Chart image size in pixels, WIDTHxHEIGHT.

@@ -244,13 +244,13 @@ pub struct MergeArgs {
     /// Partial files written by `revshare run --shard` (each shard exactly once).
     #[arg(required = true, value_name = "PARTIAL")]
     pub partials: Vec<PathBuf>,
-    /// Output directory (default: out/<scenario name>/).
-    #[arg(long)]
+    /// Output directory (default: out/NAME/, NAME the scenario's name).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Do not print the text summary on stdout.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Do not render the PNG and SVG charts into <out>/charts/.
+    /// Do not render the PNG and SVG charts into DIR/charts/ (DIR the output directory).
     #[arg(long)]
     pub no_charts: bool,
     /// Chart image size in pixels, WIDTHxHEIGHT.
