@@ -11,7 +11,9 @@
 //!
 //! After criterion, a closing table re-times floor and sampler alternately
 //! (median of 5 rounds each) and prints paths/s, ns per path-step, the
-//! sampler/floor ratio and the 2-thread/1-thread scaling.
+//! sampler/floor ratio and the 2-thread/1-thread scaling, for each scenario
+//! and for base.json as sweeps and sensitivity analyses run it
+//! (`base/sum`: summary statistics only, no per-step quantiles).
 
 mod common;
 
@@ -28,6 +30,19 @@ const SCENARIOS: [(&str, &str); 3] = [
     ("gbm", "benches/gbm.json"),
     ("annual", "scenarios/annual-steps.json"),
 ];
+
+/// The engines of the closing table: every scenario as `revshare run` runs
+/// it, then base.json as sweeps and sensitivity analyses run it (no
+/// per-step statistics).
+fn table_engines() -> Vec<(&'static str, Engine)> {
+    let mut v: Vec<_> = SCENARIOS
+        .iter()
+        .map(|&(name, path)| (name, Engine::new(&common::scenario(path))))
+        .collect();
+    let lean = Engine::new(&common::scenario("scenarios/base.json")).without_step_statistics();
+    v.push(("base/sum", lean));
+    v
+}
 
 fn thread_counts() -> Vec<usize> {
     let all = common::all_threads();
@@ -69,8 +84,7 @@ fn ratios() {
         "ns/path-step",
         "scaling"
     );
-    for (name, path) in SCENARIOS {
-        let engine = Engine::new(&common::scenario(path));
+    for (name, engine) in table_engines() {
         let steps = engine.model.steps as f64;
         let mut one = None;
         for threads in thread_counts() {

@@ -177,3 +177,48 @@ fn sketch_quantiles_are_within_the_stated_accuracy_of_exact_ones() {
         }
     }
 }
+
+/// A run without the per-step statistics (sweeps, sensitivity analyses)
+/// gives the same summary.json, byte for byte, and leaves exactly the
+/// per-step accumulators empty.
+#[test]
+fn summaries_do_not_depend_on_the_per_step_statistics() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
+    let sc = revshare::scenario::load(&path).unwrap().scenario;
+    let opts = RunOptions {
+        paths: 3000,
+        seed: 7,
+        threads: 2,
+        exact: false,
+        shard: (0, 1),
+    };
+    let full = Engine::new(&sc);
+    let lean = Engine::new(&sc).without_step_statistics();
+    assert!(full.records_step_statistics() && !lean.records_step_statistics());
+    let a = full.run_quiet(&opts).unwrap().tally;
+    let b = lean.run_quiet(&opts).unwrap().tally;
+    // Fixed timing fields, so the JSON can be compared whole.
+    let json = |e: &Engine, t| Summary::build(e, t, 2, 1.0).unwrap().to_json();
+    assert_eq!(json(&full, &a), json(&lean, &b));
+    let l = &full.layout;
+    let mut step_metrics = 0;
+    let hit_times = l.hit_time(0)..l.hit_time(0) + l.flows;
+    for m in 0..l.len() {
+        if l.is_step_metric(m) {
+            step_metrics += 1;
+            assert_eq!(a.stats[m].count(), 3000, "per-step metric {m}, full run");
+            assert_eq!(b.stats[m].count(), 0, "per-step metric {m}, lean run");
+        } else {
+            // Every path, or none (a party outside a regime, the baseline's
+            // comparisons), or the paths that hit the cap (hit times).
+            let n = a.stats[m].count();
+            assert!(
+                n == 3000 || n == 0 || hit_times.contains(&m),
+                "metric {m}: {n}"
+            );
+            assert_eq!(b.stats[m].count(), n, "metric {m}, lean run");
+        }
+    }
+    // The run rates of 2 series and cumulative payments of 3 flows at 61 steps.
+    assert_eq!(step_metrics, (2 + 3) * 61);
+}

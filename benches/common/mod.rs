@@ -29,8 +29,10 @@ pub fn all_threads() -> usize {
 }
 
 /// End to end as `revshare run` does it, files aside: simulate, settle and
-/// accumulate every statistic (per-step quantiles included), then build the
-/// summary and the CSV bytes. Returns something to keep the result alive.
+/// accumulate every statistic (per-step quantiles included, unless the
+/// engine is [`Engine::without_step_statistics`], as in sweeps), then build
+/// the summary and the CSV bytes. Returns something to keep the result
+/// alive.
 pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
     let opts = RunOptions {
         paths,
@@ -42,7 +44,13 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
     let out = engine.run_quiet(&opts).expect("run");
     let summary = Summary::build(engine, &out.tally, out.threads, out.elapsed_seconds)
         .expect("finite results");
-    let steps = output::steps_csv(engine, &out.tally);
+    // steps.csv only when the run recorded per-step statistics (a sweep
+    // or sensitivity run writes none).
+    let steps = if engine.records_step_statistics() {
+        output::steps_csv(engine, &out.tally)
+    } else {
+        Vec::new()
+    };
     let annual = output::annual_csv(engine, &out.tally);
     summary.to_json().len() + steps.len() + annual.len()
 }

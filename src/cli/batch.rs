@@ -149,6 +149,7 @@ pub fn run(args: &BatchArgs) -> i32 {
             exact: false,
             progress: &report,
             cancel: &cancel,
+            steps: true,
         };
         match run_into(
             sc,

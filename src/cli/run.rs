@@ -117,13 +117,19 @@ pub(crate) struct Simulate<'a> {
     pub progress: &'a (dyn Fn(u64) + Sync),
     /// Raised by Ctrl-C.
     pub cancel: &'a AtomicBool,
+    /// Record the per-step statistics (needed for steps.csv, the per-step
+    /// sheet and the fan charts; summary.json does not depend on them).
+    pub steps: bool,
 }
 
 /// Simulates a validated scenario with its `simulation.paths` and `seed`
 /// and summarises it; writes nothing. Every command that runs scenarios
 /// (run, batch, sweep, sensitivity) goes through here.
 pub(crate) fn simulate(sc: &Scenario, how: &Simulate) -> Result<Simulated, RunFailure> {
-    let engine = Engine::new(sc);
+    let mut engine = Engine::new(sc);
+    if !how.steps {
+        engine = engine.without_step_statistics();
+    }
     let opts = RunOptions {
         paths: sc.simulation.paths,
         seed: sc.simulation.seed,
@@ -172,7 +178,14 @@ pub(crate) fn run_into(
     extras: Extras,
     how: &Simulate,
 ) -> Result<(Simulated, Vec<PathBuf>), RunFailure> {
-    let done = simulate(sc, how)?;
+    // steps.csv and the fan charts need the per-step statistics.
+    let done = simulate(
+        sc,
+        &Simulate {
+            steps: true,
+            ..*how
+        },
+    )?;
     let charts = match extras.charts {
         Some(size) => render_charts(&done.engine, &done.tally, &done.summary, how.threads, size)
             .map_err(|e| RunFailure::Failed(format!("{e}; no output written")))?,
@@ -293,6 +306,7 @@ pub fn run(args: &RunArgs) -> i32 {
         exact: args.exact,
         progress: &report,
         cancel: &cancel,
+        steps: true,
     };
     let extras = Extras {
         charts: (!args.no_charts).then_some(args.chart_size),

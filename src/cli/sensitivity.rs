@@ -154,6 +154,8 @@ pub fn run(args: &SensitivityArgs) -> i32 {
             exact: false,
             progress: &report,
             cancel: &cancel,
+            // Only the metric is read: no per-step statistics.
+            steps: false,
         };
         let run = simulate(sc, &how)?;
         offset += sc.simulation.paths;

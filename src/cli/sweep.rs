@@ -65,6 +65,7 @@ pub(crate) fn check_metric(sc: &Scenario, metric: &Metric) -> Result<(), String>
         exact: false,
         progress: &|_| {},
         cancel: &never,
+        steps: false,
     };
     let run = simulate(&probe, &how).map_err(|e| e.to_string())?;
     metric
@@ -207,6 +208,9 @@ pub fn run(args: &SweepArgs) -> i32 {
             exact: false,
             progress: &report,
             cancel: &cancel,
+            // The per-step statistics are read only by the workbook's
+            // per-step sheet.
+            steps: args.xlsx,
         };
         let run = match simulate(sc, &how) {
             Ok(r) => r,
