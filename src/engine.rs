@@ -597,7 +597,8 @@ impl Engine {
     /// the fan charts, never summary.json: a run that writes none of those
     /// (a sweep without `--xlsx`, a sensitivity analysis) skips about a
     /// sixth of the work per path on base.json, and its summary is the
-    /// same, bit for bit.
+    /// same, bit for bit. (The per-step rows of steps.csv from such a run
+    /// would read NaN: the CLI writes steps.csv only from full runs.)
     pub fn without_step_statistics(mut self) -> Engine {
         let l = &self.layout;
         self.rows.flush.retain(|r| !l.is_step_metric(r.metric));
