@@ -355,9 +355,7 @@ impl Store {
         quads.remainder().iter().for_each(|&x| add(x));
     }
 
-    /// Adds `n` to the count of `key` (tests build stores with large
-    /// counts this way).
-    #[cfg(test)]
+    /// Adds `n` to the count of `key`.
     fn add(&mut self, key: i64, n: u64) {
         // Digit 0 even when it is 0: the window of `low` holds every key.
         let c = self.low.get_mut(key);
@@ -565,6 +563,17 @@ impl Sketch {
             self.negative.add_one(key_of(-x));
         } else {
             self.zeros += 1;
+        }
+    }
+
+    /// Records `n` copies of the finite value `x`.
+    pub fn add_n(&mut self, x: f64, n: u64) {
+        if x > 0.0 {
+            self.positive.add(key_of(x), n);
+        } else if x < 0.0 {
+            self.negative.add(key_of(-x), n);
+        } else {
+            self.zeros += n;
         }
     }
 
@@ -948,7 +957,12 @@ impl StatAcc {
         // A finite sum of differences means every value is finite: then if
         // the smallest is positive, every key lies between the keys of the
         // smallest and of the largest, and the window is checked once.
-        if lo > 0.0 && s1.is_finite() && !xs.is_empty() {
+        if lo == hi && s1.is_finite() && !xs.is_empty() {
+            // Every value is the same (a run rate at the start, a payment
+            // not yet begun or capped on every path): one count of n, not
+            // n dependent increments of one bucket.
+            self.sketch.add_n(lo, xs.len() as u64);
+        } else if lo > 0.0 && s1.is_finite() && !xs.is_empty() {
             self.sketch
                 .positive
                 .add_positive(xs, key_of(lo), key_of(hi));
@@ -1552,8 +1566,8 @@ mod tests {
     #[test]
     fn add_slice_equals_a_plain_loop() {
         // Slices of positive values (one window check per slice), some
-        // carrying, some growing the window; and slices with zeros,
-        // negatives, -0.0, subnormals and non-finite values.
+        // carrying, some growing the window; constant slices; and slices
+        // with zeros, negatives, -0.0, subnormals and non-finite values.
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(17);
         let mut slices: Vec<Vec<f64>> = Vec::new();
         for i in 0..700 {
@@ -1570,6 +1584,10 @@ mod tests {
         for i in 0..50 {
             slices.push((0..64).map(|j| odd[(i + j * j) % odd.len()]).collect());
             slices.push((0..64).map(|j| -(j as f64)).collect());
+            // Constant slices: one count of n (finite), or value by value.
+            let c = [0.0, -0.0, -7.25, 5e-324, f64::INFINITY, f64::NAN, 1e300][i % 7];
+            slices.push(vec![c; 1 + i % 40]);
+            slices.push(vec![-0.0, 0.0, -0.0]);
         }
         slices.push(vec![f64::NEG_INFINITY, 1.0]);
         let mut one = StatAcc::new(2.0, false);
