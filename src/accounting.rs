@@ -193,7 +193,11 @@ impl FlowChunk {
 /// multiplied by zero, because a discount factor may overflow to infinity). That makes the loop over paths branch-free
 /// and vectorisable; the hit step, room and accrual are recorded by adding
 /// their values once to a -1 / 0 / 0 start (exact: small integers and one
-/// addition to zero).
+/// addition to zero). A flow without a cap takes a shortcut with the same
+/// bits: each step adds the accrual to the total and its discounted value
+/// to the NPV, and nothing else (no hit can happen, so the general step
+/// would only add +0.0 to the hit fields), unless an accrual is infinite
+/// or NaN, when the chunk is settled again by the general step.
 ///
 /// # Panics
 /// If a buffer is too short for `paths` paths of `discount.len()` steps.
@@ -231,6 +235,37 @@ pub fn settle_paths(
     hit_accrual.fill(0.0);
     cumulative[..paths].fill(0.0);
     let (rate, cap) = (terms.rate, terms.cap);
+    if cap == f64::INFINITY {
+        // No cap: a path's step pays its accrual (the general step adds
+        // +0.0 to the hit fields, leaving them as they are, and its C(k)
+        // only serves the cap), unless an accrual is infinite or NaN; the
+        // general step below then starts again from the state above.
+        for k in 1..=n {
+            let out = &mut cumulative[k * stride..k * stride + paths];
+            if k < terms.first_step || k > terms.last_step {
+                out.copy_from_slice(total);
+                continue;
+            }
+            let r = &revenue[(k - 1) * stride..(k - 1) * stride + paths];
+            let d = discount[k - 1];
+            for (((o, t), v), &r) in out
+                .iter_mut()
+                .zip(total.iter_mut())
+                .zip(npv.iter_mut())
+                .zip(r)
+            {
+                let a = rate * r;
+                *t += a;
+                *v += a * d;
+                *o = *t;
+            }
+        }
+        if total.iter().all(|t| t.is_finite()) {
+            return;
+        }
+        total.fill(0.0);
+        npv.fill(0.0);
+    }
     for k in 1..=n {
         let out = &mut cumulative[k * stride..k * stride + paths];
         if k < terms.first_step || k > terms.last_step {
@@ -696,13 +731,18 @@ mod tests {
                 _ => 0.0,
             };
             let t = terms(rng.random_range(0.0..1.0), first, last, cap, pbs);
-            // Revenue paths with exact zeros and repeated values mixed in.
+            // Revenue paths with exact zeros and repeated values mixed in,
+            // and in some cases infinite or NaN values (which the uncapped
+            // shortcut hands back to the general step).
+            let odd = case % 11 == 0;
             let rev: Vec<Vec<f64>> = (0..paths)
                 .map(|_| {
                     (0..n)
-                        .map(|_| match rng.random_range(0..6) {
+                        .map(|_| match rng.random_range(0..if odd { 40 } else { 6 }) {
                             0 => 0.0,
                             1 => 5.0,
+                            6 => f64::INFINITY,
+                            7 => f64::NAN,
                             _ => rng.random_range(0.0..10.0),
                         })
                         .collect()
