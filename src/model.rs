@@ -616,7 +616,18 @@ impl Model {
         let n = self.steps;
         let dt = self.dt;
         assert!(paths <= stride && paths <= state.paths);
-        self.correlate_paths(shocks, stride, paths);
+        // Two correlated series (the common case): the second series'
+        // shock L[1][0] z0 + L[1][1] z1 is taken as it is read, and the
+        // first's, L[0][0] z0, is z0 itself, since a correlation matrix has
+        // L[0][0] = 1 (x * 1.0 is x, bit for bit). That saves a pass that
+        // rewrites the shock rows.
+        let fold = match &self.chol {
+            Some(l) if k == 2 && !self.chol_in_draw && l[0] == 1.0 => Some((l[2], l[3])),
+            _ => None,
+        };
+        if fold.is_none() {
+            self.correlate_paths(shocks, stride, paths);
+        }
         for (i, s) in self.series.iter().enumerate() {
             let mu = &mut state.mu[i * state.paths..][..paths];
             let zeros = &state.zeros[..paths];
@@ -653,6 +664,24 @@ impl Model {
                     .zip(e1.chunks_exact(LANES))
                     .zip(z2.chunks_exact(LANES))
                     .zip(jump.chunks_exact(LANES));
+                if let (1, Some((l2, l3))) = (i, fold) {
+                    let z0 = &shocks[3 * step * k * stride..][..paths];
+                    let blocks = blocks.zip(z0.chunks_exact(LANES));
+                    for ((((((next, mu), x), e1), z2), jump), z0) in blocks {
+                        let (mut xs, mut ms) = ([0.0; LANES], [0.0; LANES]);
+                        for q in 0..LANES {
+                            let e = l2 * z0[q] + l3 * e1[q];
+                            (xs[q], ms[q]) = step_one(e, z2[q], jump[q], x[q], mu[q]);
+                        }
+                        next.copy_from_slice(&xs);
+                        mu.copy_from_slice(&ms);
+                    }
+                    for p in whole..paths {
+                        let e = l2 * z0[p] + l3 * e1[p];
+                        (next[p], mu[p]) = step_one(e, z2[p], jump[p], x[p], mu[p]);
+                    }
+                    continue;
+                }
                 for (((((next, mu), x), e1), z2), jump) in blocks {
                     let (mut xs, mut ms) = ([0.0; LANES], [0.0; LANES]);
                     for q in 0..LANES {
