@@ -11,6 +11,7 @@
 
 use crate::model::Model;
 use crate::scenario::{Flow, Money, Scenario};
+use crate::simd::Aligned;
 
 /// A flow compiled against the time grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,30 +134,30 @@ pub fn settle(
 #[derive(Debug, Clone, Default)]
 pub struct FlowChunk {
     /// C(k) including `paid_before_start`.
-    c: Vec<f64>,
-    /// Payments inside the simulation, $B.
-    pub total: Vec<Money>,
-    /// Present value of those payments, $B.
-    pub npv: Vec<Money>,
+    c: Aligned,
+    /// Payments inside the simulation, $B (one per path).
+    pub total: Aligned,
+    /// Present value of those payments, $B (one per path).
+    pub npv: Aligned,
     /// Step in which the cap was hit (0: at the start), or -1 while it has
     /// not been: kept as `f64` so that the loop over paths is one
     /// vectorisable run of floating-point operations.
-    hit_step: Vec<f64>,
+    hit_step: Aligned,
     /// `cap - C(k-1)` and `a(k)` in the step of the hit (0 before it).
-    hit_room: Vec<f64>,
-    hit_accrual: Vec<f64>,
+    hit_room: Aligned,
+    hit_accrual: Aligned,
 }
 
 impl FlowChunk {
     /// State for chunks of up to `paths` paths.
     pub fn new(paths: usize) -> FlowChunk {
         FlowChunk {
-            c: vec![0.0; paths],
-            total: vec![0.0; paths],
-            npv: vec![0.0; paths],
-            hit_step: vec![-1.0; paths],
-            hit_room: vec![0.0; paths],
-            hit_accrual: vec![0.0; paths],
+            c: Aligned::new(paths, 0.0),
+            total: Aligned::new(paths, 0.0),
+            npv: Aligned::new(paths, 0.0),
+            hit_step: Aligned::new(paths, -1.0),
+            hit_room: Aligned::new(paths, 0.0),
+            hit_accrual: Aligned::new(paths, 0.0),
         }
     }
 

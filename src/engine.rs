@@ -37,6 +37,7 @@ use crate::accounting::{
 };
 use crate::model::{exp_in_place, Model, RngShocks, Shocks, StepState, ZeroShocks};
 use crate::scenario::Scenario;
+use crate::simd::Aligned;
 use crate::statistics::StatAcc;
 
 /// Paths per batch. Part of the reproducibility contract: changing it
@@ -453,10 +454,11 @@ struct Scratch {
     state: StepState,
     flows: Vec<FlowChunk>,
     /// The chunk's positions (see [`Book::positions_paths`]).
-    positions: Vec<f64>,
-    /// The chunk's values, row-major: row `r` holds `buf[r * chunk + p]`
-    /// for the chunk's paths p (see [`Rows`]).
-    buf: Vec<f64>,
+    positions: Aligned,
+    /// The chunk's values, row-major: row `r` holds `buf[r * stride + p]`
+    /// for the chunk's paths p (see [`Rows`]); every row starts a cache
+    /// line (the stride is a multiple of 8 values).
+    buf: Aligned,
 }
 
 /// A compiled scenario, ready to run.
@@ -616,11 +618,11 @@ impl Engine {
         Scratch {
             state: StepState::new(&self.model, self.chunk),
             flows: vec![FlowChunk::new(self.chunk); self.book.flows.len()],
-            positions: vec![
-                0.0;
-                self.book.regimes.len() * self.book.parties.len() * 4 * self.stride
-            ],
-            buf: vec![0.0; self.rows.count * self.stride],
+            positions: Aligned::new(
+                self.book.regimes.len() * self.book.parties.len() * 4 * self.stride,
+                0.0,
+            ),
+            buf: Aligned::new(self.rows.count * self.stride, 0.0),
         }
     }
 

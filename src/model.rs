@@ -18,6 +18,7 @@ use rand::Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 
 use crate::scenario::{self, Scenario};
+use crate::simd::Aligned;
 
 /// Replaces every `x` in `v` by e^x.
 ///
@@ -276,9 +277,9 @@ pub struct PathBuffer {
 pub struct StepState {
     z: Vec<f64>,
     /// mu of series i on path p at `mu[i * paths + p]`.
-    mu: Vec<f64>,
+    mu: Aligned,
     /// `paths` zeros: the jumps of a series without jumps.
-    zeros: Vec<f64>,
+    zeros: Aligned,
     paths: usize,
 }
 
@@ -288,8 +289,8 @@ impl StepState {
         let k = model.series.len();
         StepState {
             z: vec![0.0; k],
-            mu: vec![0.0; k * paths],
-            zeros: vec![0.0; paths],
+            mu: Aligned::new(k * paths, 0.0),
+            zeros: Aligned::new(paths, 0.0),
             paths,
         }
     }
