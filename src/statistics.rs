@@ -52,16 +52,14 @@ impl ExactSum {
     pub fn add(&mut self, mut x: f64) {
         let mut i = 0;
         for j in 0..self.partials.len() {
-            let mut y = self.partials[j];
-            if x.abs() < y.abs() {
-                std::mem::swap(&mut x, &mut y);
-            }
-            let hi = x + y;
-            let lo = y - (hi - x);
-            if lo != 0.0 {
-                self.partials[i] = lo;
-                i += 1;
-            }
+            let y = self.partials[j];
+            let (big, small) = if x.abs() < y.abs() { (y, x) } else { (x, y) };
+            let hi = big + small;
+            let lo = small - (hi - big);
+            // Without a branch (whether `lo` is zero is unpredictable): a
+            // zero is written and then overwritten or truncated away.
+            self.partials[i] = lo;
+            i += usize::from(lo != 0.0);
             x = hi;
         }
         self.partials.truncate(i);
