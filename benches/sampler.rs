@@ -10,7 +10,9 @@
 //! * `annual`: scenarios/annual-steps.json (5 annual steps).
 //!
 //! After criterion, a closing table re-times floor and sampler alternately
-//! (median of 5 rounds each) and prints paths/s, ns per path-step, the
+//! (median of 5 rounds each) at the scenario's own path count
+//! (`simulation.paths`, as `revshare run` runs it; 100,000 for all three)
+//! and prints paths/s, ns per path-step, the
 //! sampler/floor ratio and the 2-thread/1-thread scaling, for each scenario
 //! and for base.json as sweeps and sensitivity analyses run it
 //! (`base/sum`: summary statistics only, no per-step quantiles).
@@ -22,7 +24,8 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use revshare::engine::Engine;
 
-/// Paths per measured iteration.
+/// Paths per measured iteration of the criterion groups (the closing
+/// table runs each scenario's own path count).
 const PATHS: u64 = 50_000;
 
 const SCENARIOS: [(&str, &str); 3] = [
@@ -75,9 +78,10 @@ fn benches(c: &mut Criterion) {
 /// The closing table: floor and sampler timed alternately.
 fn ratios() {
     println!(
-        "\n{:<8} {:>7} {:>14} {:>14} {:>9} {:>14} {:>10}",
+        "\n{:<8} {:>7} {:>7} {:>14} {:>14} {:>9} {:>14} {:>10}",
         "scenario",
         "threads",
+        "paths",
         "floor paths/s",
         "run paths/s",
         "run/floor",
@@ -86,28 +90,31 @@ fn ratios() {
     );
     for (name, engine) in table_engines() {
         let steps = engine.model.steps as f64;
+        // As `revshare run SCENARIO` runs it: the scenario's path count.
+        let paths = engine.scenario.simulation.paths;
         let mut one = None;
         for threads in thread_counts() {
             let (mut floor, mut run) = (Vec::new(), Vec::new());
             for _ in 0..5 {
                 floor.push(common::median_seconds(1, || {
-                    black_box(common::rng_floor(&engine.model, PATHS, threads));
+                    black_box(common::rng_floor(&engine.model, paths, threads));
                 }));
                 run.push(common::median_seconds(1, || {
-                    black_box(common::sampler(&engine, PATHS, threads));
+                    black_box(common::sampler(&engine, paths, threads));
                 }));
             }
             let med = |v: &mut Vec<f64>| {
                 v.sort_by(f64::total_cmp);
                 v[v.len() / 2]
             };
-            let floor_ps = PATHS as f64 / med(&mut floor);
-            let run_ps = PATHS as f64 / med(&mut run);
+            let floor_ps = paths as f64 / med(&mut floor);
+            let run_ps = paths as f64 / med(&mut run);
             let base = *one.get_or_insert(run_ps);
             println!(
-                "{:<8} {:>7} {:>14.0} {:>14.0} {:>8.1}% {:>14.2} {:>9.2}x",
+                "{:<8} {:>7} {:>7} {:>14.0} {:>14.0} {:>8.1}% {:>14.2} {:>9.2}x",
                 name,
                 threads,
+                paths,
                 floor_ps,
                 run_ps,
                 100.0 * run_ps / floor_ps,
