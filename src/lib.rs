@@ -41,14 +41,15 @@
 
 pub mod accounting;
 pub mod charts;
-pub mod cli;
 pub mod compare;
 pub mod engine;
 pub mod metric;
 pub mod model;
+pub mod outdir;
 pub mod output;
 pub mod partial;
 pub mod report;
+pub mod result;
 pub mod scenario;
 pub mod simd;
 pub mod statistics;

@@ -1,4 +1,9 @@
-//! The `revshare` binary: a thin shell over [`revshare::cli`].
+//! The `revshare` binary: the command line (clap, indicatif, ctrlc and
+//! anyhow live here, not in the library). `main` reads as a table of
+//! contents: parse → load and validate → run → export, each step a call
+//! into the library; errors are mapped to exit codes in [`cli::main`].
+
+mod cli;
 
 fn main() {
     // Like other command-line tools, end quietly when the reader of stdout
@@ -10,5 +15,5 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(revshare::cli::main());
+    std::process::exit(cli::main());
 }

@@ -1,213 +1,139 @@
-//! Stage 6 of the pipeline: exporters. Each one turns the result into
-//! bytes and does no I/O (after hyperfine's exporters); [`write_atomic`]
-//! is the single place that touches the disk, so every output file is
-//! either the complete new version or absent/the previous one.
+//! Stage 6 of the pipeline: exporters. Each one turns a [`RunResult`] into
+//! bytes and does no I/O (after hyperfine's exporters); the output manager
+//! ([`crate::outdir::OutputDir`]) is the single place that touches the
+//! disk, so an output folder holds one complete result or the previous one.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 
-use crate::engine::{Engine, Tally};
-use crate::report::RenderedChart;
-use crate::statistics::{Stat, QUANTILES};
+use crate::outdir::{OutputDir, OutputError};
+use crate::report::{self, ChartSize, ReportError};
+use crate::result::RunResult;
+use crate::statistics::Stat;
 use crate::summary::Summary;
+use crate::xlsx;
 
 /// Column names of the quantiles in CSV files.
 pub const QUANTILE_COLUMNS: [&str; 9] =
     ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"];
 
-/// An output file could not be written.
+/// What a run writes (the output flags shared by every command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Render the PNG and SVG charts into `charts/`.
+    pub charts: bool,
+    /// Chart image size.
+    pub chart_size: ChartSize,
+    /// Also write `results.xlsx`.
+    pub xlsx: bool,
+}
+
+impl Default for OutputOptions {
+    /// Charts at the default size, no workbook.
+    fn default() -> OutputOptions {
+        OutputOptions {
+            charts: true,
+            chart_size: ChartSize::default(),
+            xlsx: false,
+        }
+    }
+}
+
+/// A result could not be turned into files or written.
 #[derive(Debug)]
-pub struct WriteError {
-    /// The file concerned.
-    pub path: PathBuf,
-    /// What failed.
-    pub source: std::io::Error,
+#[non_exhaustive]
+pub enum ExportError {
+    /// A chart could not be drawn.
+    Chart(ReportError),
+    /// The workbook could not be built (e.g. past Excel's limits).
+    Xlsx(String),
+    /// The output folder could not be used or written.
+    Output(OutputError),
 }
 
-impl std::fmt::Display for WriteError {
+impl std::fmt::Display for ExportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot write {}: {}", self.path.display(), self.source)
-    }
-}
-
-impl std::error::Error for WriteError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, flushed and synced, then renamed over the target. On any
-/// error the temporary file is removed and the target is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    stage(path, bytes)?.commit()
-}
-
-/// A file written and synced under a temporary name in its target's
-/// directory, not yet renamed into place. Dropped uncommitted, the
-/// temporary file is removed.
-struct Staged {
-    tmp: PathBuf,
-    path: PathBuf,
-    dir: PathBuf,
-    done: bool,
-}
-
-/// Writes `bytes` next to `path` under a temporary name, flushed and synced.
-fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, WriteError> {
-    let err = |source| WriteError {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let staged = Staged {
-        tmp,
-        path: path.to_owned(),
-        dir,
-        done: false,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&staged.tmp)
-        .map_err(err)?;
-    let written = f
-        .write_all(bytes)
-        .and_then(|_| f.flush())
-        .and_then(|_| f.sync_all());
-    drop(f);
-    if let Err(e) = written {
-        // Dropping `staged` removes the partial temporary file.
-        return Err(err(e));
-    }
-    Ok(staged)
-}
-
-impl Staged {
-    /// Renames the temporary file over the target and syncs the directory.
-    fn commit(mut self) -> Result<(), WriteError> {
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| WriteError {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.done = true;
-        // Make the rename itself durable where the platform allows it.
-        if let Ok(d) = std::fs::File::open(&self.dir) {
-            let _ = d.sync_all();
+        match self {
+            ExportError::Chart(e) => write!(f, "cannot draw {e}"),
+            ExportError::Xlsx(e) => write!(f, "cannot build results.xlsx: {e}"),
+            ExportError::Output(e) => e.fmt(f),
         }
-        Ok(())
     }
 }
 
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+/// The message of every variant is complete, so no source is chained.
+impl std::error::Error for ExportError {}
+
+impl From<OutputError> for ExportError {
+    fn from(e: OutputError) -> ExportError {
+        ExportError::Output(e)
     }
 }
 
 /// Folder of the charts inside a run's output directory.
 pub const CHARTS_DIR: &str = "charts";
 
-/// Writes the results of a run into `dir` (created if needed): the charts
-/// (`charts/<name>.png` and `.svg`), `steps.csv`, `annual.csv` and, last,
-/// `summary.json`, whose presence means the run completed. Returns the
-/// files written.
-///
-/// Every file is first written and synced under a temporary name; only
-/// when all of them are on disk are they renamed into place, summary.json
-/// last. A full disk or any other write error therefore changes none of
-/// the files of a previous run in `dir` and leaves no temporary file.
-pub fn write_results(
-    dir: &Path,
-    engine: &Engine,
-    tally: &Tally,
-    summary: &Summary,
-    charts: &[RenderedChart],
-) -> Result<Vec<PathBuf>, WriteError> {
-    let mkdir = |d: &Path| {
-        std::fs::create_dir_all(d).map_err(|source| WriteError {
-            path: d.to_owned(),
-            source,
-        })
-    };
-    mkdir(dir)?;
-    let chart_dir = dir.join(CHARTS_DIR);
-    let new_chart_dir = !charts.is_empty() && !chart_dir.is_dir();
-    if !charts.is_empty() {
-        mkdir(&chart_dir)?;
-    }
-    let staged = (|| {
-        let mut staged = Vec::new();
-        for c in charts {
-            staged.push(stage(
-                &chart_dir.join(format!("{}.png", c.name)),
-                &c.rendered.png,
-            )?);
-            staged.push(stage(
-                &chart_dir.join(format!("{}.svg", c.name)),
-                c.rendered.svg.as_bytes(),
-            )?);
+/// The files of one run, as (relative name, bytes): the charts
+/// (`charts/<name>.png` and `.svg`) unless `opts.charts` is off,
+/// `steps.csv` (when the run recorded per-step statistics), `annual.csv`,
+/// `results.xlsx` with `opts.xlsx`, and `summary.json`. Charts are drawn
+/// in parallel on rayon's current pool.
+pub fn run_files(
+    result: &RunResult,
+    opts: &OutputOptions,
+) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+    let mut files = Vec::new();
+    if opts.charts {
+        for c in report::render_charts(result, opts.chart_size).map_err(ExportError::Chart)? {
+            files.push((format!("{CHARTS_DIR}/{}.png", c.name), c.rendered.png));
+            files.push((
+                format!("{CHARTS_DIR}/{}.svg", c.name),
+                c.rendered.svg.into_bytes(),
+            ));
         }
-        let files: [(&str, Vec<u8>); 3] = [
-            ("steps.csv", steps_csv(engine, tally)),
-            ("annual.csv", annual_csv(engine, tally)),
-            ("summary.json", summary.to_json()),
-        ];
-        for (name, bytes) in &files {
-            staged.push(stage(&dir.join(name), bytes)?);
-        }
-        Ok(staged)
-    })();
-    let staged = match staged {
-        Ok(s) => s,
-        Err(e) => {
-            // Nothing was renamed; a chart folder made for this run goes too.
-            if new_chart_dir {
-                let _ = std::fs::remove_dir(&chart_dir);
-            }
-            return Err(e);
-        }
-    };
-    let mut written = Vec::new();
-    for s in staged {
-        let path = s.path.clone();
-        s.commit()?;
-        written.push(path);
     }
-    if !charts.is_empty() {
-        remove_stale_charts(&chart_dir, &written);
+    if !result.steps.columns.is_empty() {
+        files.push(("steps.csv".into(), steps_csv(result)));
     }
-    Ok(written)
+    files.push(("annual.csv".into(), annual_csv(result)));
+    if opts.xlsx {
+        let label = result.scenario().name.clone();
+        files.push(("results.xlsx".into(), workbook(&[(label, result)], &[])?));
+    }
+    files.push(("summary.json".into(), result.summary.to_json()));
+    Ok(files)
 }
 
-/// Removes the PNG and SVG files in a chart folder that this run did not
-/// write (charts of an earlier run of a scenario with other series or flow
-/// names), so the folder never shows charts that disagree with summary.json.
-fn remove_stale_charts(chart_dir: &Path, written: &[PathBuf]) {
-    let Ok(entries) = std::fs::read_dir(chart_dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let chart = path.extension().is_some_and(|x| x == "png" || x == "svg");
-        if chart && path.is_file() && !written.contains(&path) {
-            let _ = std::fs::remove_file(&path);
-        }
+/// Stages the files of one run ([`run_files`]) in `out` under `prefix`
+/// (empty, or a sub-folder such as `runs/base`).
+pub fn write_run(
+    out: &mut OutputDir,
+    prefix: &str,
+    result: &RunResult,
+    opts: &OutputOptions,
+) -> Result<(), ExportError> {
+    for (name, bytes) in run_files(result, opts)? {
+        let name = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        out.write(&name, &bytes)?;
     }
+    Ok(())
+}
+
+/// `results.xlsx` of several runs (each labelled), after the sheets `first`
+/// (a comparison or sweep table).
+pub fn workbook(
+    runs: &[(String, &RunResult)],
+    first: &[xlsx::Sheet],
+) -> Result<Vec<u8>, ExportError> {
+    let sheets: Vec<xlsx::RunSheets> = runs
+        .iter()
+        .map(|(label, r)| xlsx::RunSheets::new(label, r))
+        .collect();
+    xlsx::workbook_bytes(&xlsx::run_workbook(&sheets, first))
+        .map_err(|e| ExportError::Xlsx(e.to_string()))
 }
 
 fn stat_cells(out: &mut String, s: &Stat) {
@@ -222,55 +148,31 @@ fn stat_cells(out: &mut String, s: &Stat) {
 
 const STAT_HEADER: &str = "mean,sd,se,min,max,p1,p5,p10,p25,p50,p75,p90,p95,p99";
 
-/// `steps.csv`: per step k = 0..=n (every recorded step: all of them
-/// unless n exceeds [`crate::engine::MAX_STEP_POINTS`]) the run rate of each series ($B/year)
-/// and the cumulative in-simulation payment of each flow in each regime
-/// ($B), with mean and quantiles. `time` is the decimal calendar year at
-/// the end of the step.
-pub fn steps_csv(engine: &Engine, tally: &Tally) -> Vec<u8> {
-    let l = &engine.layout;
-    let m = &engine.model;
+/// `steps.csv`: per recorded step k (every step unless n exceeds
+/// [`crate::engine::MAX_STEP_POINTS`]) the run rate of each series
+/// ($B/year) and the cumulative in-simulation payment of each flow in each
+/// regime ($B), with mean and quantiles. `time` is the decimal calendar
+/// year at the end of the step.
+pub fn steps_csv(result: &RunResult) -> Vec<u8> {
+    let t = &result.steps;
     let mut out = String::from("quantity,regime,name,unit,step,time,mean");
     for c in QUANTILE_COLUMNS {
         out.push(',');
         out.push_str(c);
     }
     out.push('\n');
-    let row =
-        |out: &mut String, q: &str, regime: &str, name: &str, unit: &str, k: usize, i: usize| {
-            let acc = &tally.stats[i];
-            let time = m.start_year as f64 + m.time(k);
-            let _ = write!(out, "{q},{regime},{name},{unit},{k},{time},{}", acc.mean());
-            for x in acc.quantiles_at(&QUANTILES) {
+    for col in &t.columns {
+        let (q, unit) = (col.quantity.as_str(), col.quantity.unit());
+        for (i, (&k, &time)) in t.steps.iter().zip(&t.times).enumerate() {
+            let _ = write!(
+                out,
+                "{q},{},{},{unit},{k},{time},{}",
+                col.regime, col.name, col.mean[i]
+            );
+            for x in col.quantiles[i] {
                 let _ = write!(out, ",{x}");
             }
             out.push('\n');
-        };
-    for (s, name) in engine.scenario.series.keys().enumerate() {
-        for k in 0..=m.steps {
-            row(
-                &mut out,
-                "run_rate",
-                "",
-                name,
-                "$B/year",
-                k,
-                l.step_run_rate(s, k),
-            );
-        }
-    }
-    for (f, flow) in engine.book.flows.iter().enumerate() {
-        let regime = &engine.book.regimes[flow.regime];
-        for &k in l.recorded_steps() {
-            row(
-                &mut out,
-                "cumulative_payment",
-                regime,
-                &flow.name,
-                "$B",
-                k,
-                l.step_cumulative(f, k),
-            );
         }
     }
     out.into_bytes()
@@ -278,25 +180,18 @@ pub fn steps_csv(engine: &Engine, tally: &Tally) -> Vec<u8> {
 
 /// `annual.csv`: per calendar year, each series' revenue and each flow's
 /// payments in each regime, $B, with the full statistics.
-pub fn annual_csv(engine: &Engine, tally: &Tally) -> Vec<u8> {
-    let l = &engine.layout;
-    let sc = &engine.scenario;
+pub fn annual_csv(result: &RunResult) -> Vec<u8> {
     let mut out = format!("year,quantity,regime,name,unit,{STAT_HEADER}\n");
-    for y in 0..l.years {
-        let year = sc.start_year + y as i32;
-        for (s, name) in sc.series.keys().enumerate() {
-            if let Some(st) = tally.stats[l.annual_revenue(s, y)].finish() {
-                let _ = write!(out, "{year},revenue,,{name},$B");
-                stat_cells(&mut out, &st);
-            }
-        }
-        for (f, flow) in engine.book.flows.iter().enumerate() {
-            if let Some(st) = tally.stats[l.flow_annual(f, y)].finish() {
-                let regime = &engine.book.regimes[flow.regime];
-                let _ = write!(out, "{year},payment,{regime},{},$B", flow.name);
-                stat_cells(&mut out, &st);
-            }
-        }
+    for r in &result.annual.rows {
+        let _ = write!(
+            out,
+            "{},{},{},{},$B",
+            r.year,
+            r.quantity.as_str(),
+            r.regime,
+            r.name
+        );
+        stat_cells(&mut out, &r.stat);
     }
     out.into_bytes()
 }

@@ -24,12 +24,13 @@
 //! numbers), and the exact sums must come back bit for bit. The checksum
 //! catches any corruption, and the length catches truncation.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{batch_count, shard_batches, Tally, BATCH_PATHS};
+use crate::engine::{batch_count, shard_batches, Engine, Tally, BATCH_PATHS};
 use crate::scenario::Scenario;
 
 /// The version of the partial-file layout this build writes and reads
@@ -320,8 +321,201 @@ impl Partial {
     }
 }
 
+/// Merges the partials of one sharded run: checks that they belong
+/// together (same revshare version, scenario, seed, path count and shard
+/// count), that each tally fits its scenario and that every shard is given
+/// exactly once. Every problem is collected, so one merge attempt reports
+/// them all.
+#[derive(Debug, Default)]
+pub struct Merger {
+    merged: Option<MergedRun>,
+    /// The file the others are checked against.
+    reference: Option<String>,
+    by_shard: BTreeMap<u64, Vec<String>>,
+    errors: Vec<String>,
+}
+
+/// The merged result of a sharded run.
+#[derive(Debug)]
+pub struct MergedRun {
+    /// The header of the first partial (run-wide fields are common to all).
+    pub header: Header,
+    /// The compiled scenario.
+    pub engine: Engine,
+    /// The merged tally of every path.
+    pub tally: Tally,
+    /// The largest thread count of any shard.
+    pub threads: usize,
+    /// The sum of the shards' sampling times, seconds.
+    pub elapsed_seconds: f64,
+}
+
+impl Merger {
+    /// An empty merge.
+    pub fn new() -> Merger {
+        Merger::default()
+    }
+
+    /// Adds the partial read from `name` (a file name, for messages).
+    pub fn add(&mut self, name: &str, partial: Partial) {
+        let h = &partial.header;
+        match &mut self.merged {
+            None => {
+                let ours = env!("CARGO_PKG_VERSION");
+                if h.revshare_version != ours {
+                    self.errors.push(format!(
+                        "{name}: written by revshare {}, but this is revshare {ours}; \
+                         run the shards and the merge with the same version",
+                        h.revshare_version
+                    ));
+                    return;
+                }
+                let engine = Engine::new(&partial.scenario);
+                let mut tally = engine.empty_tally(false);
+                if !fits(&partial.tally, &tally) {
+                    self.errors.push(format!(
+                        "{name}: corrupted: the tally does not fit its scenario"
+                    ));
+                    return;
+                }
+                tally.merge(&partial.tally);
+                self.by_shard.insert(h.shard_index, vec![name.to_string()]);
+                self.reference = Some(name.to_string());
+                self.merged = Some(MergedRun {
+                    header: partial.header.clone(),
+                    engine,
+                    tally,
+                    threads: h.threads,
+                    elapsed_seconds: h.elapsed_seconds,
+                });
+            }
+            Some(m) => {
+                if let Some(why) = mismatch(&m.header, h) {
+                    let reference = self.reference.as_deref().unwrap_or("the first partial");
+                    self.errors
+                        .push(format!("{name}: {}", why.replace("{ref}", reference)));
+                    return;
+                }
+                if !fits(&partial.tally, &m.tally) {
+                    self.errors.push(format!(
+                        "{name}: corrupted: the tally does not fit its scenario"
+                    ));
+                    return;
+                }
+                m.tally.merge(&partial.tally);
+                m.threads = m.threads.max(h.threads);
+                m.elapsed_seconds += h.elapsed_seconds;
+                self.by_shard
+                    .entry(h.shard_index)
+                    .or_default()
+                    .push(name.to_string());
+            }
+        }
+    }
+
+    /// Records a partial that could not be read.
+    pub fn fail(&mut self, name: &str, why: &dyn std::fmt::Display) {
+        self.errors.push(format!("{name}: {why}"));
+    }
+
+    /// The merged run, or every problem found (none merged: nothing given).
+    pub fn finish(mut self) -> Result<MergedRun, Vec<String>> {
+        if let Some(m) = &self.merged {
+            let n = m.header.shard_count;
+            let missing: Vec<u64> = (0..n).filter(|i| !self.by_shard.contains_key(i)).collect();
+            if !missing.is_empty() {
+                self.errors.push(format!(
+                    "missing {} of {n} shard{} (0-based): {}",
+                    missing.len(),
+                    if n == 1 { "" } else { "s" },
+                    ranges(&missing)
+                ));
+            }
+            for (i, files) in self.by_shard.iter().filter(|(_, f)| f.len() > 1) {
+                self.errors.push(format!(
+                    "shard {i}/{n} given {} times: {}",
+                    files.len(),
+                    files.join(", ")
+                ));
+            }
+        }
+        match self.merged {
+            Some(m) if self.errors.is_empty() => Ok(m),
+            _ if self.errors.is_empty() => Err(vec!["no partial given".into()]),
+            _ => Err(self.errors),
+        }
+    }
+}
+
+/// Why `other` cannot be merged with `reference`, if it cannot (`{ref}`
+/// stands for the reference's file name).
+fn mismatch(reference: &Header, other: &Header) -> Option<String> {
+    let (r, o) = (reference, other);
+    if o.revshare_version != r.revshare_version {
+        Some(format!(
+            "written by revshare {}, but {{ref}} by revshare {}",
+            o.revshare_version, r.revshare_version
+        ))
+    } else if o.paths != r.paths {
+        Some(format!(
+            "a run of {} paths, but {{ref}} of {} paths",
+            o.paths, r.paths
+        ))
+    } else if o.seed != r.seed {
+        Some(format!("seed {}, but {{ref}} has seed {}", o.seed, r.seed))
+    } else if o.shard_count != r.shard_count {
+        Some(format!(
+            "split into {} shards, but {{ref}} into {}",
+            o.shard_count, r.shard_count
+        ))
+    } else if o.scenario_hash != r.scenario_hash {
+        Some(format!(
+            "scenario `{}` (hash {}), but {{ref}} has scenario `{}` (hash {}); \
+             every shard must run the same scenario file with the same --set overrides",
+            o.scenario_name,
+            &o.scenario_hash[..12.min(o.scenario_hash.len())],
+            r.scenario_name,
+            &r.scenario_hash[..12.min(r.scenario_hash.len())]
+        ))
+    } else {
+        None
+    }
+}
+
+/// Compresses sorted indices into ranges: `0, 2-5, 9`.
+fn ranges(indices: &[u64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < indices.len() {
+        let mut j = i;
+        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            indices[i].to_string()
+        } else {
+            format!("{}-{}", indices[i], indices[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// True if `t` has the shape of `like` (same metrics, flows and years).
+fn fits(t: &Tally, like: &Tally) -> bool {
+    t.stats.len() == like.stats.len()
+        && t.hits.len() == like.hits.len()
+        && t.hits_in_year.len() == like.hits_in_year.len()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ranges_compress_runs() {
+        assert_eq!(super::ranges(&[0, 2, 3, 4, 5, 9]), "0, 2-5, 9");
+        assert_eq!(super::ranges(&[7]), "7");
+    }
+
     use super::*;
     use crate::engine::{Engine, RunOptions};
 

@@ -29,21 +29,15 @@ use crate::charts::{
     self, Band, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart, CurveSeries, FanChart,
     FanSeries, HistogramChart, ReferenceLine, ReferencePoint, Rendered, Rgb, PALETTE,
 };
-use crate::engine::{Engine, Tally};
-use crate::scenario::Flow;
-use crate::statistics::{Stat, StatAcc};
+use crate::result::{Distribution, RunResult, StepQuantity};
+use crate::scenario::{Flow, Scenario};
+use crate::statistics::Stat;
 use crate::summary::Summary;
 
 /// Default image width in pixels.
 pub const DEFAULT_WIDTH: u32 = 1600;
 /// Default image height in pixels.
 pub const DEFAULT_HEIGHT: u32 = 1000;
-
-/// The prior structure's reported payments to Microsoft through 2030, $B
-/// (The Information, via /work/shared/FACTS.md: "up to about $135B"). Drawn
-/// on the baseline `openai_to_microsoft` flow when it is uncapped and
-/// accrues over exactly 2026–2030, the case the report is about.
-pub const REPORTED_PRIOR_PATH_B: f64 = 135.0;
 
 /// Fan-chart quantile levels: 5, 10, 25, 50, 75, 90, 95%.
 const FAN_LEVELS: [f64; 7] = [0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95];
@@ -187,12 +181,10 @@ impl std::error::Error for ReportError {
 /// Builds and draws every chart of a run (in parallel on rayon's current
 /// pool). Stops at the first chart that cannot be drawn.
 pub fn render_charts(
-    engine: &Engine,
-    tally: &Tally,
-    summary: &Summary,
+    result: &RunResult,
     size: ChartSize,
 ) -> Result<Vec<RenderedChart>, ReportError> {
-    chart_specs(engine, tally, summary)
+    chart_specs(result)
         .par_iter()
         .map(|spec| {
             spec.render(size)
@@ -209,21 +201,24 @@ pub fn render_charts(
 }
 
 /// The charts of a run, in a fixed order (see the module docs).
-pub fn chart_specs(engine: &Engine, tally: &Tally, summary: &Summary) -> Vec<ChartSpec> {
-    let r = Reporter::new(engine, tally, summary);
+pub fn chart_specs(result: &RunResult) -> Vec<ChartSpec> {
+    let r = Reporter::new(result);
+    let summary = &result.summary;
+    let series = result.scenario().series.len();
+    let flows = result.flows.len();
     let mut specs = Vec::new();
-    for s in 0..engine.layout.series {
+    for s in 0..series {
         specs.push(r.revenue_fan(s));
     }
     for name in r.flow_names() {
         specs.push(r.cumulative_fan(&name));
     }
-    for f in 0..engine.book.flows.len() {
+    for f in 0..flows {
         if r.flow(f).cap.is_some() {
             specs.push(r.cap_hit(f));
         }
     }
-    for f in 0..engine.book.flows.len() {
+    for f in 0..flows {
         specs.push(r.total_histogram(f));
     }
     for (reg, parties) in &summary.comparisons {
@@ -233,7 +228,7 @@ pub fn chart_specs(engine: &Engine, tally: &Tally, summary: &Summary) -> Vec<Cha
             }
         }
     }
-    for s in 0..engine.layout.series {
+    for s in 0..series {
         specs.push(r.annual_boxes(s));
     }
     // Distinct names after sanitising (two names may differ only in case).
@@ -318,84 +313,104 @@ struct Atom {
 
 /// What the chart builders share: the run and a few derived facts.
 struct Reporter<'a> {
-    engine: &'a Engine,
-    tally: &'a Tally,
+    result: &'a RunResult,
     summary: &'a Summary,
     /// "base · 100,000 paths · seed 42".
     run_line: String,
-    /// Calendar time at the end of each recorded step k (see
-    /// [`crate::engine::Layout::recorded_steps`]).
-    times: Vec<f64>,
 }
 
 impl<'a> Reporter<'a> {
-    fn new(engine: &'a Engine, tally: &'a Tally, summary: &'a Summary) -> Reporter<'a> {
-        let m = &engine.model;
+    fn new(result: &'a RunResult) -> Reporter<'a> {
+        let sc = result.scenario();
         Reporter {
-            engine,
-            tally,
-            summary,
+            result,
+            summary: &result.summary,
             run_line: format!(
                 "Scenario {} · {} paths · seed {} · {}–{}, {} steps/year",
-                engine.scenario.name,
-                thousands(tally.paths),
-                summary.run.seed,
-                engine.scenario.start_year,
-                engine.scenario.end_year,
-                engine.scenario.steps_per_year
+                sc.name,
+                thousands(result.paths()),
+                result.summary.run.seed,
+                sc.start_year,
+                sc.end_year,
+                sc.steps_per_year
             ),
-            times: engine
-                .layout
-                .recorded_steps()
-                .iter()
-                .map(|&k| m.start_year as f64 + m.time(k))
-                .collect(),
         }
     }
 
-    fn acc(&self, i: usize) -> &StatAcc {
-        &self.tally.stats[i]
+    fn sc(&self) -> &'a Scenario {
+        self.result.scenario()
     }
 
-    /// The scenario's flow behind book flow `f`.
+    /// Calendar time at the end of each recorded step.
+    fn times(&self) -> Vec<f64> {
+        self.result.steps.times.clone()
+    }
+
+    /// The scenario's flow behind result flow `f`.
     fn flow(&self, f: usize) -> &'a Flow {
-        let bf = &self.engine.book.flows[f];
-        let regime = &self.engine.book.regimes[bf.regime];
-        self.engine.scenario.regimes[regime]
-            .iter()
-            .find(|x| x.name == bf.name)
-            .expect("every book flow comes from the scenario")
+        &self.result.flows[f].flow
     }
 
     fn regime_name(&self, f: usize) -> &'a str {
-        &self.engine.book.regimes[self.engine.book.flows[f].regime]
+        &self.result.flows[f].regime
     }
 
-    fn hue_of_regime(&self, r: usize) -> Rgb {
-        PALETTE[r % PALETTE.len()]
+    /// Index of a regime in name order (for its colour).
+    fn regime_index(&self, regime: &str) -> usize {
+        self.sc()
+            .regimes
+            .keys()
+            .position(|r| r == regime)
+            .unwrap_or(0)
     }
 
-    /// Flow names in order of first appearance in the book.
+    fn hue_of_regime(&self, regime: &str) -> Rgb {
+        PALETTE[self.regime_index(regime) % PALETTE.len()]
+    }
+
+    /// Flow names in order of first appearance.
     fn flow_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        for f in &self.engine.book.flows {
-            if !names.contains(&f.name) {
-                names.push(f.name.clone());
+        for f in &self.result.flows {
+            if !names.contains(&f.flow.name) {
+                names.push(f.flow.name.clone());
             }
         }
         names
     }
 
-    /// Per-step quantiles at `levels` of the accumulators `index(k)`, one
-    /// vector per level.
-    fn step_bands(&self, levels: &[f64], index: impl Fn(usize) -> usize) -> Vec<Vec<f64>> {
-        let mut out = vec![Vec::with_capacity(self.times.len()); levels.len()];
-        for &k in self.engine.layout.recorded_steps() {
-            for (v, q) in out.iter_mut().zip(self.acc(index(k)).quantiles_at(levels)) {
-                v.push(q);
-            }
+    /// Per-step quantiles at `levels` of one step column, one vector per level.
+    fn step_bands(
+        &self,
+        levels: &[f64],
+        quantity: StepQuantity,
+        regime: &str,
+        name: &str,
+    ) -> Vec<Vec<f64>> {
+        match self
+            .result
+            .steps
+            .columns
+            .iter()
+            .find(|c| c.quantity == quantity && c.regime == regime && c.name == name)
+        {
+            Some(c) => levels.iter().map(|&l| c.band(l)).collect(),
+            None => vec![Vec::new(); levels.len()],
         }
-        out
+    }
+
+    /// The scenario's reference values of flow `f`'s total.
+    fn flow_references(&self, f: usize) -> Vec<ReferenceLine> {
+        let (regime, flow) = (self.regime_name(f), &self.flow(f).name);
+        self.sc()
+            .flow_references
+            .iter()
+            .filter(|r| r.regime == regime && &r.flow == flow)
+            .map(|r| ReferenceLine {
+                value: r.value,
+                label: r.label.clone(),
+            })
+            .collect()
     }
 
     /// The cap that is still payable inside the simulation, and its label.
@@ -415,7 +430,7 @@ impl<'a> Reporter<'a> {
                     "{regime} {} − {} paid before {} = {} left",
                     money(cap),
                     money(pbs),
-                    self.engine.scenario.start_year,
+                    self.sc().start_year,
                     money((cap - pbs).max(0.0))
                 ),
             }
@@ -427,41 +442,18 @@ impl<'a> Reporter<'a> {
         })
     }
 
-    /// Whether the reported $135B prior path applies to flow `f`.
-    fn reported_prior_applies(&self, f: usize) -> bool {
-        let flow = self.flow(f);
-        let book = &self.engine.book;
-        flow.name == "openai_to_microsoft"
-            && flow.cap.is_none()
-            && book.flows[f].regime == book.baseline
-            && flow.from_year == 2026
-            && flow.to_year == 2030
-    }
-
-    fn reported_prior_line(&self) -> ReferenceLine {
-        ReferenceLine {
-            value: REPORTED_PRIOR_PATH_B,
-            label: format!(
-                "reported prior path ≈ {} through 2030",
-                money(REPORTED_PRIOR_PATH_B)
-            ),
-        }
-    }
-
     // -- charts -------------------------------------------------------------
 
     fn revenue_fan(&self, s: usize) -> ChartSpec {
-        let name = &self.engine.model.series[s].name;
-        let l = &self.engine.layout;
-        let q = self.step_bands(&FAN_LEVELS, |k| l.step_run_rate(s, k));
+        let name = self.sc().series.keys().nth(s).expect("a series index");
+        let q = self.step_bands(&FAN_LEVELS, StepQuantity::RunRate, "", name);
         let band = |label: &str, lo: usize, hi: usize| Band {
             label: label.into(),
             lower: q[lo].clone(),
             upper: q[hi].clone(),
         };
         let reference_points: Vec<ReferencePoint> = self
-            .engine
-            .scenario
+            .sc()
             .references
             .iter()
             .filter(|r| &r.series == name)
@@ -487,7 +479,7 @@ impl<'a> Reporter<'a> {
                 title: format!("{name}: annualised revenue run rate"),
                 x_label: "Calendar year".into(),
                 y_label: "Run rate, $B/year".into(),
-                x: self.times.clone(),
+                x: self.times(),
                 series: vec![FanSeries {
                     label: name.clone(),
                     hue: PALETTE[s % PALETTE.len()],
@@ -502,25 +494,24 @@ impl<'a> Reporter<'a> {
     }
 
     fn cumulative_fan(&self, flow_name: &str) -> ChartSpec {
-        let book = &self.engine.book;
-        let l = &self.engine.layout;
-        let start = self.engine.scenario.start_year;
+        let sc = self.sc();
+        let start = sc.start_year;
         // The baseline first, so that the other regimes are drawn on top.
-        let mut flows: Vec<usize> = (0..book.flows.len())
-            .filter(|&f| book.flows[f].name == flow_name)
+        let mut flows: Vec<usize> = (0..self.result.flows.len())
+            .filter(|&f| self.flow(f).name == flow_name)
             .collect();
-        flows.sort_by_key(|&f| book.flows[f].regime != book.baseline);
+        flows.sort_by_key(|&f| self.regime_name(f) != sc.baseline);
         let several = flows.len() > 1;
         let levels = [0.05, 0.25, 0.50, 0.75, 0.95];
         let mut series = Vec::new();
         let mut horizontal_lines = Vec::new();
         let mut windows = BTreeSet::new();
         for &f in &flows {
-            let q = self.step_bands(&levels, |k| l.step_cumulative(f, k));
             let regime = self.regime_name(f);
+            let q = self.step_bands(&levels, StepQuantity::CumulativePayment, regime, flow_name);
             series.push(FanSeries {
                 label: regime.to_string(),
-                hue: self.hue_of_regime(book.flows[f].regime),
+                hue: self.hue_of_regime(regime),
                 median: q[2].clone(),
                 bands: vec![
                     Band {
@@ -538,9 +529,7 @@ impl<'a> Reporter<'a> {
             if let Some(line) = self.cap_line(f, several) {
                 horizontal_lines.push(line);
             }
-            if self.reported_prior_applies(f) {
-                horizontal_lines.push(self.reported_prior_line());
-            }
+            horizontal_lines.extend(self.flow_references(f));
             let flow = self.flow(f);
             windows.insert((flow.from_year, flow.to_year));
         }
@@ -573,9 +562,11 @@ impl<'a> Reporter<'a> {
             })
             .collect();
         let mut means_note = format!(" Mean totals: {}.", means.join(", "));
-        let absent: Vec<&str> = (0..book.regimes.len())
-            .filter(|&r| !flows.iter().any(|&f| book.flows[f].regime == r))
-            .map(|r| book.regimes[r].as_str())
+        let absent: Vec<&str> = sc
+            .regimes
+            .keys()
+            .filter(|r| !flows.iter().any(|&f| self.regime_name(f) == r.as_str()))
+            .map(|r| r.as_str())
             .collect();
         if !absent.is_empty() {
             means_note.push_str(&format!(
@@ -602,7 +593,7 @@ impl<'a> Reporter<'a> {
                 ),
                 x_label: "Calendar year".into(),
                 y_label: format!("Paid since 1 Jan {start}, $B"),
-                x: self.times.clone(),
+                x: self.times(),
                 series,
                 reference_points: Vec::new(),
                 horizontal_lines,
@@ -614,15 +605,15 @@ impl<'a> Reporter<'a> {
     fn cap_hit(&self, f: usize) -> ChartSpec {
         let flow = self.flow(f);
         let regime = self.regime_name(f);
-        let sc = &self.engine.scenario;
+        let sc = self.sc();
         let start = sc.start_year as f64;
         let years = sc.years();
-        let n = self.tally.paths.max(1) as f64;
-        let hits = self.tally.hits[f];
+        let n = self.result.paths().max(1) as f64;
+        let hits = self.result.flows[f].hits;
         // The hit-time accumulator holds years since the start, for the
         // paths that hit; its bins give the CDF (no finer than the sketch's
         // buckets near the horizon, so the curve has no artificial steps).
-        let acc = self.acc(self.engine.layout.hit_time(f));
+        let acc = &self.result.flows[f].hit_time;
         let (edges, bins) = match acc.histogram(0.0, years as f64, years * CAP_HIT_POINTS_PER_YEAR)
         {
             Some(h) => (h.edges, h.bins),
@@ -668,7 +659,7 @@ impl<'a> Reporter<'a> {
             format!(
                 "reached on {} of {} paths",
                 thousands(hits),
-                thousands(self.tally.paths)
+                thousands(self.result.paths())
             ),
         ];
         if let Some(t) = self
@@ -714,7 +705,7 @@ impl<'a> Reporter<'a> {
                 y_label: "P(cap reached by date)".into(),
                 series: vec![CurveSeries {
                     label: format!("{regime}: P(reached by date)"),
-                    hue: self.hue_of_regime(self.engine.book.flows[f].regime),
+                    hue: self.hue_of_regime(regime),
                     x,
                     y,
                 }],
@@ -732,7 +723,7 @@ impl<'a> Reporter<'a> {
         name: String,
         title: String,
         x_label: String,
-        acc: &StatAcc,
+        acc: &Distribution,
         stat: Option<&Stat>,
         hue: Rgb,
         reference_lines: Vec<ReferenceLine>,
@@ -839,18 +830,17 @@ impl<'a> Reporter<'a> {
     fn total_histogram(&self, f: usize) -> ChartSpec {
         let flow = self.flow(f);
         let regime = self.regime_name(f);
-        let book = &self.engine.book;
         let mut lines = Vec::new();
         let mut atom = None;
         if let Some(mut l) = self.cap_line(f, false) {
-            let hits = self.tally.hits[f];
+            let hits = self.result.flows[f].hits;
             l.label = format!(
                 "{}: reached on {:.1}% of paths",
                 l.label,
-                100.0 * hits as f64 / self.tally.paths.max(1) as f64
+                100.0 * hits as f64 / self.result.paths().max(1) as f64
             );
             // Leave the bar when every path pays the cap: nothing else to show.
-            let paths = self.acc(self.engine.layout.flow_total(f)).count();
+            let paths = self.result.flows[f].total.count();
             atom = (hits > 0 && hits < paths).then_some(Atom {
                 value: l.value,
                 count: hits,
@@ -859,16 +849,16 @@ impl<'a> Reporter<'a> {
         } else {
             // An uncapped flow whose namesake elsewhere is capped: show
             // that cap for comparison.
-            for g in (0..book.flows.len()).filter(|&g| g != f && book.flows[g].name == flow.name) {
+            for g in
+                (0..self.result.flows.len()).filter(|&g| g != f && self.flow(g).name == flow.name)
+            {
                 if let Some(mut l) = self.cap_line(g, true) {
                     l.label = format!("{} (for comparison)", l.label);
                     lines.push(l);
                 }
             }
         }
-        if self.reported_prior_applies(f) {
-            lines.push(self.reported_prior_line());
-        }
+        lines.extend(self.flow_references(f));
         let stat = self
             .summary
             .regimes
@@ -883,21 +873,25 @@ impl<'a> Reporter<'a> {
             ),
             format!(
                 "Total paid inside the simulation ({}–{}), $B",
-                self.engine.scenario.start_year, self.engine.scenario.end_year
+                self.sc().start_year,
+                self.sc().end_year
             ),
-            self.acc(self.engine.layout.flow_total(f)),
+            &self.result.flows[f].total,
             stat,
-            self.hue_of_regime(book.flows[f].regime),
+            self.hue_of_regime(regime),
             lines,
             atom,
         )
     }
 
     fn delta_histogram(&self, regime: &str, party: &str) -> Option<ChartSpec> {
-        let book = &self.engine.book;
-        let r = book.regimes.iter().position(|x| x == regime)?;
-        let p = book.parties.iter().position(|x| x == party)?;
-        let baseline = &self.engine.scenario.baseline;
+        let delta = &self
+            .result
+            .comparisons
+            .iter()
+            .find(|c| c.regime == regime && c.party == party)?
+            .delta_net;
+        let baseline = &self.sc().baseline;
         let stat = self
             .summary
             .comparisons
@@ -908,7 +902,7 @@ impl<'a> Reporter<'a> {
             format!("hist_delta_net_{}_{}", file_part(regime), file_part(party)),
             format!("{party}: net gain under {regime} vs {baseline}"),
             format!("Change in net position per path ({regime} − {baseline}), $B"),
-            self.acc(self.engine.layout.comparison(r, p, 0)),
+            delta,
             stat,
             PALETTE[2],
             vec![ReferenceLine {
@@ -920,7 +914,7 @@ impl<'a> Reporter<'a> {
     }
 
     fn annual_boxes(&self, s: usize) -> ChartSpec {
-        let name = &self.engine.model.series[s].name;
+        let name = self.sc().series.keys().nth(s).expect("a series index");
         let categories = self
             .summary
             .series

@@ -61,6 +61,10 @@ pub struct Scenario {
     /// Optional reference points drawn on the revenue fan charts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
+    /// Optional reference values of flow totals (e.g. a reported figure),
+    /// drawn on the flow's cumulative fan chart and total histogram.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow_references: Vec<FlowReference>,
 }
 
 /// Simulation settings.
@@ -178,6 +182,20 @@ pub struct Reference {
     /// Decimal calendar year (e.g. 2028 or 2028.5).
     pub year: f64,
     /// Value in $B/year.
+    pub value: f64,
+    /// Legend label.
+    pub label: String,
+}
+
+/// A reference value of one flow's total (e.g. a reported figure), drawn
+/// on that flow's charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowReference {
+    /// Regime of the flow.
+    pub regime: String,
+    /// Flow name.
+    pub flow: String,
+    /// Value in $B (a total paid inside the simulation).
     pub value: f64,
     /// Legend label.
     pub label: String,
@@ -364,6 +382,8 @@ struct RawScenario {
     regimes: UniqueMap<Vec<RawFlow>>,
     #[serde(default)]
     references: Option<Vec<RawReference>>,
+    #[serde(default)]
+    flow_references: Option<Vec<RawFlowReference>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -449,6 +469,15 @@ struct RawFlow {
     cap: Option<f64>,
     #[serde(default)]
     paid_before_start: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlowReference {
+    regime: String,
+    flow: String,
+    value: f64,
+    label: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -613,6 +642,7 @@ fn top_level_array(text: &str) -> Option<(usize, usize)> {
 fn list_allowed(path: &str) -> bool {
     path == "correlations"
         || path == "references"
+        || path == "flow_references"
         || path
             .strip_prefix("regimes.")
             .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
@@ -1156,6 +1186,34 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
         });
     }
 
+    let mut flow_references = Vec::new();
+    for (i, r) in raw
+        .flow_references
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let p = format!("flow_references.{i}");
+        match regimes.get(&r.regime) {
+            None => c.err(
+                format!("{p}.regime"),
+                format!("unknown regime {:?}", r.regime),
+            ),
+            Some(flows) if !flows.iter().any(|f| f.name == r.flow) => c.err(
+                format!("{p}.flow"),
+                format!("regime {:?} has no flow {:?}", r.regime, r.flow),
+            ),
+            Some(_) => {}
+        }
+        c.finite(&format!("{p}.value"), r.value);
+        flow_references.push(FlowReference {
+            regime: r.regime,
+            flow: r.flow,
+            value: r.value,
+            label: r.label,
+        });
+    }
+
     // Positive definiteness of the shock correlation matrix, once the
     // individual entries are known to be sane.
     if c.violations.is_empty() {
@@ -1202,6 +1260,7 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
             baseline: raw.baseline,
             regimes,
             references,
+            flow_references,
         },
         warnings: c.warnings,
     })

@@ -346,6 +346,56 @@ fn parse_ordered_pairs(text: &str) -> Result<Vec<(String, Vec<f64>)>, String> {
     Ok(pairs)
 }
 
+/// One parameter of a one-at-a-time sensitivity analysis, with the
+/// metric at its low and high setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swing {
+    /// The parameter and its two settings.
+    pub param: Parameter,
+    /// The metric with the parameter at its low setting.
+    pub metric_low: f64,
+    /// The metric with the parameter at its high setting.
+    pub metric_high: f64,
+    /// max − min of the metric over the base, low and high settings (NaN
+    /// if any run gave no value).
+    pub swing: f64,
+    /// Why a setting has no value (invalid or failed), empty otherwise.
+    pub note: String,
+}
+
+impl Swing {
+    /// A parameter not yet run: both settings at the base value.
+    pub fn new(param: Parameter, base_value: f64) -> Swing {
+        Swing {
+            param,
+            metric_low: base_value,
+            metric_high: base_value,
+            swing: 0.0,
+            note: String::new(),
+        }
+    }
+}
+
+/// Computes each parameter's swing around `base_value` and sorts them:
+/// largest swing first, ties in parameter order, NaN last.
+pub fn rank_swings(base_value: f64, rows: &mut [Swing]) {
+    for r in rows.iter_mut() {
+        let vals = [base_value, r.metric_low, r.metric_high];
+        let max = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let min = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        r.swing = if vals.iter().all(|v| v.is_finite()) {
+            max - min
+        } else {
+            f64::NAN
+        };
+        r.note = r.note.trim_end_matches("; ").to_string();
+    }
+    rows.sort_by(|a, b| match (a.swing.is_nan(), b.swing.is_nan()) {
+        (false, false) => b.swing.total_cmp(&a.swing),
+        (x, y) => x.cmp(&y),
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Stage 6 of the pipeline, Excel flavour: the results of one or more runs
 //! as one workbook (rust_xlsxwriter). Like the other exporters it returns
-//! bytes; [`write_workbook`] hands them to [`output::write_atomic`].
+//! bytes; the output manager ([`crate::outdir`]) writes them.
 //!
 //! Sheets: `summary` (every statistic of summary.json, one row per
 //! quantity), `per year` (annual revenue and payments), `per step` (the
@@ -10,15 +10,12 @@
 //! one decimal, probabilities as percentages. A workbook of several runs
 //! stacks their rows, the first column naming the run.
 
-use std::path::Path;
-
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 
 use crate::compare::{self, Kind};
-use crate::engine::{Engine, Tally};
-use crate::output::{self, WriteError, QUANTILE_COLUMNS};
-use crate::statistics::{Stat, QUANTILES};
-use crate::summary::Summary;
+use crate::output::QUANTILE_COLUMNS;
+use crate::result::RunResult;
+use crate::statistics::Stat;
 
 /// Excel's last row index (1,048,576 rows).
 const MAX_ROWS: usize = 1_048_576;
@@ -108,7 +105,8 @@ fn stat_cells(s: &Stat, money: bool) -> Vec<Cell> {
 impl RunSheets {
     /// The rows of one run; `label` fills the first column (the scenario
     /// name, or a sweep's grid point).
-    pub fn new(label: &str, engine: &Engine, tally: &Tally, summary: &Summary) -> RunSheets {
+    pub fn new(label: &str, result: &RunResult) -> RunSheets {
+        let summary = &result.summary;
         let mut sheets = RunSheets::default();
         let row = |section: &str, regime: &str, name: &str, quantity: &str, unit: &str| {
             vec![
@@ -188,75 +186,39 @@ impl RunSheets {
         }
 
         // Per-year sheet (the rows of annual.csv).
-        let l = &engine.layout;
-        let sc = &engine.scenario;
-        let annual = |year: i32, q: &str, regime: &str, name: &str, s: &Stat| {
-            vec![
+        for a in &result.annual.rows {
+            let st = &a.stat;
+            sheets.annual.push(vec![
                 text(label),
-                Cell::Int(year as i64),
-                text(q),
-                text(regime),
-                text(name),
+                Cell::Int(a.year as i64),
+                text(a.quantity.as_str()),
+                text(&a.regime),
+                text(&a.name),
                 text("$B"),
-                Cell::Money(s.mean),
-                Cell::Money(s.sd),
-                Cell::Money(s.p5),
-                Cell::Money(s.p25),
-                Cell::Money(s.p50),
-                Cell::Money(s.p95),
-            ]
-        };
-        for y in 0..l.years {
-            let year = sc.start_year + y as i32;
-            for (s, name) in sc.series.keys().enumerate() {
-                if let Some(st) = tally.stats[l.annual_revenue(s, y)].finish() {
-                    sheets.annual.push(annual(year, "revenue", "", name, &st));
-                }
-            }
-            for (f, flow) in engine.book.flows.iter().enumerate() {
-                if let Some(st) = tally.stats[l.flow_annual(f, y)].finish() {
-                    let regime = &engine.book.regimes[flow.regime];
-                    sheets
-                        .annual
-                        .push(annual(year, "payment", regime, &flow.name, &st));
-                }
-            }
+                Cell::Money(st.mean),
+                Cell::Money(st.sd),
+                Cell::Money(st.p5),
+                Cell::Money(st.p25),
+                Cell::Money(st.p50),
+                Cell::Money(st.p95),
+            ]);
         }
 
         // Per-step sheet (the rows of steps.csv).
-        let m = &engine.model;
-        let step = |q: &str, regime: &str, name: &str, unit: &str, k: usize, i: usize| {
-            let acc = &tally.stats[i];
-            let mut r = vec![
-                text(label),
-                text(q),
-                text(regime),
-                text(name),
-                text(unit),
-                Cell::Int(k as i64),
-                Cell::Number(m.start_year as f64 + m.time(k)),
-                Cell::Money(acc.mean()),
-            ];
-            r.extend(acc.quantiles_at(&QUANTILES).into_iter().map(Cell::Money));
-            r
-        };
-        for (s, name) in sc.series.keys().enumerate() {
-            for &k in l.recorded_steps() {
-                let r = step("run_rate", "", name, "$B/year", k, l.step_run_rate(s, k));
-                sheets.steps.push(r);
-            }
-        }
-        for (f, flow) in engine.book.flows.iter().enumerate() {
-            let regime = &engine.book.regimes[flow.regime];
-            for &k in l.recorded_steps() {
-                let r = step(
-                    "cumulative_payment",
-                    regime,
-                    &flow.name,
-                    "$B",
-                    k,
-                    l.step_cumulative(f, k),
-                );
+        let t = &result.steps;
+        for col in &t.columns {
+            for (i, (&k, &time)) in t.steps.iter().zip(&t.times).enumerate() {
+                let mut r = vec![
+                    text(label),
+                    text(col.quantity.as_str()),
+                    text(&col.regime),
+                    text(&col.name),
+                    text(col.quantity.unit()),
+                    Cell::Int(k as i64),
+                    Cell::Number(time),
+                    Cell::Money(col.mean[i]),
+                ];
+                r.extend(col.quantiles[i].iter().map(|&x| Cell::Money(x)));
                 sheets.steps.push(r);
             }
         }
@@ -367,13 +329,4 @@ pub fn workbook_bytes(sheets: &[Sheet]) -> Result<Vec<u8>, XlsxError> {
         }
     }
     wb.save_to_buffer()
-}
-
-/// Writes a workbook atomically (built in memory, then temp file + rename).
-pub fn write_workbook(path: &Path, sheets: &[Sheet]) -> Result<(), WriteError> {
-    let bytes = workbook_bytes(sheets).map_err(|e| WriteError {
-        path: path.to_owned(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    output::write_atomic(path, &bytes)
 }

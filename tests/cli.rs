@@ -73,21 +73,75 @@ fn run_writes_the_three_files_and_prints_a_summary() {
     // No temporary files left behind.
     for e in std::fs::read_dir(&d).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().to_string();
-        assert!(!name.starts_with('.'), "left {name}");
+        assert!(
+            !name.starts_with('.') || name == ".revshare-manifest",
+            "left {name}"
+        );
     }
 }
 
 #[test]
-fn charts_of_an_earlier_run_do_not_linger() {
-    let d = tmpdir("stale");
-    let stale = d.join("charts").join("fan_revenue_old_series.png");
-    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
-    std::fs::write(&stale, b"old").unwrap();
+fn a_rerun_into_the_same_folder_leaves_only_its_own_files() {
+    let d = tmpdir("rerun");
+    // First run: charts and a workbook.
+    run_base(&d, &["-q", "--xlsx"]);
+    assert!(d.join("results.xlsx").is_file());
+    assert!(d.join("charts").join("fan_revenue_openai.png").is_file());
+    // The user's own file in the folder.
     let notes = d.join("charts").join("notes.txt");
     std::fs::write(&notes, b"mine").unwrap();
-    run_base(&d, &["-q"]);
-    assert!(!stale.exists(), "a stale chart was left");
-    assert!(notes.exists(), "a file that is not a chart was removed");
+    // Second run with another cap, no workbook, no charts.
+    run_base(
+        &d,
+        &["-q", "--no-charts", "--set", "regimes.amended.0.cap=50"],
+    );
+    assert!(
+        !d.join("results.xlsx").exists(),
+        "the first run's workbook stayed"
+    );
+    assert!(
+        !d.join("charts").join("fan_revenue_openai.png").exists(),
+        "the first run's charts stayed"
+    );
+    assert_eq!(
+        std::fs::read(&notes).unwrap(),
+        b"mine",
+        "a user's file was lost"
+    );
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["scenario"]["regimes"]["amended"][0]["cap"], 50.0);
+    let manifest = std::fs::read_to_string(d.join(".revshare-manifest")).unwrap();
+    assert!(manifest.contains("summary.json") && !manifest.contains("results.xlsx"));
+}
+
+#[test]
+fn a_folder_of_foreign_files_needs_force_and_keeps_them() {
+    let d = tmpdir("foreign");
+    let mine = d.join("charts").join("architecture.png");
+    std::fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    std::fs::write(&mine, b"x").unwrap();
+    let o = bin()
+        .args([
+            "run",
+            "scenarios/base.json",
+            "--paths",
+            "2000",
+            "-q",
+            "--out",
+        ])
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--force") && err.contains("architecture.png"),
+        "{err}"
+    );
+    assert!(!d.join("summary.json").exists());
+    run_base(&d, &["-q", "--force"]);
+    assert_eq!(std::fs::read(&mine).unwrap(), b"x");
     assert!(d.join("charts").join("fan_revenue_openai.png").is_file());
 }
 

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use revshare::engine::{batch_count, batch_rng, Engine, RunOptions, BATCH_PATHS};
 use revshare::model::{Model, RngShocks};
 use revshare::output;
+use revshare::result::RunResult;
 use revshare::scenario::{self, Scenario};
-use revshare::summary::Summary;
 
 /// Loads a scenario relative to the crate root.
 pub fn scenario(rel: &str) -> Scenario {
@@ -42,17 +42,17 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
         shard: (0, 1),
     };
     let out = engine.run_quiet(&opts).expect("run");
-    let summary = Summary::build(engine, &out.tally, out.threads, out.elapsed_seconds)
+    let result = RunResult::build(engine, &out.tally, 42, out.threads, out.elapsed_seconds)
         .expect("finite results");
     // steps.csv only when the run recorded per-step statistics (a sweep
     // or sensitivity run writes none).
     let steps = if engine.records_step_statistics() {
-        output::steps_csv(engine, &out.tally)
+        output::steps_csv(&result)
     } else {
         Vec::new()
     };
-    let annual = output::annual_csv(engine, &out.tally);
-    summary.to_json().len() + steps.len() + annual.len()
+    let annual = output::annual_csv(&result);
+    result.summary.to_json().len() + steps.len() + annual.len()
 }
 
 /// The random-number floor: exactly the draws that `sampler` makes (same

@@ -8,16 +8,13 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{
-    apply_paths_seed, cancel_flag, check_out_dir, run_into, Extras, RunFailure, Simulate,
-};
-use super::{print_warnings, EXIT_FAILURE, EXIT_INVALID};
-use crate::compare;
-use crate::output;
-use crate::report::ChartSize;
-use crate::scenario::{self, Scenario};
-use crate::summary::Summary;
-use crate::xlsx;
+use super::run::{apply_paths_seed, cancel_flag, simulate, stage_run, RunFailure, Simulate};
+use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use revshare::compare;
+use revshare::outdir::OutputDir;
+use revshare::scenario::{self, Scenario};
+use revshare::summary::Summary;
+use revshare::xlsx;
 
 /// Options of `revshare batch`.
 #[derive(Args, Debug, Clone)]
@@ -25,9 +22,6 @@ pub struct BatchArgs {
     /// Scenario files, or directories whose *.json files are all run (sorted by name).
     #[arg(required = true, value_name = "DIR_OR_FILES")]
     pub inputs: Vec<PathBuf>,
-    /// Output directory (default: out/batch/); each scenario goes to DIR/<name>/.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     /// Number of paths for every scenario (default: each scenario's simulation.paths).
     #[arg(long)]
     pub paths: Option<u64>,
@@ -40,19 +34,12 @@ pub struct BatchArgs {
     /// Override a field in every scenario: --set regimes.amended.0.cap=50 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// Also write comparison.xlsx (comparison, summary, per-year and per-step sheets).
-    #[arg(long)]
-    pub xlsx: bool,
-    /// Do not render each scenario's own charts (the comparison charts are
-    /// always drawn).
-    #[arg(long)]
-    pub no_charts: bool,
-    /// Chart image size in pixels, WIDTHxHEIGHT.
-    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
-    pub chart_size: ChartSize,
-    /// Do not print the comparison table on stdout.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Where and what to write (default folder: out/batch/; each scenario
+    /// goes to DIR/<name>/; --xlsx writes comparison.xlsx: comparison,
+    /// summary, per-year and per-step sheets, and each scenario's own
+    /// results.xlsx).
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The scenario files named by the inputs: files as given, directories
@@ -124,15 +111,14 @@ pub fn run(args: &BatchArgs) -> i32 {
         eprintln!("error: no valid scenario to run");
         return EXIT_INVALID;
     }
-    let explicit = args.out.is_some();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join("batch"));
-    if let Err(e) = check_out_dir(&out, explicit) {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
+    let mut out = match args.output.open(Path::new("out").join("batch"), false) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let dir = out.path().to_owned();
 
     // 2. Run each into DIR/<name>/, one progress bar for all paths.
     let cancel = cancel_flag();
@@ -151,23 +137,21 @@ pub fn run(args: &BatchArgs) -> i32 {
             cancel: &cancel,
             steps: true,
         };
-        match run_into(
-            sc,
-            &out.join(&sc.name),
-            Extras {
-                charts: (!args.no_charts).then_some(args.chart_size),
-                xlsx: false,
-            },
-            &how,
-        ) {
-            Ok((run, _)) => {
-                if args.xlsx {
-                    sheets.push(xlsx::RunSheets::new(
-                        &sc.name,
-                        &run.engine,
-                        &run.tally,
-                        &run.summary,
-                    ));
+        let staged = simulate(sc, &how).and_then(|run| {
+            stage_run(
+                &mut out,
+                &sc.name,
+                &run,
+                &args.output.options(),
+                args.threads,
+            )
+            .map_err(|e| RunFailure::Failed(format!("{e:#}")))?;
+            Ok(run)
+        });
+        match staged {
+            Ok(run) => {
+                if args.output.xlsx {
+                    sheets.push(xlsx::RunSheets::new(&sc.name, &run));
                 }
                 done.push((file.clone(), run.summary));
             }
@@ -187,14 +171,16 @@ pub fn run(args: &BatchArgs) -> i32 {
 
     // 3. The comparison.
     if !done.is_empty() {
-        let written = match write_comparison(&out, &done, &sheets, args.xlsx) {
+        let written = match write_comparison(&mut out, &done, &sheets, &args.output)
+            .and_then(|_| out.commit().map_err(|e| e.to_string()))
+        {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_FAILURE;
             }
         };
-        if !args.quiet {
+        if !args.output.quiet {
             let runs: Vec<(String, &Summary)> = done
                 .iter()
                 .map(|(_, s)| (s.scenario.name.clone(), s))
@@ -202,14 +188,19 @@ pub fn run(args: &BatchArgs) -> i32 {
             print!("{}", compare::comparison_md(&runs));
             let names: Vec<String> = written
                 .iter()
-                .filter_map(|p| p.strip_prefix(&out).ok())
+                .filter_map(|p| p.strip_prefix(&dir).ok())
                 .map(|p| p.display().to_string())
+                .filter(|n| {
+                    !done
+                        .iter()
+                        .any(|(_, s)| n.starts_with(&format!("{}/", s.scenario.name)))
+                })
                 .collect();
             println!(
                 "\n{} scenario{} run; wrote to {}/: {} and one folder per scenario",
                 done.len(),
                 if done.len() == 1 { "" } else { "s" },
-                out.display(),
+                dir.display(),
                 names.join(", ")
             );
         }
@@ -241,31 +232,28 @@ pub(crate) fn comparison_table(done: &[(PathBuf, Summary)]) -> compare::Table {
 }
 
 fn write_comparison(
-    out: &Path,
+    out: &mut OutputDir,
     done: &[(PathBuf, Summary)],
     sheets: &[xlsx::RunSheets],
-    with_xlsx: bool,
-) -> Result<Vec<PathBuf>, String> {
+    opts: &OutputArgs,
+) -> Result<(), String> {
     let table = comparison_table(done);
     let runs: Vec<(String, &Summary)> = done
         .iter()
         .map(|(_, s)| (s.scenario.name.clone(), s))
         .collect();
-    let mut written = Vec::new();
-    let csv = out.join("comparison.csv");
-    output::write_atomic(&csv, &table.to_csv()).map_err(|e| e.to_string())?;
-    written.push(csv);
-    let md = out.join("comparison.md");
-    output::write_atomic(&md, compare::comparison_md(&runs).as_bytes())
-        .map_err(|e| e.to_string())?;
-    written.push(md);
-    written.extend(super::figures::comparison_chart(out, &runs)?);
-    if with_xlsx {
-        let path = out.join("comparison.xlsx");
-        let first = [xlsx::table_sheet("comparison", &table)];
-        xlsx::write_workbook(&path, &xlsx::run_workbook(sheets, &first))
-            .map_err(|e| e.to_string())?;
-        written.push(path);
+    let io = |e: revshare::outdir::OutputError| e.to_string();
+    out.write("comparison.csv", &table.to_csv()).map_err(io)?;
+    out.write("comparison.md", compare::comparison_md(&runs).as_bytes())
+        .map_err(io)?;
+    if !opts.no_charts {
+        super::figures::comparison_chart(out, &runs)?;
     }
-    Ok(written)
+    if opts.xlsx {
+        let first = [xlsx::table_sheet("comparison", &table)];
+        let bytes = xlsx::workbook_bytes(&xlsx::run_workbook(sheets, &first))
+            .map_err(|e| format!("cannot build comparison.xlsx: {e}"))?;
+        out.write("comparison.xlsx", &bytes).map_err(io)?;
+    }
+    Ok(())
 }

@@ -1,30 +1,26 @@
 //! The charts of the commands that run many scenarios: chart inputs built
 //! from results already computed (summaries, metric values, sensitivity
-//! rows), drawn by [`crate::charts`] and written as PNG and SVG.
+//! rows), drawn by [`revshare::charts`] and written as PNG and SVG.
 
-use std::path::{Path, PathBuf};
-
-use super::sensitivity::Row;
-use crate::charts::{
+use revshare::charts::{
     band_line_chart, box_chart, tornado_chart, BandLineChart, BoxChart, BoxStats, ChartStyle,
     ReferenceLine, Rendered, TornadoChart, TornadoRow, PALETTE,
 };
-use crate::metric::{Metric, MetricValue};
-use crate::output;
-use crate::scenario::Scenario;
-use crate::statistics::Stat;
-use crate::study::Axis;
-use crate::summary::Summary;
+use revshare::metric::{Metric, MetricValue};
+use revshare::outdir::OutputDir;
+use revshare::scenario::Scenario;
+use revshare::statistics::Stat;
+use revshare::study::{Axis, Swing};
+use revshare::summary::Summary;
 
 /// The most parameters a tornado chart shows (the CSV has them all).
 const TORNADO_ROWS: usize = 25;
 
-fn write_pair(out: &Path, stem: &str, r: &Rendered) -> Result<Vec<PathBuf>, String> {
-    let png = out.join(format!("{stem}.png"));
-    let svg = out.join(format!("{stem}.svg"));
-    output::write_atomic(&png, &r.png).map_err(|e| e.to_string())?;
-    output::write_atomic(&svg, r.svg.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(vec![png, svg])
+/// Stages `stem.png` and `stem.svg` in the output folder.
+fn write_pair(out: &mut OutputDir, stem: &str, r: &Rendered) -> Result<(), String> {
+    out.write(&format!("{stem}.png"), &r.png)
+        .and_then(|_| out.write(&format!("{stem}.svg"), r.svg.as_bytes()))
+        .map_err(|e| e.to_string())
 }
 
 fn boxed(label: String, s: &Stat) -> BoxStats {
@@ -59,10 +55,9 @@ fn paths_caption(runs: &[(String, &Summary)]) -> String {
 /// They are separate images because the deltas of a stress scenario can be
 /// orders of magnitude larger than the capped totals.
 pub(crate) fn comparison_chart(
-    out: &Path,
+    out: &mut OutputDir,
     runs: &[(String, &Summary)],
-) -> Result<Vec<PathBuf>, String> {
-    let mut written = Vec::new();
+) -> Result<(), String> {
     // The capped stream: the first capped flow of the first run that has one.
     let capped = runs.iter().find_map(|(_, s)| {
         s.regimes.iter().find_map(|(r, reg)| {
@@ -119,7 +114,7 @@ pub(crate) fn comparison_chart(
         };
         let n = chart.categories.len();
         let r = box_chart(&chart, &style(n)).map_err(|e| format!("comparison chart: {e}"))?;
-        written.extend(write_pair(out, "comparison", &r)?);
+        write_pair(out, "comparison", &r)?;
     }
     // The delta of the first compared party (OpenAI if present).
     let party = runs.iter().find_map(|(_, s)| {
@@ -157,10 +152,10 @@ pub(crate) fn comparison_chart(
             let n = chart.categories.len();
             let r =
                 box_chart(&chart, &style(n)).map_err(|e| format!("comparison delta chart: {e}"))?;
-            written.extend(write_pair(out, "comparison-delta", &r)?);
+            write_pair(out, "comparison-delta", &r)?;
         }
     }
-    Ok(written)
+    Ok(())
 }
 
 /// `sweep.png/.svg`: the metric against the first swept parameter with its
@@ -168,12 +163,12 @@ pub(crate) fn comparison_chart(
 /// probability), the other parameters at their first value. Nothing is
 /// drawn if the first parameter's values are not numbers.
 pub(crate) fn sweep_chart(
-    out: &Path,
+    out: &mut OutputDir,
     sc: &Scenario,
     axes: &[Axis],
     metric: &Metric,
     values: &[Option<MetricValue>],
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<(), String> {
     let first = &axes[0];
     let xs: Option<Vec<f64>> = first.values.iter().map(|v| v.parse().ok()).collect();
     let Some(xs) = xs else {
@@ -181,7 +176,7 @@ pub(crate) fn sweep_chart(
             "note: {} has non-numeric values; sweep.png is not drawn",
             first.path
         );
-        return Ok(Vec::new());
+        return Ok(());
     };
     // The first axis varies slowest: with the others at their first value,
     // its i-th value is point i * (number of other combinations).
@@ -254,13 +249,13 @@ pub(crate) fn sweep_chart(
 /// setting around the base value, largest swing on top (at most
 /// [`TORNADO_ROWS`] parameters).
 pub(crate) fn tornado(
-    out: &Path,
+    out: &mut OutputDir,
     sc: &Scenario,
     metric: &Metric,
     base_value: f64,
-    rows: &[Row],
+    rows: &[Swing],
     spread: Option<f64>,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<(), String> {
     let shown: Vec<TornadoRow> = rows
         .iter()
         .filter(|r| r.swing.is_finite())
@@ -275,7 +270,7 @@ pub(crate) fn tornado(
         })
         .collect();
     if shown.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let n = shown.len();
     let chart = TornadoChart {

@@ -2,6 +2,9 @@
 //! a table of contents; each step is a call into the library. Errors are
 //! mapped to exit codes here and nowhere else.
 //!
+//! Commands return `anyhow::Result`; an error carries its exit code as a
+//! [`Coded`] error (failures without one exit with 1).
+//!
 //! Exit codes: 0 success, 1 a run or write failed, 2 bad usage or an
 //! invalid scenario, 130 interrupted by Ctrl-C.
 
@@ -9,8 +12,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::report::ChartSize;
-use crate::scenario;
+use revshare::outdir::OutputDir;
+use revshare::output::OutputOptions;
+use revshare::report::ChartSize;
+use revshare::scenario;
 
 mod batch;
 mod figures;
@@ -18,11 +23,9 @@ mod progress;
 mod run;
 mod shard;
 
-pub use shard::{parse_shard, resolve_shard, MergeArgs, ShardSpec};
+use shard::{parse_shard, MergeArgs, ShardSpec};
 mod sensitivity;
 mod sweep;
-
-pub use progress::Progress;
 
 /// Exit code for invalid input or usage.
 pub const EXIT_INVALID: i32 = 2;
@@ -66,6 +69,53 @@ enum Command {
     },
 }
 
+/// Output options shared by every command that writes results (`run`,
+/// `merge`, `batch`, `sweep`, `sensitivity`): one definition, passed to
+/// the one output manager.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output directory (default: out/NAME/, NAME the scenario's name or the command's).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write results.xlsx (every statistic, per-year and per-step sheets).
+    #[arg(long)]
+    pub xlsx: bool,
+    /// Do not render the PNG and SVG charts into DIR/charts/.
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Chart image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
+    pub chart_size: ChartSize,
+    /// Write into a folder that holds files no revshare run wrote (they are kept).
+    #[arg(long)]
+    pub force: bool,
+    /// Do not print the text summary on stdout.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    /// What to write.
+    pub fn options(&self) -> OutputOptions {
+        OutputOptions {
+            charts: !self.no_charts,
+            chart_size: self.chart_size,
+            xlsx: self.xlsx,
+        }
+    }
+
+    /// Opens the output folder (`--out`, else `default`) before any work:
+    /// locked, checked writable, checked to be revshare's or `--force`d.
+    /// The parents of the default folder are created; those of `--out`
+    /// only with `create_parents` (shards write to fresh trees).
+    pub fn open(&self, default: PathBuf, create_parents: bool) -> anyhow::Result<OutputDir> {
+        let explicit = self.out.is_some();
+        let dir = self.out.clone().unwrap_or(default);
+        OutputDir::open(&dir, self.force, create_parents || !explicit)
+            .map_err(|e| coded(EXIT_FAILURE, e.to_string()))
+    }
+}
+
 /// Options of `revshare run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -80,32 +130,66 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Output directory (default: out/NAME/, NAME the scenario's name).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
     /// Keep every value and sort for exact quantiles (memory grows with paths).
     #[arg(long)]
     pub exact: bool,
     /// Override a scenario field: --set series.openai.growth.initial=0.6 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// Also write results.xlsx (summary, per-year and per-step sheets).
-    #[arg(long)]
-    pub xlsx: bool,
-    /// Do not print the text summary on stdout.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Run only shard I of N (0-based) and write DIR/partial.bin for
     /// `revshare merge`; `auto/N` takes I from SLURM_ARRAY_TASK_ID or
     /// JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<ShardSpec>,
-    /// Do not render the PNG and SVG charts into DIR/charts/ (DIR the output directory).
-    #[arg(long)]
-    pub no_charts: bool,
-    /// Chart image size in pixels, WIDTHxHEIGHT.
-    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
-    pub chart_size: ChartSize,
+    /// Where and what to write.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// An error that ends the process with `code`; its message is printed.
+#[derive(Debug)]
+pub struct Coded {
+    /// The process exit code.
+    pub code: i32,
+    /// What to print.
+    pub message: String,
+}
+
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// An error ending the process with `code`.
+pub fn coded(code: i32, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Coded {
+        code,
+        message: message.into(),
+    })
+}
+
+/// An error for invalid input or usage (exit code 2).
+pub fn invalid(message: impl Into<String>) -> anyhow::Error {
+    coded(EXIT_INVALID, message)
+}
+
+/// Prints a command's error and returns its exit code: the code of a
+/// [`Coded`] error in the chain, else [`EXIT_FAILURE`].
+fn report(result: anyhow::Result<()>) -> i32 {
+    let Err(e) = result else { return 0 };
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<Coded>())
+        .map_or(EXIT_FAILURE, |c| c.code);
+    if code == EXIT_INTERRUPTED {
+        eprintln!("{e:#}");
+    } else {
+        eprintln!("error: {e:#}");
+    }
+    code
 }
 
 /// Runs the command line and returns the process exit code.
@@ -119,8 +203,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Run(args) => run::run(&args),
-        Command::Merge(args) => shard::merge(&args),
+        Command::Run(args) => report(run::run(&args)),
+        Command::Merge(args) => report(shard::merge(&args)),
         Command::Batch(args) => batch::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Sensitivity(args) => sensitivity::run(&args),

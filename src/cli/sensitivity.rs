@@ -9,14 +9,13 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{cancel_flag, check_out_dir, load_scenario, simulate, RunFailure, Simulate};
+use super::run::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::sweep::check_metric;
-use super::{EXIT_FAILURE, EXIT_INVALID};
-use crate::compare::csv_field;
-use crate::metric::Metric;
-use crate::output;
-use crate::scenario::{self, Scenario};
-use crate::study::{self, Parameter};
+use super::{OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use revshare::compare::csv_field;
+use revshare::metric::Metric;
+use revshare::scenario::{self, Scenario};
+use revshare::study::{self, rank_swings, Parameter, Swing};
 
 /// The default path count of a sensitivity analysis: modest, so the
 /// 1 + 2 × (number of parameters) runs take seconds.
@@ -37,9 +36,6 @@ pub struct SensitivityArgs {
     /// JSON file { "PATH": [low, high], ... }: move only these parameters, to these values.
     #[arg(long)]
     pub ranges: Option<PathBuf>,
-    /// Output directory (default: out/<name>-sensitivity/).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     /// Number of paths per run (default 20,000).
     #[arg(long)]
     pub paths: Option<u64>,
@@ -52,18 +48,9 @@ pub struct SensitivityArgs {
     /// Override a field of the base scenario (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// Do not print the ranking on stdout.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-/// One ranked parameter.
-pub(crate) struct Row {
-    pub param: Parameter,
-    pub metric_low: f64,
-    pub metric_high: f64,
-    pub swing: f64,
-    pub note: String,
+    /// Where and what to write (default folder: out/<name>-sensitivity/).
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs `revshare sensitivity`; returns the exit code.
@@ -72,7 +59,10 @@ pub fn run(args: &SensitivityArgs) -> i32 {
     let paths = Some(args.paths.unwrap_or(DEFAULT_PATHS));
     let base = match load_scenario(&args.scenario, &args.set, paths, args.seed) {
         Ok(sc) => sc,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return EXIT_INVALID;
+        }
     };
     if !(args.spread > 0.0 && args.spread < 1.0) {
         eprintln!("error: --spread must be in (0, 1), got {}", args.spread);
@@ -131,15 +121,17 @@ pub fn run(args: &SensitivityArgs) -> i32 {
             return EXIT_INVALID;
         }
     }
-    let explicit = args.out.is_some();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join(format!("{}-sensitivity", base.name)));
-    if let Err(e) = check_out_dir(&out, explicit) {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
+    let mut out = match args.output.open(
+        Path::new("out").join(format!("{}-sensitivity", base.name)),
+        false,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let dir = out.path().to_owned();
 
     // 2. Run the base and every side, all on the same seed.
     let cancel = cancel_flag();
@@ -176,15 +168,9 @@ pub fn run(args: &SensitivityArgs) -> i32 {
             return fail(e);
         }
     };
-    let mut rows: Vec<Row> = params
+    let mut rows: Vec<Swing> = params
         .iter()
-        .map(|p| Row {
-            param: p.clone(),
-            metric_low: base_value,
-            metric_high: base_value,
-            swing: 0.0,
-            note: String::new(),
-        })
+        .map(|p| Swing::new(p.clone(), base_value))
         .collect();
     for (i, high, sc) in &runs {
         let value = match sc {
@@ -217,47 +203,33 @@ pub fn run(args: &SensitivityArgs) -> i32 {
         }
     }
     progress.finish();
-    for r in &mut rows {
-        let vals = [base_value, r.metric_low, r.metric_high];
-        let max = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let min = vals.iter().cloned().fold(f64::INFINITY, f64::min);
-        r.swing = if vals.iter().all(|v| v.is_finite()) {
-            max - min
-        } else {
-            f64::NAN
-        };
-        r.note = r.note.trim_end_matches("; ").to_string();
-    }
-    // Largest swing first; ties keep the parameter order; NaN last.
-    rows.sort_by(|a, b| match (a.swing.is_nan(), b.swing.is_nan()) {
-        (false, false) => b.swing.total_cmp(&a.swing),
-        (x, y) => x.cmp(&y),
-    });
+    rank_swings(base_value, &mut rows);
 
     // 3. Export.
     let csv = sensitivity_csv(&metric, base_value, &rows);
-    let mut written = Vec::new();
-    let result = std::fs::create_dir_all(&out)
-        .map_err(|e| format!("cannot create {}: {e}", out.display()))
-        .and_then(|_| {
-            let path = out.join("sensitivity.csv");
-            output::write_atomic(&path, &csv).map_err(|e| e.to_string())?;
-            written.push(path);
-            written.extend(super::figures::tornado(
-                &out,
+    let written = (|| -> anyhow::Result<Vec<PathBuf>> {
+        out.write("sensitivity.csv", &csv)?;
+        if !args.output.no_charts {
+            super::figures::tornado(
+                &mut out,
                 &base,
                 &metric,
                 base_value,
                 &rows,
                 args.ranges.is_none().then_some(args.spread),
-            )?);
-            Ok(())
-        });
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
-    if !args.quiet {
+            )
+            .map_err(anyhow::Error::msg)?;
+        }
+        Ok(out.commit()?)
+    })();
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    if !args.output.quiet {
         println!(
             "sensitivity of {} ({} parameters, {} runs of {} paths, seed {}): metric {} = {:.3} at base",
             base.name,
@@ -288,15 +260,15 @@ pub fn run(args: &SensitivityArgs) -> i32 {
         }
         let names: Vec<String> = written
             .iter()
-            .filter_map(|p| p.strip_prefix(&out).ok())
+            .filter_map(|p| p.strip_prefix(&dir).ok())
             .map(|p| p.display().to_string())
             .collect();
-        println!("wrote to {}/: {}", out.display(), names.join(", "));
+        println!("wrote to {}/: {}", dir.display(), names.join(", "));
     }
     0
 }
 
-fn sensitivity_csv(metric: &Metric, base_value: f64, rows: &[Row]) -> Vec<u8> {
+fn sensitivity_csv(metric: &Metric, base_value: f64, rows: &[Swing]) -> Vec<u8> {
     let mut o = String::from(
         "rank,parameter,base_value,low_value,high_value,metric,metric_base,metric_low,\
          metric_high,delta_low,delta_high,swing,note\n",

@@ -4,27 +4,26 @@
 //! Kubernetes Indexed Jobs); `--shard auto/N` reads the index it assigns.
 //!
 //! Shard `I` of `N` runs the contiguous batches
-//! [`crate::engine::shard_batches`]`(batches, I, N)` of the run's fixed
+//! [`revshare::engine::shard_batches`]`(batches, I, N)` of the run's fixed
 //! batches of 1024 paths; the batch layout depends only on the path count,
 //! so the merged result is the unsharded run's, bit for bit. The merged
 //! summary's `run.threads` is the largest thread count of any shard and
 //! `run.elapsed_seconds` the sum of the shards' sampling times.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
 
-use super::progress::Progress;
-use super::run::{cancel_flag, check_out_dir, load_scenario, render_charts};
-use super::{RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
-use crate::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
-use crate::output;
-use crate::partial::{self, Header, Partial};
-use crate::report::ChartSize;
+use anyhow::Context as _;
 
-use crate::summary::Summary;
+use super::progress::Progress;
+use super::run::{cancel_flag, load_scenario, print_written, stage_run, RunFailure};
+use super::{invalid, OutputArgs, RunArgs};
+use revshare::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
+use revshare::output;
+use revshare::partial::{self, Merger, Partial};
+use revshare::result::RunResult;
 
 /// The value of `--shard`: an explicit index, or one read from the
 /// environment (`auto/N`).
@@ -128,26 +127,22 @@ pub fn resolve_shard(
 }
 
 /// `revshare run --shard`: runs one shard and writes `DIR/partial.bin`.
-pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
+pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> anyhow::Result<()> {
     // 1. Which shard, of what.
-    let (index, count) = match resolve_shard(spec, &|k| std::env::var(k).ok()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
+    let (index, count) = resolve_shard(spec, &|k| std::env::var(k).ok()).map_err(invalid)?;
     if args.exact {
-        eprintln!(
-            "error: --exact cannot be combined with --shard (a partial keeps sketches, \
-             whose size does not grow with the path count)"
-        );
-        return EXIT_INVALID;
+        return Err(invalid(
+            "--exact cannot be combined with --shard (a partial keeps sketches, \
+             whose size does not grow with the path count)",
+        ));
     }
-    let sc = match load_scenario(&args.scenario, &args.set, args.paths, args.seed) {
-        Ok(sc) => sc,
-        Err(code) => return code,
-    };
+    if args.output.xlsx {
+        return Err(invalid(
+            "--xlsx cannot be combined with --shard: a shard writes only partial.bin; \
+             give --xlsx to `revshare merge`, which writes the run's outputs",
+        ));
+    }
+    let sc = load_scenario(&args.scenario, &args.set, args.paths, args.seed)?;
     let paths = sc.simulation.paths;
     let (first, end) = shard_batches(batch_count(paths), index, count);
     let shard_paths = partial::paths_in(paths, first, end);
@@ -158,24 +153,13 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
             batch_count(paths)
         );
     }
-    let out = args.out.clone().unwrap_or_else(|| {
+    let mut out = args.output.open(
         Path::new("out")
             .join(&sc.name)
-            .join(format!("shard-{index}-of-{count}"))
-    });
-    // Shards usually write to a fresh tree (runs/x/shards/$I): create it,
-    // parents too, and find out now whether it is writable.
-    if let Err(e) = std::fs::create_dir_all(&out) {
-        eprintln!(
-            "error: cannot create output directory {}: {e}",
-            out.display()
-        );
-        return EXIT_FAILURE;
-    }
-    if let Err(e) = check_out_dir(&out, true) {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
+            .join(format!("shard-{index}-of-{count}")),
+        // Shards usually write to a fresh tree (runs/x/shards/$I).
+        true,
+    )?;
 
     // 2. Run the shard's batches.
     let engine = Engine::new(&sc);
@@ -199,14 +183,8 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
     progress.finish();
     let run = match result {
         Ok(r) => r,
-        Err(RunError::Cancelled) => {
-            eprintln!("interrupted: no output written");
-            return EXIT_INTERRUPTED;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
+        Err(RunError::Cancelled) => return Err(RunFailure::Cancelled.into_error()),
+        Err(e) => return Err(e.into()),
     };
 
     // 3. Write the partial.
@@ -218,12 +196,10 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
         run.elapsed_seconds,
     )
     .encode();
-    let file = out.join(partial::FILE_NAME);
-    if let Err(e) = output::write_atomic(&file, &bytes) {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
-    if !args.quiet {
+    out.write(partial::FILE_NAME, &bytes)?;
+    let file = out.path().join(partial::FILE_NAME);
+    out.commit()?;
+    if !args.output.quiet {
         println!(
             "revshare: {} shard {index}/{count}: batches {first}..{end} ({shard_paths} of {paths} \
              paths, seed {}), sampled in {:.2} s on {} thread{}",
@@ -235,7 +211,7 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> i32 {
         );
         println!("wrote {} ({} bytes)", file.display(), bytes.len());
     }
-    0
+    Ok(())
 }
 
 /// Options of `revshare merge`.
@@ -244,261 +220,71 @@ pub struct MergeArgs {
     /// Partial files written by `revshare run --shard` (each shard exactly once).
     #[arg(required = true, value_name = "PARTIAL")]
     pub partials: Vec<PathBuf>,
-    /// Output directory (default: out/NAME/, NAME the scenario's name).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Do not print the text summary on stdout.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Do not render the PNG and SVG charts into DIR/charts/ (DIR the output directory).
-    #[arg(long)]
-    pub no_charts: bool,
-    /// Chart image size in pixels, WIDTHxHEIGHT.
-    #[arg(long, value_name = "WxH", default_value = "1600x1000")]
-    pub chart_size: ChartSize,
-}
-
-/// Why `other` cannot be merged with `reference`, if it cannot.
-fn mismatch(reference: &Header, other: &Header) -> Option<String> {
-    let (r, o) = (reference, other);
-    if o.revshare_version != r.revshare_version {
-        Some(format!(
-            "written by revshare {}, but {{ref}} by revshare {}",
-            o.revshare_version, r.revshare_version
-        ))
-    } else if o.paths != r.paths {
-        Some(format!(
-            "a run of {} paths, but {{ref}} of {} paths",
-            o.paths, r.paths
-        ))
-    } else if o.seed != r.seed {
-        Some(format!("seed {}, but {{ref}} has seed {}", o.seed, r.seed))
-    } else if o.shard_count != r.shard_count {
-        Some(format!(
-            "split into {} shards, but {{ref}} into {}",
-            o.shard_count, r.shard_count
-        ))
-    } else if o.scenario_hash != r.scenario_hash {
-        Some(format!(
-            "scenario `{}` (hash {}), but {{ref}} has scenario `{}` (hash {}); \
-             every shard must run the same scenario file with the same --set overrides",
-            o.scenario_name,
-            &o.scenario_hash[..12],
-            r.scenario_name,
-            &r.scenario_hash[..12]
-        ))
-    } else {
-        None
-    }
-}
-
-/// Compresses sorted indices into ranges: `0, 2-5, 9`.
-fn ranges(indices: &[u64]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < indices.len() {
-        let mut j = i;
-        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
-            j += 1;
-        }
-        parts.push(if i == j {
-            indices[i].to_string()
-        } else {
-            format!("{}-{}", indices[i], indices[j])
-        });
-        i = j + 1;
-    }
-    parts.join(", ")
-}
-
-/// The partials merged so far, with the first one as reference.
-struct Merged {
-    file: PathBuf,
-    header: Header,
-    engine: Engine,
-    tally: crate::engine::Tally,
-    threads: usize,
-    elapsed_seconds: f64,
-    by_shard: BTreeMap<u64, Vec<PathBuf>>,
+    /// Where and what to write.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `revshare merge`: checks the partials, merges them and writes the
 /// outputs of `run`. Nothing is written unless every check passes.
-pub fn merge(args: &MergeArgs) -> i32 {
+pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    if let Some(out) = &args.out {
-        if let Err(e) = check_out_dir(out, true) {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    }
+    let mut out = match &args.output.out {
+        Some(d) => Some(args.output.open(d.clone(), false)?),
+        None => None,
+    };
     // 1. Read, check and merge each partial; collect every problem.
-    let mut errors: Vec<String> = Vec::new();
-    let mut merged: Option<Merged> = None;
+    let mut merger = Merger::new();
     for file in &args.partials {
-        let name = file.display();
-        let bytes = match std::fs::read(file) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(format!("{name}: cannot read: {e}"));
-                continue;
-            }
-        };
-        let p = match Partial::decode(&bytes) {
-            Ok(p) => p,
-            Err(e) => {
-                errors.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        drop(bytes);
-        let h = &p.header;
-        match &mut merged {
-            None => {
-                let ours = env!("CARGO_PKG_VERSION");
-                if h.revshare_version != ours {
-                    errors.push(format!(
-                        "{name}: written by revshare {}, but this is revshare {ours}; \
-                         run the shards and the merge with the same version",
-                        h.revshare_version
-                    ));
-                    continue;
-                }
-                let engine = Engine::new(&p.scenario);
-                let mut tally = engine.empty_tally(false);
-                if !fits(&p.tally, &tally) {
-                    errors.push(format!(
-                        "{name}: corrupted: the tally does not fit its scenario"
-                    ));
-                    continue;
-                }
-                tally.merge(&p.tally);
-                merged = Some(Merged {
-                    file: file.clone(),
-                    header: p.header.clone(),
-                    engine,
-                    tally,
-                    threads: h.threads,
-                    elapsed_seconds: h.elapsed_seconds,
-                    by_shard: BTreeMap::from([(h.shard_index, vec![file.clone()])]),
-                });
-            }
-            Some(m) => {
-                if let Some(why) = mismatch(&m.header, h) {
-                    let why = why.replace("{ref}", &m.file.display().to_string());
-                    errors.push(format!("{name}: {why}"));
-                    continue;
-                }
-                if !fits(&p.tally, &m.tally) {
-                    errors.push(format!(
-                        "{name}: corrupted: the tally does not fit its scenario"
-                    ));
-                    continue;
-                }
-                m.tally.merge(&p.tally);
-                m.threads = m.threads.max(h.threads);
-                m.elapsed_seconds += h.elapsed_seconds;
-                m.by_shard
-                    .entry(h.shard_index)
-                    .or_default()
-                    .push(file.clone());
-            }
+        let name = file.display().to_string();
+        match std::fs::read(file) {
+            Ok(bytes) => match Partial::decode(&bytes) {
+                Ok(p) => merger.add(&name, p),
+                Err(e) => merger.fail(&name, &e),
+            },
+            Err(e) => merger.fail(&name, &format!("cannot read: {e}")),
         }
     }
-    // 2. Every shard exactly once.
-    if let Some(m) = &merged {
-        let n = m.header.shard_count;
-        let missing: Vec<u64> = (0..n).filter(|i| !m.by_shard.contains_key(i)).collect();
-        if !missing.is_empty() {
-            errors.push(format!(
-                "missing {} of {n} shard{} (0-based): {}",
-                missing.len(),
-                if n == 1 { "" } else { "s" },
-                ranges(&missing)
-            ));
-        }
-        for (i, files) in m.by_shard.iter().filter(|(_, f)| f.len() > 1) {
-            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            errors.push(format!(
-                "shard {i}/{n} given {} times: {}",
-                files.len(),
-                names.join(", ")
-            ));
-        }
-    }
-    let m = match merged {
-        Some(m) if errors.is_empty() => m,
-        _ => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            if errors.is_empty() {
-                eprintln!("error: no partial given");
-            }
-            eprintln!("merge refused: no output written");
-            return EXIT_INVALID;
-        }
-    };
+    let m = merger.finish().map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
+        // The first "error: " is printed by the caller.
+        invalid(format!(
+            "{}\nmerge refused: no output written",
+            all.join("\n").trim_start_matches("error: ")
+        ))
+    })?;
 
-    // 3. Summarise and export, as `run` does.
-    let summary = match Summary::build(&m.engine, &m.tally, m.threads, m.elapsed_seconds) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}; no output written");
-            return EXIT_FAILURE;
-        }
+    // 2. Summarise and export, as `run` does.
+    let result = RunResult::build(
+        &m.engine,
+        &m.tally,
+        m.header.seed,
+        m.threads,
+        m.elapsed_seconds,
+    )
+    .context("no output written")?;
+    let mut out = match out.take() {
+        Some(o) => o,
+        None => args
+            .output
+            .open(Path::new("out").join(&m.engine.scenario.name), false)?,
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join(&m.engine.scenario.name));
-    if args.out.is_none() {
-        if let Err(e) = check_out_dir(&out, false) {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    }
-    let charts = if args.no_charts {
-        Vec::new()
-    } else {
-        match render_charts(&m.engine, &m.tally, &summary, 0, args.chart_size) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}; no output written");
-                return EXIT_FAILURE;
-            }
-        }
-    };
-    let written = match output::write_results(&out, &m.engine, &m.tally, &summary, &charts) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    if !args.quiet {
-        print!("{}", output::text_report(&summary));
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&out).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!(
-            "\nmerged {} shards in {:.2} s; wrote to {}/: {}",
-            m.header.shard_count,
-            started.elapsed().as_secs_f64(),
-            out.display(),
-            names.join(", ")
+    stage_run(&mut out, "", &result, &args.output.options(), 0)?;
+    let dir = out.path().to_owned();
+    let written = out.commit()?;
+    if !args.output.quiet {
+        print!("{}", output::text_report(&result.summary));
+        print_written(
+            &dir,
+            &written,
+            &format!(
+                "merged {} shards in {:.2} s; ",
+                m.header.shard_count,
+                started.elapsed().as_secs_f64()
+            ),
         );
     }
-    0
-}
-
-/// True if `t` has the shape of `like` (same metrics, flows and years).
-fn fits(t: &crate::engine::Tally, like: &crate::engine::Tally) -> bool {
-    t.stats.len() == like.stats.len()
-        && t.hits.len() == like.hits.len()
-        && t.hits_in_year.len() == like.hits_in_year.len()
+    Ok(())
 }
 
 #[cfg(test)]
@@ -555,11 +341,5 @@ mod tests {
         assert!(e.contains("SLURM_ARRAY_TASK_COUNT=32"), "{e}");
         let e = resolve_shard(auto, &env(&[("JOB_COMPLETION_INDEX", "x")])).unwrap_err();
         assert!(e.contains("not a whole number"), "{e}");
-    }
-
-    #[test]
-    fn ranges_compress_runs() {
-        assert_eq!(ranges(&[0, 2, 3, 4, 5, 9]), "0, 2-5, 9");
-        assert_eq!(ranges(&[7]), "7");
     }
 }

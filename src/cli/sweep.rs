@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::progress::Progress;
-use super::run::{apply_paths_seed, cancel_flag, check_out_dir, simulate, RunFailure, Simulate};
-use super::{print_warnings, EXIT_FAILURE, EXIT_INVALID};
-use crate::compare::{self, KeyMetric, Kind};
-use crate::metric::{Metric, MetricValue};
-use crate::output;
-use crate::scenario::{self, Scenario};
-use crate::study::{self, Axis};
-use crate::xlsx;
+use super::run::{apply_paths_seed, cancel_flag, simulate, RunFailure, Simulate};
+use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use revshare::compare::{self, KeyMetric, Kind};
+use revshare::metric::{Metric, MetricValue};
+use revshare::scenario::{self, Scenario};
+use revshare::study::{self, Axis};
+use revshare::xlsx;
 
 /// Options of `revshare sweep`.
 #[derive(Args, Debug, Clone)]
@@ -31,9 +30,6 @@ pub struct SweepArgs {
     /// The metric to chart, a summary.json key (default: P(cap binds) of the first capped flow).
     #[arg(long)]
     pub metric: Option<String>,
-    /// Output directory (default: out/<name>-sweep/).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     /// Number of paths at every grid point (overrides simulation.paths).
     #[arg(long)]
     pub paths: Option<u64>,
@@ -46,12 +42,10 @@ pub struct SweepArgs {
     /// Override a field before sweeping (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// Also write sweep.xlsx (sweep, summary, per-year and per-step sheets).
-    #[arg(long)]
-    pub xlsx: bool,
-    /// Do not print the table on stdout.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Where and what to write (default folder: out/<name>-sweep/; --xlsx
+    /// writes sweep.xlsx: sweep, summary, per-year and per-step sheets).
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Checks a metric against a one-path run of the scenario, so a typo is
@@ -178,15 +172,17 @@ pub fn run(args: &SweepArgs) -> i32 {
         eprintln!("error: {e}");
         return EXIT_INVALID;
     }
-    let explicit = args.out.is_some();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join(format!("{}-sweep", base.scenario.name)));
-    if let Err(e) = check_out_dir(&out, explicit) {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
+    let mut out = match args.output.open(
+        Path::new("out").join(format!("{}-sweep", base.scenario.name)),
+        false,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let dir = out.path().to_owned();
 
     // 2. Run every point.
     let cancel = cancel_flag();
@@ -210,7 +206,7 @@ pub fn run(args: &SweepArgs) -> i32 {
             cancel: &cancel,
             // The per-step statistics are read only by the workbook's
             // per-step sheet.
-            steps: args.xlsx,
+            steps: args.output.xlsx,
         };
         let run = match simulate(sc, &how) {
             Ok(r) => r,
@@ -240,44 +236,36 @@ pub fn run(args: &SweepArgs) -> i32 {
         );
         table.push(lead, &metrics);
         values.push(v);
-        if args.xlsx {
+        if args.output.xlsx {
             let label = format!("{}: {}", i + 1, point.join(" "));
-            sheets.push(xlsx::RunSheets::new(
-                &label,
-                &run.engine,
-                &run.tally,
-                &run.summary,
-            ));
+            sheets.push(xlsx::RunSheets::new(&label, &run));
         }
     }
     progress.finish();
 
     // 3. Export.
-    let mut written = Vec::new();
-    let csv = out.join("sweep.csv");
-    let result = std::fs::create_dir_all(&out)
-        .map_err(|e| format!("cannot create {}: {e}", out.display()))
-        .and_then(|_| output::write_atomic(&csv, &table.to_csv()).map_err(|e| e.to_string()))
-        .and_then(|_| {
-            written.push(csv.clone());
-            super::figures::sweep_chart(&out, &scenarios[0], &axes, &metric, &values)
-        })
-        .and_then(|w| {
-            written.extend(w);
-            if args.xlsx {
-                let path = out.join("sweep.xlsx");
-                let first = [xlsx::table_sheet("sweep", &table)];
-                xlsx::write_workbook(&path, &xlsx::run_workbook(&sheets, &first))
-                    .map_err(|e| e.to_string())?;
-                written.push(path);
-            }
-            Ok(())
-        });
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        return EXIT_FAILURE;
-    }
-    if !args.quiet {
+    let written = (|| -> Result<Vec<PathBuf>, String> {
+        out.write("sweep.csv", &table.to_csv())
+            .map_err(|e| e.to_string())?;
+        if !args.output.no_charts {
+            super::figures::sweep_chart(&mut out, &scenarios[0], &axes, &metric, &values)?;
+        }
+        if args.output.xlsx {
+            let first = [xlsx::table_sheet("sweep", &table)];
+            let bytes = xlsx::workbook_bytes(&xlsx::run_workbook(&sheets, &first))
+                .map_err(|e| format!("cannot build sweep.xlsx: {e}"))?;
+            out.write("sweep.xlsx", &bytes).map_err(|e| e.to_string())?;
+        }
+        out.commit().map_err(|e| e.to_string())
+    })();
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    if !args.output.quiet {
         println!(
             "sweep of {} ({} points, {} paths each, seed {}); metric {}",
             base.scenario.name,
@@ -307,10 +295,10 @@ pub fn run(args: &SweepArgs) -> i32 {
         }
         let names: Vec<String> = written
             .iter()
-            .filter_map(|p| p.strip_prefix(&out).ok())
+            .filter_map(|p| p.strip_prefix(&dir).ok())
             .map(|p| p.display().to_string())
             .collect();
-        println!("wrote to {}/: {}", out.display(), names.join(", "));
+        println!("wrote to {}/: {}", dir.display(), names.join(", "));
     }
     0
 }
