@@ -11,6 +11,11 @@
 #   RUN       run directory on the shared file system (default: runs/<scenario>-<paths>)
 #   CPUS      cores per task (default: 4); TIME: time limit per task (default: 02:00:00)
 #   PARTITION, ACCOUNT: passed to sbatch if set
+#   RERUN     array indices to run again after some tasks failed, e.g.
+#             RERUN=5,17, with the arguments, SHARDS and RUN of the first
+#             submission: submits only those tasks, which read the run's
+#             frozen scenario, and a new merge job (the first one was
+#             cancelled when a task failed).
 #
 # The same file is the batch script of both jobs: REVSHARE_STEP tells it
 # which part to play (sbatch passes the submitting environment to the job).
@@ -19,8 +24,13 @@ set -euo pipefail
 case ${REVSHARE_STEP:-submit} in
 shard)
     # One array task: SLURM_ARRAY_TASK_ID (0..SHARDS-1) picks the shard.
+    # auto/N also checks that the array has N tasks (SLURM_ARRAY_TASK_COUNT).
+    # A rerun is a smaller array (RERUN=5,17 has 2 tasks): it names the
+    # shard itself.
+    shard=auto/$SHARDS
+    [[ -n ${RERUN:-} ]] && shard=$SLURM_ARRAY_TASK_ID/$SHARDS
     exec "$REVSHARE" run "$RUN/scenario.json" --paths "$PATHS" \
-        --threads "${SLURM_CPUS_PER_TASK:-0}" --shard "auto/$SHARDS" \
+        --threads "${SLURM_CPUS_PER_TASK:-0}" --shard "$shard" \
         --out "$RUN/shards/$SLURM_ARRAY_TASK_ID" --quiet
     ;;
 merge)
@@ -43,9 +53,22 @@ name=$(basename "$scenario" .json)
 mkdir -p "${RUN:-runs/$name-$PATHS}/logs"
 RUN=$(cd "${RUN:-runs/$name-$PATHS}" && pwd)
 export RUN
-# Freeze the scenario: every task reads this copy, so an edit of the
-# original during the run cannot mix two scenarios (merge would refuse).
-cp "$scenario" "$RUN/scenario.json"
+if [[ -z ${RERUN:-} ]]; then
+    # Freeze the scenario: every task reads this copy, so an edit of the
+    # original during the run cannot mix two scenarios (merge would refuse).
+    cp "$scenario" "$RUN/scenario.json"
+    indices=0-$((SHARDS - 1))
+else
+    # A rerun reads the copy the first tasks read.
+    if [[ ! -f $RUN/scenario.json ]]; then
+        echo "RERUN=$RERUN: $RUN/scenario.json does not exist; give the RUN of the first submission" >&2
+        exit 2
+    fi
+    cmp -s "$scenario" "$RUN/scenario.json" ||
+        echo "note: $scenario differs from $RUN/scenario.json; the rerun uses the latter" >&2
+    export RERUN
+    indices=$RERUN
+fi
 "$REVSHARE" validate "$RUN/scenario.json"
 
 extra=()
@@ -54,7 +77,7 @@ extra=()
 
 array=$(REVSHARE_STEP=shard sbatch --parsable ${extra[@]+"${extra[@]}"} \
     --job-name="revshare-$name" \
-    --array="0-$((SHARDS - 1))" \
+    --array="$indices" \
     --cpus-per-task="${CPUS:-4}" --mem=1G --time="${TIME:-02:00:00}" \
     --output="$RUN/logs/shard-%a.log" \
     "$0")
@@ -65,5 +88,5 @@ merge=$(REVSHARE_STEP=merge sbatch --parsable ${extra[@]+"${extra[@]}"} \
     --cpus-per-task=1 --mem=2G --time=00:30:00 \
     --output="$RUN/logs/merge.log" \
     "$0")
-echo "shards: job array $array ($SHARDS tasks); merge: job ${merge%%;*}"
+echo "shards: job array $array (tasks $indices of $SHARDS); merge: job ${merge%%;*}"
 echo "results will be in $RUN/result/ (logs in $RUN/logs/)"
