@@ -43,6 +43,7 @@ pub mod accounting;
 pub mod charts;
 pub mod cli;
 pub mod compare;
+pub mod decide;
 pub mod engine;
 pub mod metric;
 pub mod model;
