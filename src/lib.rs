@@ -42,6 +42,7 @@
 pub mod accounting;
 pub mod charts;
 pub mod compare;
+pub mod decide;
 pub mod engine;
 pub mod metric;
 pub mod model;
