@@ -223,21 +223,27 @@ pub fn render_charts(
 /// The workbook `--xlsx` writes next to a run's other files.
 pub(crate) const RUN_WORKBOOK: &str = "results.xlsx";
 
-/// Applies `--paths` and `--seed` to a validated scenario.
+/// Applies `--paths` and `--seed` to a validated scenario, which is
+/// validated again with them.
 pub(crate) fn apply_paths_seed(
     sc: &mut Scenario,
     paths: Option<u64>,
     seed: Option<u64>,
 ) -> Result<(), String> {
+    if paths.is_none() && seed.is_none() {
+        return Ok(());
+    }
     if let Some(p) = paths {
         if p == 0 || p > MAX_PATHS {
             return Err(format!("--paths must be in 1..={MAX_PATHS}, got {p}"));
         }
-        sc.simulation.paths = p;
     }
-    if let Some(s) = seed {
-        sc.simulation.seed = s;
-    }
+    *sc = sc
+        .with_simulation(
+            paths.unwrap_or(sc.simulation.paths),
+            seed.unwrap_or(sc.simulation.seed),
+        )
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
