@@ -517,18 +517,29 @@ impl Book {
         parties.sort();
         parties.dedup();
         let regimes: Vec<String> = scenario.regimes.keys().cloned().collect();
+        // Validation guarantees every name below resolves: the baseline is
+        // a regime and every flow's series is a series (MODEL.md §3);
+        // `parties` is built from the flows themselves. An unknown name is
+        // a bug, never a silent index 0.
         let baseline = regimes
             .iter()
             .position(|r| *r == scenario.baseline)
-            .unwrap_or(0);
+            .expect("a validated scenario's baseline is one of its regimes");
         let series: Vec<&String> = scenario.series.keys().collect();
-        let party = |p: &String| parties.iter().position(|q| q == p).unwrap_or(0);
+        let party = |p: &String| {
+            parties
+                .binary_search(p)
+                .expect("parties holds every payer and payee of every flow")
+        };
         let mut flows = Vec::new();
         let mut regime_parties = Vec::new();
         for (r, (_, fl)) in scenario.regimes.iter().enumerate() {
             let mut present = Vec::new();
             for f in fl {
-                let s = series.iter().position(|n| **n == f.series).unwrap_or(0);
+                let s = series
+                    .iter()
+                    .position(|n| **n == f.series)
+                    .expect("a validated scenario's flows name its own series");
                 present.push(party(&f.payer));
                 present.push(party(&f.payee));
                 flows.push(BookFlow {

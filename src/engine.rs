@@ -258,6 +258,9 @@ impl Layout {
 pub struct Tally {
     /// Paths recorded.
     pub paths: u64,
+    /// Seed of the run whose paths these are (what a summary reports as
+    /// having run; tallies of different seeds never merge).
+    pub seed: u64,
     /// One accumulator per metric (see [`Layout`]).
     pub stats: Vec<StatAcc>,
     /// Per flow: number of paths on which the cap was hit.
@@ -267,17 +270,25 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn new(layout: &Layout, shifts: &[f64], exact: bool) -> Tally {
+    fn new(layout: &Layout, shifts: &[f64], exact: bool, seed: u64) -> Tally {
         Tally {
             paths: 0,
+            seed,
             stats: shifts.iter().map(|&s| StatAcc::new(s, exact)).collect(),
             hits: vec![0; layout.flows],
             hits_in_year: vec![0; layout.flows * layout.years],
         }
     }
 
-    /// Merges another tally of the same engine.
+    /// Merges another tally of the same engine and seed.
+    ///
+    /// # Panics
+    /// If the seeds differ.
     pub fn merge(&mut self, other: &Tally) {
+        assert_eq!(
+            self.seed, other.seed,
+            "tallies of runs with different seeds do not merge"
+        );
         self.paths += other.paths;
         for (a, b) in self.stats.iter_mut().zip(&other.stats) {
             a.merge(b);
@@ -582,7 +593,7 @@ impl Engine {
         };
         // Shift every moment sum by the metric's value on the all-shocks-
         // zero path: cheap, deterministic and the same on every machine.
-        let mut zero = Tally::new(&engine.layout, &vec![0.0; engine.layout.len()], true);
+        let mut zero = Tally::new(&engine.layout, &vec![0.0; engine.layout.len()], true, 0);
         let mut scratch = engine.scratch();
         engine.chunk(&mut ZeroShocks, 1, &mut scratch, &mut zero);
         engine.shifts = zero
@@ -626,9 +637,14 @@ impl Engine {
         }
     }
 
-    /// An empty tally for this engine.
+    /// An empty tally for this engine, of a run with the scenario's seed.
     pub fn empty_tally(&self, exact: bool) -> Tally {
-        Tally::new(&self.layout, &self.shifts, exact)
+        self.tally_for(self.scenario.simulation.seed, exact)
+    }
+
+    /// An empty tally for this engine, of a run with seed `seed`.
+    fn tally_for(&self, seed: u64, exact: bool) -> Tally {
+        Tally::new(&self.layout, &self.shifts, exact, seed)
     }
 
     /// Simulates, settles and records `paths` (at most `self.chunk`) paths
@@ -886,7 +902,7 @@ impl Engine {
                     .unwrap_or_else(PoisonError::into_inner)
                     .take()
                     .expect("one first worker");
-                let mut t = self.empty_tally(opts.exact);
+                let mut t = self.tally_for(opts.seed, opts.exact);
                 // Merges a handed-over tally; true if it was its worker's last.
                 let merge = |(mut other, last, back): Handover, t: &mut Tally| {
                     t.merge(&other);
@@ -910,7 +926,7 @@ impl Engine {
                 return Some(t);
             }
             let (back, returned) = mpsc::channel::<Tally>();
-            let empty = || self.empty_tally(opts.exact);
+            let empty = || self.tally_for(opts.seed, opts.exact);
             let mut last = LastHandover {
                 to: to_first.clone(),
                 back: Some(back.clone()),

@@ -11,12 +11,17 @@
 //! # File format (version [`FORMAT_VERSION`])
 //!
 //! ```text
-//! revshare-partial v2\n              magic and format version (text)
-//! {"format":2,...}\n                 the Header, one line of JSON
+//! revshare-partial v3\n              magic and format version (text)
+//! {"format":3,...}\n                 the Header, one line of JSON
 //! <u64 little-endian>                length of the body in bytes
 //! <body>                             MessagePack of {scenario, tally}
 //! <32 bytes>                         SHA-256 of every byte before it
 //! ```
+//!
+//! The body's `scenario` is the validated scenario's JSON text (as
+//! `summary.json` echoes it); reading a file validates it again, exactly as
+//! a scenario file is validated, so a partial never hands the engine a
+//! scenario that validation would refuse.
 //!
 //! The first two lines are text, so `head -2 partial.bin` shows what a file
 //! holds. The body is binary because JSON cannot carry it exactly: the
@@ -34,8 +39,10 @@ use crate::engine::{batch_count, shard_batches, Engine, Tally, BATCH_PATHS};
 use crate::scenario::Scenario;
 
 /// The version of the partial-file layout this build writes and reads
-/// (2: sketch counts as base-2^16 digit levels, each over its own window).
-pub const FORMAT_VERSION: u32 = 2;
+/// (2: sketch counts as base-2^16 digit levels, each over its own window;
+/// 3: the scenario as validated JSON text, validated again on reading, and
+/// the tally's seed).
+pub const FORMAT_VERSION: u32 = 3;
 /// The name of the partial file inside a shard's output directory.
 pub const FILE_NAME: &str = "partial.bin";
 
@@ -90,15 +97,20 @@ pub struct Partial {
 
 #[derive(Serialize)]
 struct BodyRef<'a> {
-    scenario: &'a Scenario,
+    /// The scenario's JSON text.
+    scenario: &'a str,
     tally: &'a Tally,
 }
 
 #[derive(Deserialize)]
 struct Body {
-    scenario: Scenario,
+    /// The scenario's JSON text, validated on reading.
+    scenario: String,
     tally: Tally,
 }
+
+/// The name validation messages give an embedded scenario.
+const EMBEDDED: &str = "the partial's scenario";
 
 /// Why a partial file cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +137,19 @@ impl fmt::Display for FormatError {
             FormatError::NotPartial => {
                 write!(f, "not a revshare partial file (no `{MAGIC}N` first line)")
             }
-            FormatError::Version(v) => write!(
-                f,
-                "partial-file format version {v} is not supported (this revshare reads version {FORMAT_VERSION})"
-            ),
+            FormatError::Version(v) => {
+                write!(
+                    f,
+                    "partial-file format version {v} is not supported (this revshare reads version {FORMAT_VERSION})"
+                )?;
+                if v.parse::<u32>().is_ok_and(|n| n < FORMAT_VERSION) {
+                    write!(
+                        f,
+                        "; it was written by an older revshare: run its shard again with this one"
+                    )?;
+                }
+                Ok(())
+            }
             FormatError::Truncated {
                 len,
                 expected: Some(e),
@@ -136,7 +157,10 @@ impl fmt::Display for FormatError {
             FormatError::Truncated {
                 len,
                 expected: None,
-            } => write!(f, "truncated: the file ends after {len} bytes, inside its header"),
+            } => write!(
+                f,
+                "truncated: the file ends after {len} bytes, inside its header"
+            ),
             FormatError::Corrupted(why) => write!(f, "corrupted: {why}"),
         }
     }
@@ -150,6 +174,15 @@ impl std::error::Error for FormatError {}
 pub fn scenario_hash(scenario: &Scenario) -> String {
     let bytes = serde_json::to_vec(scenario).expect("a scenario always serialises");
     hex(&Sha256::digest(&bytes))
+}
+
+/// A multi-line message on one line (`a:\n  b` becomes `a: b`).
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -200,8 +233,9 @@ impl Partial {
     /// The file's bytes (see the module documentation).
     pub fn encode(&self) -> Vec<u8> {
         let header = serde_json::to_string(&self.header).expect("a header always serialises");
+        let scenario = serde_json::to_string(&self.scenario).expect("a scenario always serialises");
         let body = rmp_serde::to_vec_named(&BodyRef {
-            scenario: &self.scenario,
+            scenario: &scenario,
             tally: &self.tally,
         })
         .expect("a tally always serialises");
@@ -278,9 +312,13 @@ impl Partial {
             .map_err(|e| corrupted(format!("unreadable header: {e}")))?;
         let body: Body = rmp_serde::from_slice(&bytes[body_at..body_end])
             .map_err(|e| corrupted(format!("unreadable body: {e}")))?;
+        // The scenario is validated like a file before anything trusts it.
+        let scenario = crate::scenario::parse(&body.scenario, EMBEDDED.as_ref())
+            .map_err(|e| corrupted(format!("invalid scenario: {}", one_line(&e.to_string()))))?
+            .scenario;
         let partial = Partial {
             header,
-            scenario: body.scenario,
+            scenario,
             tally: body.tally,
         };
         partial.check().map_err(corrupted)?;
@@ -302,6 +340,12 @@ impl Partial {
         }
         if sim.paths != h.paths || sim.seed != h.seed || self.scenario.name != h.scenario_name {
             return Err("the header does not match the scenario".into());
+        }
+        if self.tally.seed != h.seed {
+            return Err(format!(
+                "a tally of seed {} in a run of seed {}",
+                self.tally.seed, h.seed
+            ));
         }
         let (first, end) = shard_batches(batch_count(h.paths), h.shard_index, h.shard_count);
         if (first, end) != (h.first_batch, h.end_batch) {
@@ -520,10 +564,10 @@ mod tests {
     use crate::engine::{Engine, RunOptions};
 
     fn partial(paths: u64, shard: (u64, u64)) -> Partial {
-        let mut sc = crate::scenario::load("scenarios/base.json".as_ref())
+        let sc = crate::scenario::load("scenarios/base.json".as_ref())
             .unwrap()
             .scenario;
-        sc.simulation.paths = paths;
+        let sc = sc.with_simulation(paths, sc.simulation.seed).unwrap();
         let engine = Engine::new(&sc);
         let opts = RunOptions {
             paths,
@@ -573,14 +617,81 @@ mod tests {
             Partial::decode(b"{\"schema_version\": 1}").unwrap_err(),
             FormatError::NotPartial
         );
-        for (v, digit) in [("1", b'1'), ("3", b'3')] {
+        for (v, digit) in [("1", b'1'), ("2", b'2'), ("4", b'4')] {
             let mut other = bytes.clone();
             other[MAGIC.len()] = digit;
+            let e = Partial::decode(&other).unwrap_err();
+            assert_eq!(e, FormatError::Version(v.into()));
             assert_eq!(
-                Partial::decode(&other).unwrap_err(),
-                FormatError::Version(v.into())
+                e.to_string().contains("older revshare"),
+                v.parse::<u32>().unwrap() < FORMAT_VERSION,
+                "{v}: {e}"
             );
         }
+    }
+
+    /// The bytes of `p` with its body's scenario text replaced by `edit`'s
+    /// result, length and checksum made right again (a deliberate edit,
+    /// not corruption).
+    fn with_scenario_text(p: &Partial, edit: impl Fn(&str) -> String) -> Vec<u8> {
+        let scenario = edit(&serde_json::to_string(&p.scenario).unwrap());
+        let body = rmp_serde::to_vec_named(&BodyRef {
+            scenario: &scenario,
+            tally: &p.tally,
+        })
+        .unwrap();
+        let mut out = format!("{MAGIC}{FORMAT_VERSION}\n").into_bytes();
+        out.extend_from_slice(serde_json::to_string(&p.header).unwrap().as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&body);
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    #[test]
+    fn the_embedded_scenario_is_validated_on_reading() {
+        let p = partial(2000, (0, 2));
+        // Unchanged text: reads back.
+        assert_eq!(
+            Partial::decode(&with_scenario_text(&p, str::to_string)).unwrap(),
+            p
+        );
+        // A rate above 1 with a valid checksum: refused by validation, with
+        // its field path.
+        let bad = with_scenario_text(&p, |t| {
+            let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+            v["regimes"]["amended"][0]["rate"] = 1.5.into();
+            v.to_string()
+        });
+        let e = Partial::decode(&bad).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, FormatError::Corrupted(_)), "{msg}");
+        assert!(msg.contains("invalid scenario"), "{msg}");
+        assert!(
+            msg.contains("regimes.amended.0.rate: must be in [0, 1], got 1.5"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "{msg}");
+        // Not JSON, unknown fields, a missing baseline: all refused.
+        for edit in [
+            |_: &str| "not json".to_string(),
+            |t: &str| t.replacen('{', "{\"extra\":1,", 1),
+            |t: &str| t.replace("\"baseline\":\"prior\"", "\"baseline\":\"nope\""),
+        ] {
+            let e = Partial::decode(&with_scenario_text(&p, edit)).unwrap_err();
+            assert!(
+                matches!(&e, FormatError::Corrupted(m) if m.starts_with("invalid scenario: ")),
+                "{e}"
+            );
+        }
+        // A valid scenario other than the one hashed: refused by the hash.
+        let other = with_scenario_text(&p, |t| t.replacen("\"rate\":0.2", "\"rate\":0.25", 1));
+        assert_eq!(
+            Partial::decode(&other).unwrap_err(),
+            FormatError::Corrupted("the scenario does not match its hash".into())
+        );
     }
 
     #[test]

@@ -211,19 +211,16 @@ pub struct ComparisonResult {
 }
 
 impl RunResult {
-    /// Builds the result of `engine`'s merged `tally`, which ran with
-    /// `seed` on `threads` threads in `elapsed_seconds` of sampling.
+    /// Builds the result of `engine`'s merged `tally` (which records the
+    /// seed that ran and its path count), sampled on `threads` threads in
+    /// `elapsed_seconds`.
     pub fn build(
         engine: &Engine,
         tally: &Tally,
-        seed: u64,
         threads: usize,
         elapsed_seconds: f64,
     ) -> Result<RunResult, NonFinite> {
-        let mut summary = Summary::build(engine, tally, threads, elapsed_seconds)?;
-        summary.run.seed = seed;
-        summary.scenario.simulation.seed = seed;
-        summary.scenario.simulation.paths = tally.paths;
+        let summary = Summary::build(engine, tally, threads, elapsed_seconds)?;
         let l = &engine.layout;
         let sc = &engine.scenario;
         let book = &engine.book;

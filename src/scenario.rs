@@ -34,7 +34,23 @@ pub const MAX_YEARS: i64 = 200;
 // ---------------------------------------------------------------------------
 
 /// A validated scenario: every field of MODEL.md with defaults filled in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The only ways to obtain one go through validation: [`load`],
+/// [`load_with_overrides`], [`parse`], [`parse_with_overrides`],
+/// [`Scenario::from_json_value`], [`Scenario::with_simulation`], and
+/// deserialisation (e.g. the echo in a `summary.json`), which validates the
+/// data exactly as a file is validated. A private field keeps code outside
+/// this module from building one by struct literal. The fields are public
+/// for reading; to change a scenario, edit its JSON form
+/// ([`Scenario::to_json_value`]) and validate it again
+/// ([`Scenario::from_json_value`]).
+///
+/// ```compile_fail
+/// # let sc = revshare::scenario::load("scenarios/base.json".as_ref()).unwrap().scenario;
+/// // A struct literal, even from a validated scenario, does not compile.
+/// let unchecked = revshare::scenario::Scenario { discount_rate: -2.0, ..sc };
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scenario {
     /// Scenario name; also the default output folder `out/<name>/`.
     pub name: String,
@@ -59,16 +75,26 @@ pub struct Scenario {
     /// Contract regimes by name, each a list of flows.
     pub regimes: BTreeMap<String, Vec<Flow>>,
     /// Optional reference points drawn on the revenue fan charts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
     /// Optional reference values of flow totals (e.g. a reported figure),
     /// drawn on the flow's cumulative fan chart and total histogram.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flow_references: Vec<FlowReference>,
+    /// Proof of validation: only this module can write a `Scenario`.
+    #[serde(skip)]
+    _validated: Validated,
 }
 
+/// The private mark of a [`Scenario`] that came out of validation (a
+/// field of this type keeps code outside this module, in this crate too,
+/// from writing a `Scenario` literal; `#[non_exhaustive]` would only keep
+/// out other crates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Validated;
+
 /// Simulation settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Simulation {
     /// Number of Monte Carlo paths.
     pub paths: u64,
@@ -77,7 +103,7 @@ pub struct Simulation {
 }
 
 /// One revenue series (MODEL.md §2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Series {
     /// Run rate A0 at t = 0, $B/year.
     pub initial_run_rate: f64,
@@ -96,7 +122,7 @@ pub struct Series {
 }
 
 /// Mean-reverting expected growth (per year, continuous).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Growth {
     /// mu0.
     pub initial: f64,
@@ -111,7 +137,7 @@ pub struct Growth {
 }
 
 /// Revenue volatility sigma(t) = sigma_bar + (sigma0 - sigma_bar) exp(-kappa_sigma t).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Volatility {
     /// sigma0.
     pub initial: f64,
@@ -122,7 +148,7 @@ pub struct Volatility {
 }
 
 /// Poisson jumps: rate lambda per year, jump sizes Normal(mean, sd^2) in log revenue.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Jumps {
     /// lambda (per year).
     pub rate: f64,
@@ -133,14 +159,14 @@ pub struct Jumps {
 }
 
 /// Unit-variance Student-t revenue shocks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Tails {
     /// Degrees of freedom nu > 2.
     pub dof: f64,
 }
 
 /// Correlation of two series' revenue shocks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Correlation {
     /// First series.
     pub a: String,
@@ -151,7 +177,7 @@ pub struct Correlation {
 }
 
 /// One contractual revenue-share stream (MODEL.md §3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Flow {
     /// Unique within its regime.
     pub name: String,
@@ -175,7 +201,7 @@ pub struct Flow {
 }
 
 /// A reference point (e.g. a published projection) drawn on a revenue fan chart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reference {
     /// Series the point belongs to.
     pub series: String,
@@ -189,7 +215,7 @@ pub struct Reference {
 
 /// A reference value of one flow's total (e.g. a reported figure), drawn
 /// on that flow's charts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowReference {
     /// Regime of the flow.
     pub regime: String,
@@ -202,6 +228,33 @@ pub struct FlowReference {
 }
 
 impl Scenario {
+    /// Validates a scenario given as a JSON value (e.g. a validated
+    /// scenario's [`Scenario::to_json_value`], edited), with the same rules
+    /// and messages as a file; `origin` is used in messages only. This is
+    /// how variants of a scenario (sweeps, sensitivities, calibration) are
+    /// made: edit the JSON form, validate again.
+    pub fn from_json_value(
+        value: &serde_json::Value,
+        origin: &Path,
+    ) -> Result<Loaded, ScenarioError> {
+        validate(raw_from_value(value, origin, "")?, origin)
+    }
+
+    /// The scenario's JSON form, as `summary.json` echoes it (every default
+    /// written out); [`Scenario::from_json_value`] reads it back.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a scenario always serialises")
+    }
+
+    /// This scenario with `simulation.paths` and `simulation.seed` replaced,
+    /// validated again (paths must be in 1..=[`MAX_PATHS`]). Messages name
+    /// the scenario by its `name`.
+    pub fn with_simulation(&self, paths: u64, seed: u64) -> Result<Scenario, ScenarioError> {
+        let mut value = self.to_json_value();
+        value["simulation"] = serde_json::json!({ "paths": paths, "seed": seed });
+        Scenario::from_json_value(&value, Path::new(&self.name)).map(|l| l.scenario)
+    }
+
     /// Number of time steps n.
     pub fn steps(&self) -> usize {
         ((self.end_year - self.start_year + 1) as usize) * self.steps_per_year as usize
@@ -215,6 +268,19 @@ impl Scenario {
     /// Step length in years.
     pub fn dt(&self) -> f64 {
         1.0 / self.steps_per_year as f64
+    }
+}
+
+/// Deserialising a `Scenario` validates it, exactly as [`parse`] validates
+/// a file (warnings are dropped): a scenario read back from a
+/// `summary.json` or any other serialised form is as trustworthy as one
+/// loaded from its file.
+impl<'de> Deserialize<'de> for Scenario {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Scenario::from_json_value(&value, Path::new("scenario"))
+            .map(|l| l.scenario)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -565,17 +631,28 @@ pub fn parse_with_overrides(
                 message: format!("--set {o}: {path}: {message}"),
             })?;
         }
-        objects_only(&value, "").map_err(|path| positional(file, path))?;
-        let r: Result<RawScenario, _> = serde_path_to_error::deserialize(value);
-        r.map_err(|e| ScenarioError::Syntax {
-            file: file.to_owned(),
-            path: dotted(e.path()),
-            line: 0,
-            column: 0,
-            message: format!("after --set: {}", tidy(&e.inner().to_string())),
-        })?
+        raw_from_value(&value, file, "after --set: ")?
     };
     validate(raw, file)
+}
+
+/// The raw stage for a JSON value (no text, so no line and column): only
+/// the list-valued fields may be arrays, then the typed read with
+/// `deny_unknown_fields`; `context` prefixes the typed read's messages.
+fn raw_from_value(
+    value: &serde_json::Value,
+    file: &Path,
+    context: &str,
+) -> Result<RawScenario, ScenarioError> {
+    objects_only(value, "").map_err(|path| positional(file, path))?;
+    let r: Result<RawScenario, _> = serde_path_to_error::deserialize(value);
+    r.map_err(|e| ScenarioError::Syntax {
+        file: file.to_owned(),
+        path: dotted(e.path()),
+        line: 0,
+        column: 0,
+        message: format!("{context}{}", tidy(&e.inner().to_string())),
+    })
 }
 
 fn read_text(file: &Path) -> Result<String, ScenarioError> {
@@ -1261,6 +1338,7 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
             regimes,
             references,
             flow_references,
+            _validated: Validated,
         },
         warnings: c.warnings,
     })

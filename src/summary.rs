@@ -243,12 +243,19 @@ impl Summary {
             }
             comparisons.insert(rname.clone(), per_party);
         }
-        let scenario = sc.clone();
+        // What ran, not what the scenario file asked for: the run's options
+        // may differ from `simulation` (library callers choose their own),
+        // and the echo's `simulation` must agree with `run`. An empty run
+        // has failed above (its statistics are empty); more than MAX_PATHS
+        // paths cannot have run.
+        let scenario = sc
+            .with_simulation(tally.paths, tally.seed)
+            .unwrap_or_else(|e| panic!("the paths and seed that ran validate: {e}"));
         Ok(Summary {
             schema_version: SCHEMA_VERSION,
             run: RunInfo {
                 paths: tally.paths,
-                seed: sc.simulation.seed,
+                seed: tally.seed,
                 threads,
                 steps: engine.model.steps,
                 elapsed_seconds,

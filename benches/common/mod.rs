@@ -42,7 +42,7 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
         shard: (0, 1),
     };
     let out = engine.run_quiet(&opts).expect("run");
-    let result = RunResult::build(engine, &out.tally, 42, out.threads, out.elapsed_seconds)
+    let result = RunResult::build(engine, &out.tally, out.threads, out.elapsed_seconds)
         .expect("finite results");
     // steps.csv only when the run recorded per-step statistics (a sweep
     // or sensitivity run writes none).

@@ -105,14 +105,8 @@ pub(crate) fn simulate(sc: &Scenario, how: &Simulate) -> Result<RunResult, RunFa
         Err(RunError::Cancelled) => return Err(RunFailure::Cancelled),
         Err(e) => return Err(RunFailure::Failed(e.to_string())),
     };
-    let result = RunResult::build(
-        &engine,
-        &out.tally,
-        opts.seed,
-        out.threads,
-        out.elapsed_seconds,
-    )
-    .map_err(|e| RunFailure::Failed(format!("{}: {e}; no output written", sc.name)))?;
+    let result = RunResult::build(&engine, &out.tally, out.threads, out.elapsed_seconds)
+        .map_err(|e| RunFailure::Failed(format!("{}: {e}; no output written", sc.name)))?;
     if how.cancel.load(Ordering::SeqCst) {
         return Err(RunFailure::Cancelled);
     }
@@ -136,21 +130,27 @@ pub(crate) fn stage_run(
         .map_err(|e| anyhow::anyhow!("{e}; no output written"))
 }
 
-/// Applies `--paths` and `--seed` to a validated scenario.
+/// Applies `--paths` and `--seed` to a validated scenario, which is
+/// validated again with them.
 pub(crate) fn apply_paths_seed(
     sc: &mut Scenario,
     paths: Option<u64>,
     seed: Option<u64>,
 ) -> Result<(), String> {
+    if paths.is_none() && seed.is_none() {
+        return Ok(());
+    }
     if let Some(p) = paths {
         if p == 0 || p > MAX_PATHS {
             return Err(format!("--paths must be in 1..={MAX_PATHS}, got {p}"));
         }
-        sc.simulation.paths = p;
     }
-    if let Some(s) = seed {
-        sc.simulation.seed = s;
-    }
+    *sc = sc
+        .with_simulation(
+            paths.unwrap_or(sc.simulation.paths),
+            seed.unwrap_or(sc.simulation.seed),
+        )
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -255,14 +255,8 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     })?;
 
     // 2. Summarise and export, as `run` does.
-    let result = RunResult::build(
-        &m.engine,
-        &m.tally,
-        m.header.seed,
-        m.threads,
-        m.elapsed_seconds,
-    )
-    .context("no output written")?;
+    let result = RunResult::build(&m.engine, &m.tally, m.threads, m.elapsed_seconds)
+        .context("no output written")?;
     let mut out = match out.take() {
         Some(o) => o,
         None => args

@@ -51,8 +51,9 @@ pub struct SweepArgs {
 /// Checks a metric against a one-path run of the scenario, so a typo is
 /// reported before the long runs start.
 pub(crate) fn check_metric(sc: &Scenario, metric: &Metric) -> Result<(), String> {
-    let mut probe = sc.clone();
-    probe.simulation.paths = 1;
+    let probe = sc
+        .with_simulation(1, sc.simulation.seed)
+        .map_err(|e| e.to_string())?;
     let never = std::sync::atomic::AtomicBool::new(false);
     let how = Simulate {
         threads: 1,
