@@ -10,7 +10,7 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use revshare::accounting::{
+use revshare::contract::{
     discount_factors, settle, settle_paths, FlowChunk, FlowOutcome, Position,
 };
 use revshare::engine::batch_rng;

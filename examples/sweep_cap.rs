@@ -10,7 +10,7 @@
 //! `revshare sweep scenarios/base.json --param regimes.amended.0.cap --values 20:80:5`.
 
 use revshare::engine::{Engine, RunOptions};
-use revshare::metric::{Metric, MetricValue};
+use revshare::study::metric::{Metric, MetricValue};
 use revshare::scenario;
 use revshare::summary::Summary;
 

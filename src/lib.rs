@@ -5,55 +5,54 @@
 //! OpenAI's 20% revenue share to Microsoft through 2030, now capped at
 //! about $38B, against the prior, uncapped structure.
 //!
-//! The pipeline, one module per stage:
+//! The pipeline, one module per stage (docs/ARCHITECTURE.md has the map):
 //!
-//! 1. [`scenario`]: raw JSON → validated [`scenario::Scenario`];
+//! 1. [`scenario`]: raw JSON → validated [`scenario::Scenario`] (the only
+//!    way to obtain one);
 //! 2. [`model`]: random numbers → revenue paths;
-//! 3. [`accounting`]: one path → contract payments (pure);
+//! 3. [`contract`]: paths → contract payments, party positions and
+//!    comparisons (the one settlement rule);
 //! 4. [`statistics`]: values → mergeable summaries (exact sums, sketches);
 //! 5. [`engine`]: the only place where 2–4 meet, batched and parallel;
-//! 6. [`summary`] and [`output`]: the result type and its exporters;
-//!    [`partial`]: one shard's mergeable result, for runs split across
-//!    machines;
-//!    [`report`] turns a run into charts, which [`charts`] draws;
-//!    [`xlsx`] writes the same results as an Excel workbook;
-//! 7. across runs: [`metric`] names one number of a summary by its key,
-//!    [`compare`] lines up the key metrics of many runs, [`study`] builds
-//!    the parameter grids of sweeps and sensitivity analyses;
-//! 8. [`cli`]: the command line.
+//!    [`engine::partial`]: one shard's mergeable tally, for runs split
+//!    across machines;
+//! 6. [`result`]: the one result type, [`result::RunResult`], built once
+//!    from the finished tally ([`summary`] is its `summary.json` part);
+//! 7. [`export`]: writers from the result to bytes (CSV, JSON, the
+//!    workbook, charts) and the output manager
+//!    ([`export::manager::OutputDir`]) that alone touches the output folder;
+//! 8. [`study`]: across runs — metric keys, comparison tables, parameter
+//!    grids, sensitivity rankings, and the decision tools' numerics
+//!    ([`study::decide`]).
 //!
-//! [`simd`] chooses, at run time, the AVX2 or portable build of the loops
-//! that run across a chunk of paths (stages 2–5).
+//! [`simd`] chooses, at run time, the instruction set of the loops that
+//! run across a chunk of paths. The command line is the binary's own
+//! (`src/main.rs`, `src/cli/`), built with the default `cli` feature; the
+//! library builds without clap, indicatif, ctrlc and anyhow
+//! (`default-features = false`).
 //!
 //! ```no_run
-//! use revshare::{engine::{Engine, RunOptions}, scenario, summary::Summary};
+//! use revshare::{engine::{Engine, RunOptions}, result::RunResult, scenario};
 //!
 //! let loaded = scenario::load("scenarios/base.json".as_ref()).unwrap();
 //! let sc = loaded.scenario;
 //! let engine = Engine::new(&sc);
 //! let opts = RunOptions { paths: 10_000, seed: 42, threads: 0, exact: false, shard: (0, 1) };
 //! let out = engine.run_quiet(&opts).unwrap();
-//! let summary = Summary::build(&engine, &out.tally, out.threads, out.elapsed_seconds).unwrap();
+//! let result = RunResult::build(&engine, &out.tally, out.threads, out.elapsed_seconds).unwrap();
+//! let summary = &result.summary; // what summary.json holds; result.steps and result.annual too
 //! let hit = summary.regimes["amended"].flows["openai_to_microsoft"].cap_hit.as_ref().unwrap();
 //! println!("P(cap binds) = {:.1}%", 100.0 * hit.probability);
 //! ```
 #![deny(missing_docs)]
 
-pub mod accounting;
-pub mod charts;
-pub mod compare;
-pub mod decide;
+pub mod contract;
 pub mod engine;
-pub mod metric;
+pub mod export;
 pub mod model;
-pub mod outdir;
-pub mod output;
-pub mod partial;
-pub mod report;
 pub mod result;
 pub mod scenario;
 pub mod simd;
 pub mod statistics;
 pub mod study;
 pub mod summary;
-pub mod xlsx;

@@ -1,6 +1,6 @@
 //! Shared by stages 2–5 of the pipeline: the run-time choice of the
 //! instruction set for the loops that run across a chunk of paths (the
-//! engine's row loops, [`crate::accounting::settle_paths`] and
+//! engine's row loops, [`crate::contract::settle_paths`] and
 //! [`crate::statistics::StatAcc::add_slice`]). Those loops have a portable
 //! build and, on x86-64, an AVX2 build (with FMA for the engine's
 //! exponentials); both give the same bytes. Also the cache-line-aligned

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use revshare::charts::*;
+use revshare::export::draw::*;
 
 fn style() -> ChartStyle {
     ChartStyle {

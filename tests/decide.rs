@@ -1,4 +1,4 @@
-//! Tests of the decision tools' numerical core (`revshare::decide`)
+//! Tests of the decision tools' numerical core (`revshare::study::decide`)
 //! against known answers:
 //!
 //! * Sobol' indices of the Ishigami function (a = 7, b = 0.1, inputs
@@ -29,10 +29,10 @@ use std::f64::consts::PI;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use revshare::decide::closed_form::{self, ClosedFormError, Grid, JumpParams, SeriesParams};
-use revshare::decide::fit::{self, Bound, Convergence, FitError, FitOptions, Parameter, Target};
-use revshare::decide::sobol::{Distribution, Input, Sobol, SobolError};
-use revshare::decide::solve::{self, root_interval, SolveError, SolveOptions};
+use revshare::study::decide::closed_form::{self, ClosedFormError, Grid, JumpParams, SeriesParams};
+use revshare::study::decide::fit::{self, Bound, Convergence, FitError, FitOptions, Parameter, Target};
+use revshare::study::decide::sobol::{Distribution, Input, Sobol, SobolError};
+use revshare::study::decide::solve::{self, root_interval, SolveError, SolveOptions};
 
 // ---------------------------------------------------------------------------
 // Sobol'

@@ -10,7 +10,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rand::SeedableRng;
-use revshare::accounting::{settle, Book, FlowOutcome, FlowTerms};
+use revshare::contract::{settle, Book, FlowOutcome, FlowTerms};
 use revshare::engine::{Engine, RunOptions};
 use revshare::model::{Model, PathBuffer, RngShocks};
 use revshare::scenario;

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use revshare::partial::{Partial, FILE_NAME};
+use revshare::engine::partial::{Partial, FILE_NAME};
 
 const BIN: &str = env!("CARGO_BIN_EXE_revshare");
 /// 6 batches, the last one short (6000 = 5 * 1024 + 880).
@@ -113,7 +113,7 @@ fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
-fn header(partial: &Path) -> revshare::partial::Header {
+fn header(partial: &Path) -> revshare::engine::partial::Header {
     Partial::decode(&std::fs::read(partial).unwrap())
         .unwrap()
         .header
@@ -325,7 +325,7 @@ fn partials_round_trip_and_do_not_grow_with_the_path_count() {
         assert_eq!((p.header.shard_index, p.header.shard_count), (0, 1));
         assert_eq!(
             p.header.scenario_hash,
-            revshare::partial::scenario_hash(&p.scenario)
+            revshare::engine::partial::scenario_hash(&p.scenario)
         );
     }
     let (a, b) = (

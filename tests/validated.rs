@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use revshare::engine::{Engine, RunOptions, Tally};
-use revshare::partial::{Partial, FILE_NAME};
+use revshare::engine::partial::{Partial, FILE_NAME};
 use revshare::scenario::{self, Scenario};
 use revshare::summary::Summary;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use revshare::engine::{batch_count, batch_rng, Engine, RunOptions, BATCH_PATHS};
 use revshare::model::{Model, RngShocks};
-use revshare::output;
+use revshare::export;
 use revshare::result::RunResult;
 use revshare::scenario::{self, Scenario};
 
@@ -47,11 +47,11 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
     // steps.csv only when the run recorded per-step statistics (a sweep
     // or sensitivity run writes none).
     let steps = if engine.records_step_statistics() {
-        output::steps_csv(&result)
+        export::steps_csv(&result)
     } else {
         Vec::new()
     };
-    let annual = output::annual_csv(&result);
+    let annual = export::annual_csv(&result);
     result.summary.to_json().len() + steps.len() + annual.len()
 }
 

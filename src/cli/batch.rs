@@ -10,11 +10,11 @@ use clap::Args;
 use super::progress::Progress;
 use super::run::{apply_paths_seed, cancel_flag, simulate, stage_run, RunFailure, Simulate};
 use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
-use revshare::compare;
-use revshare::outdir::OutputDir;
+use revshare::study::compare;
+use revshare::export::manager::OutputDir;
 use revshare::scenario::{self, Scenario};
 use revshare::summary::Summary;
-use revshare::xlsx;
+use revshare::export::xlsx;
 
 /// Options of `revshare batch`.
 #[derive(Args, Debug, Clone)]
@@ -242,7 +242,7 @@ fn write_comparison(
         .iter()
         .map(|(_, s)| (s.scenario.name.clone(), s))
         .collect();
-    let io = |e: revshare::outdir::OutputError| e.to_string();
+    let io = |e: revshare::export::manager::OutputError| e.to_string();
     out.write("comparison.csv", &table.to_csv()).map_err(io)?;
     out.write("comparison.md", compare::comparison_md(&runs).as_bytes())
         .map_err(io)?;

@@ -1,13 +1,13 @@
 //! The charts of the commands that run many scenarios: chart inputs built
 //! from results already computed (summaries, metric values, sensitivity
-//! rows), drawn by [`revshare::charts`] and written as PNG and SVG.
+//! rows), drawn by [`revshare::export::draw`] and written as PNG and SVG.
 
-use revshare::charts::{
+use revshare::export::draw::{
     band_line_chart, box_chart, tornado_chart, BandLineChart, BoxChart, BoxStats, ChartStyle,
     ReferenceLine, Rendered, TornadoChart, TornadoRow, PALETTE,
 };
-use revshare::metric::{Metric, MetricValue};
-use revshare::outdir::OutputDir;
+use revshare::study::metric::{Metric, MetricValue};
+use revshare::export::manager::OutputDir;
 use revshare::scenario::Scenario;
 use revshare::statistics::Stat;
 use revshare::study::{Axis, Swing};

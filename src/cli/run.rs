@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use super::progress::Progress;
 use super::{coded, invalid, print_warnings, RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED};
 use revshare::engine::{Control, Engine, RunError, RunOptions};
-use revshare::outdir::OutputDir;
-use revshare::output::{self, OutputOptions};
+use revshare::export::manager::OutputDir;
+use revshare::export::{self, OutputOptions};
 use revshare::result::RunResult;
 use revshare::scenario::{self, Scenario, MAX_PATHS};
 
@@ -126,7 +126,7 @@ pub(crate) fn stage_run(
         .num_threads(threads)
         .build()
         .context("cannot start chart threads")?;
-    pool.install(|| output::write_run(out, prefix, result, opts))
+    pool.install(|| export::write_run(out, prefix, result, opts))
         .map_err(|e| anyhow::anyhow!("{e}; no output written"))
 }
 
@@ -179,18 +179,18 @@ pub(crate) fn print_written(dir: &Path, written: &[PathBuf], lead: &str) {
         .collect();
     let charts = names
         .iter()
-        .filter(|n| n.starts_with(output::CHARTS_DIR) && n.ends_with(".png"))
+        .filter(|n| n.starts_with(export::CHARTS_DIR) && n.ends_with(".png"))
         .count();
     let data: Vec<&str> = names
         .iter()
-        .filter(|n| !n.starts_with(output::CHARTS_DIR))
+        .filter(|n| !n.starts_with(export::CHARTS_DIR))
         .map(|s| s.as_str())
         .collect();
     println!("\n{lead}wrote to {}/: {}", dir.display(), data.join(", "));
     if charts > 0 {
         println!(
             "and {charts} charts (PNG and SVG) to {}/",
-            dir.join(output::CHARTS_DIR).display(),
+            dir.join(export::CHARTS_DIR).display(),
         );
     }
 }
@@ -241,7 +241,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let dir = out.path().to_owned();
     let written = out.commit()?;
     if !args.output.quiet {
-        print!("{}", output::text_report(&result.summary));
+        print!("{}", export::text_report(&result.summary));
         print_written(&dir, &written, "");
     }
     Ok(())

@@ -12,8 +12,8 @@ use super::progress::Progress;
 use super::run::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::sweep::check_metric;
 use super::{OutputArgs, EXIT_FAILURE, EXIT_INVALID};
-use revshare::compare::csv_field;
-use revshare::metric::Metric;
+use revshare::study::compare::csv_field;
+use revshare::study::metric::Metric;
 use revshare::scenario::{self, Scenario};
 use revshare::study::{self, rank_swings, Parameter, Swing};
 

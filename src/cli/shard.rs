@@ -21,8 +21,8 @@ use super::progress::Progress;
 use super::run::{cancel_flag, load_scenario, print_written, stage_run, RunFailure};
 use super::{invalid, OutputArgs, RunArgs};
 use revshare::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
-use revshare::output;
-use revshare::partial::{self, Merger, Partial};
+use revshare::export;
+use revshare::engine::partial::{self, Merger, Partial};
 use revshare::result::RunResult;
 
 /// The value of `--shard`: an explicit index, or one read from the
@@ -267,7 +267,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     let dir = out.path().to_owned();
     let written = out.commit()?;
     if !args.output.quiet {
-        print!("{}", output::text_report(&result.summary));
+        print!("{}", export::text_report(&result.summary));
         print_written(
             &dir,
             &written,

@@ -1,16 +1,20 @@
 //! Stage 6 of the pipeline: exporters. Each one turns a [`RunResult`] into
 //! bytes and does no I/O (after hyperfine's exporters); the output manager
-//! ([`crate::outdir::OutputDir`]) is the single place that touches the
+//! ([`crate::export::manager::OutputDir`]) is the single place that touches the
 //! disk, so an output folder holds one complete result or the previous one.
+
+pub mod charts;
+pub mod draw;
+pub mod manager;
+pub mod xlsx;
 
 use std::fmt::Write as _;
 
-use crate::outdir::{OutputDir, OutputError};
-use crate::report::{self, ChartSize, ReportError};
+use self::manager::{OutputDir, OutputError};
+use self::charts::{ChartSize, ReportError};
 use crate::result::RunResult;
 use crate::statistics::Stat;
 use crate::summary::Summary;
-use crate::xlsx;
 
 /// Column names of the quantiles in CSV files.
 pub const QUANTILE_COLUMNS: [&str; 9] =
@@ -83,7 +87,7 @@ pub fn run_files(
 ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
     let mut files = Vec::new();
     if opts.charts {
-        for c in report::render_charts(result, opts.chart_size).map_err(ExportError::Chart)? {
+        for c in charts::render_charts(result, opts.chart_size).map_err(ExportError::Chart)? {
             files.push((format!("{CHARTS_DIR}/{}.png", c.name), c.rendered.png));
             files.push((
                 format!("{CHARTS_DIR}/{}.svg", c.name),

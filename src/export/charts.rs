@@ -1,11 +1,10 @@
-//! Stage 6 of the pipeline, pictures: the reporter. It turns a finished run
-//! (an [`Engine`], its merged [`Tally`] and the [`Summary`]) into the inputs
-//! of the drawing layer ([`crate::charts`]) and renders them. Every number
-//! drawn comes from the statistics layer: per-step quantile bands from the
-//! per-step accumulators, histogram bins from [`StatAcc::histogram`], the
-//! cap-hit curve from the hit-time accumulator; the charts module only
-//! draws. Rendering does no I/O; [`crate::output::write_results`] writes the
-//! files.
+//! Export, pictures: the charts of a run. Turns a finished
+//! [`RunResult`] into the inputs of the drawing layer ([`super::draw`]) and
+//! renders them. Every number drawn comes from the result: per-step
+//! quantile bands from its step table, histogram bins from its per-path
+//! [`Distribution`]s, the cap-hit curve from the hit-time distribution;
+//! the drawing layer only draws. Rendering does no I/O; the output manager
+//! ([`super::manager::OutputDir`]) writes the files.
 //!
 //! The charts of a run (file stems; each is written as `.png` and `.svg`):
 //!
@@ -25,7 +24,7 @@ use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
-use crate::charts::{
+use crate::export::draw::{
     self, Band, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart, CurveSeries, FanChart,
     FanSeries, HistogramChart, ReferenceLine, ReferencePoint, Rendered, Rgb, PALETTE,
 };
@@ -75,17 +74,17 @@ impl std::str::FromStr for ChartSize {
         let bad = || {
             format!(
                 "expected WIDTHxHEIGHT in pixels, e.g. 1600x1000 (width {}..={}, height {}..={}), got {s:?}",
-                charts::MIN_WIDTH,
-                charts::MAX_SIDE,
-                charts::MIN_HEIGHT,
-                charts::MAX_SIDE
+                draw::MIN_WIDTH,
+                draw::MAX_SIDE,
+                draw::MIN_HEIGHT,
+                draw::MAX_SIDE
             )
         };
         let (w, h) = s.trim().split_once(['x', 'X', '×']).ok_or_else(bad)?;
         let w: u32 = w.trim().parse().map_err(|_| bad())?;
         let h: u32 = h.trim().parse().map_err(|_| bad())?;
-        if !(charts::MIN_WIDTH..=charts::MAX_SIDE).contains(&w)
-            || !(charts::MIN_HEIGHT..=charts::MAX_SIDE).contains(&h)
+        if !(draw::MIN_WIDTH..=draw::MAX_SIDE).contains(&w)
+            || !(draw::MIN_HEIGHT..=draw::MAX_SIDE).contains(&h)
         {
             return Err(bad());
         }
@@ -140,10 +139,10 @@ impl ChartSpec {
             caption: self.caption.clone(),
         };
         match &self.input {
-            ChartInput::Fan(c) => charts::fan_chart(c, &style),
-            ChartInput::Cumulative(c) => charts::cumulative_chart(c, &style),
-            ChartInput::Histogram(c) => charts::histogram_chart(c, &style),
-            ChartInput::Box(c) => charts::box_chart(c, &style),
+            ChartInput::Fan(c) => draw::fan_chart(c, &style),
+            ChartInput::Cumulative(c) => draw::cumulative_chart(c, &style),
+            ChartInput::Histogram(c) => draw::histogram_chart(c, &style),
+            ChartInput::Box(c) => draw::box_chart(c, &style),
         }
     }
 }

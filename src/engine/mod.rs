@@ -1,5 +1,5 @@
 //! Where the pipeline meets: the one place in which path generation
-//! ([`crate::model`]), accounting ([`crate::accounting`]) and accumulation
+//! ([`crate::model`]), accounting ([`crate::contract`]) and accumulation
 //! ([`crate::statistics`]) are combined, and where the work is split across
 //! threads.
 //!
@@ -23,6 +23,8 @@
 //! accumulators straight from those rows. The row loops have an AVX2 build
 //! chosen at run time ([`crate::simd`]), with identical results.
 
+pub mod partial;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Instant;
@@ -31,7 +33,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::{
+use crate::contract::{
     discount_factors, settle_paths, Book, FlowChunk, POS_PAID, POS_PAID_NPV, POS_RECEIVED,
     POS_RECEIVED_NPV,
 };

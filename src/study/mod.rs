@@ -18,6 +18,10 @@
 //! 0, or the Student-t degrees of freedom, changes how many draws a path
 //! consumes, so those points share the seed but not every draw.
 
+pub mod compare;
+pub mod decide;
+pub mod metric;
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;

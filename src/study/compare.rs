@@ -2,7 +2,7 @@
 //! (batch comparisons and sweep grids). Like the other exporters it returns
 //! bytes and does no I/O.
 //!
-//! Every column is named by its metric key (see [`crate::metric`]) plus a
+//! Every column is named by its metric key (see [`crate::study::metric`]) plus a
 //! statistic, e.g. `regimes.amended.flows.openai_to_microsoft.total.p50`,
 //! so any column can be charted with `--metric`. Runs with different flows
 //! or parties share one table: its columns are the union, in order of first

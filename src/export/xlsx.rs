@@ -1,6 +1,6 @@
 //! Stage 6 of the pipeline, Excel flavour: the results of one or more runs
 //! as one workbook (rust_xlsxwriter). Like the other exporters it returns
-//! bytes; the output manager ([`crate::outdir`]) writes them.
+//! bytes; the output manager ([`crate::export::manager`]) writes them.
 //!
 //! Sheets: `summary` (every statistic of summary.json, one row per
 //! quantity), `per year` (annual revenue and payments), `per step` (the
@@ -12,8 +12,8 @@
 
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 
-use crate::compare::{self, Kind};
-use crate::output::QUANTILE_COLUMNS;
+use crate::study::compare::{self, Kind};
+use crate::export::QUANTILE_COLUMNS;
 use crate::result::RunResult;
 use crate::statistics::Stat;
 
