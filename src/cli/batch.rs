@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::common::{apply_paths_seed, cancel_flag, simulate, stage_run, RunFailure, Simulate};
 use super::progress::Progress;
-use super::run::{apply_paths_seed, cancel_flag, simulate, stage_run, RunFailure, Simulate};
-use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
-use revshare::study::compare;
+use super::{coded, failure, invalid, print_warnings, OutputArgs, ScenarioArgs, EXIT_INTERRUPTED};
 use revshare::export::manager::OutputDir;
-use revshare::scenario::{self, Scenario};
-use revshare::summary::Summary;
 use revshare::export::xlsx;
+use revshare::scenario::{self, Scenario};
+use revshare::study::compare;
+use revshare::summary::Summary;
 
 /// Options of `revshare batch`.
 #[derive(Args, Debug, Clone)]
@@ -22,18 +22,9 @@ pub struct BatchArgs {
     /// Scenario files, or directories whose *.json files are all run (sorted by name).
     #[arg(required = true, value_name = "DIR_OR_FILES")]
     pub inputs: Vec<PathBuf>,
-    /// Number of paths for every scenario (default: each scenario's simulation.paths).
-    #[arg(long)]
-    pub paths: Option<u64>,
-    /// Seed for every scenario (default: each scenario's simulation.seed).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Worker threads (default: all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Override a field in every scenario: --set regimes.amended.0.cap=50 (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
+    /// Paths, seed, threads and field overrides.
+    #[command(flatten)]
+    pub run: ScenarioArgs,
     /// Where and what to write (default folder: out/batch/; each scenario
     /// goes to DIR/<name>/; --xlsx writes comparison.xlsx: comparison,
     /// summary, per-year and per-step sheets, and each scenario's own
@@ -70,24 +61,22 @@ fn expand(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     (files, errors)
 }
 
-/// Runs `revshare batch`; returns the exit code.
-pub fn run(args: &BatchArgs) -> i32 {
+/// Runs `revshare batch`.
+pub fn run(args: &BatchArgs) -> anyhow::Result<()> {
     // 1. Load and validate every scenario; report and skip the bad ones.
     let (files, errors) = expand(&args.inputs);
-    let mut invalid = !errors.is_empty();
+    let mut any_invalid = !errors.is_empty();
     for e in &errors {
         eprintln!("error: {e}");
     }
     let mut scenarios: Vec<(PathBuf, Scenario)> = Vec::new();
     for file in &files {
-        match scenario::load_with_overrides(file, &args.set) {
+        match scenario::load_with_overrides(file, &args.run.set) {
             Ok(l) => {
                 print_warnings(file, &l.warnings);
                 let mut sc = l.scenario;
-                if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
-                    eprintln!("error: {e}");
-                    return EXIT_INVALID;
-                }
+                apply_paths_seed(&mut sc, args.run.paths, args.run.seed)
+                    .map_err(|e| invalid(e.to_string()))?;
                 if let Some((other, _)) = scenarios.iter().find(|(_, s)| s.name == sc.name) {
                     eprintln!(
                         "error: {}: scenario name {:?} is also the name of {} (each scenario \
@@ -96,28 +85,24 @@ pub fn run(args: &BatchArgs) -> i32 {
                         sc.name,
                         other.display()
                     );
-                    invalid = true;
+                    any_invalid = true;
                     continue;
                 }
                 scenarios.push((file.clone(), sc));
             }
             Err(e) => {
                 eprintln!("error: {e}\n  skipped {}", file.display());
-                invalid = true;
+                any_invalid = true;
             }
         }
     }
     if scenarios.is_empty() {
-        eprintln!("error: no valid scenario to run");
-        return EXIT_INVALID;
+        return Err(invalid("no valid scenario to run"));
     }
-    let mut out = match args.output.open(Path::new("out").join("batch"), false) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
+    let mut out = args
+        .output
+        .open(Path::new("out").join("batch"), false)
+        .map_err(|e| failure(e.to_string()))?;
     let dir = out.path().to_owned();
 
     // 2. Run each into DIR/<name>/, one progress bar for all paths.
@@ -131,7 +116,7 @@ pub fn run(args: &BatchArgs) -> i32 {
     for (file, sc) in &scenarios {
         let report = |n: u64| progress.update(offset + n);
         let how = Simulate {
-            threads: args.threads,
+            threads: args.run.threads,
             exact: false,
             progress: &report,
             cancel: &cancel,
@@ -143,7 +128,7 @@ pub fn run(args: &BatchArgs) -> i32 {
                 &sc.name,
                 &run,
                 &args.output.options(),
-                args.threads,
+                args.run.threads,
             )
             .map_err(|e| RunFailure::Failed(format!("{e:#}")))?;
             Ok(run)
@@ -157,8 +142,10 @@ pub fn run(args: &BatchArgs) -> i32 {
             }
             Err(RunFailure::Cancelled) => {
                 progress.finish();
-                eprintln!("interrupted: the comparison was not written");
-                return RunFailure::Cancelled.exit_code();
+                return Err(coded(
+                    EXIT_INTERRUPTED,
+                    "interrupted: the comparison was not written",
+                ));
             }
             Err(e) => {
                 eprintln!("error: {}: {e}; skipped", file.display());
@@ -171,15 +158,9 @@ pub fn run(args: &BatchArgs) -> i32 {
 
     // 3. The comparison.
     if !done.is_empty() {
-        let written = match write_comparison(&mut out, &done, &sheets, &args.output)
+        let written = write_comparison(&mut out, &done, &sheets, &args.output)
             .and_then(|_| out.commit().map_err(|e| e.to_string()))
-        {
-            Ok(w) => w,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_FAILURE;
-            }
-        };
+            .map_err(|e| failure(e.to_string()))?;
         if !args.output.quiet {
             let runs: Vec<(String, &Summary)> = done
                 .iter()
@@ -205,12 +186,16 @@ pub fn run(args: &BatchArgs) -> i32 {
             );
         }
     }
-    if invalid {
-        EXIT_INVALID
+    if any_invalid {
+        Err(invalid(
+            "some scenarios could not be loaded and were skipped (see above)",
+        ))
     } else if failed {
-        EXIT_FAILURE
+        Err(failure(
+            "some scenarios failed and were skipped (see above)",
+        ))
     } else {
-        0
+        Ok(())
     }
 }
 

@@ -6,10 +6,10 @@ use revshare::export::draw::{
     band_line_chart, box_chart, tornado_chart, BandLineChart, BoxChart, BoxStats, ChartStyle,
     ReferenceLine, Rendered, TornadoChart, TornadoRow, PALETTE,
 };
-use revshare::study::metric::{Metric, MetricValue};
 use revshare::export::manager::OutputDir;
 use revshare::scenario::Scenario;
 use revshare::statistics::Stat;
+use revshare::study::metric::{Metric, MetricValue};
 use revshare::study::{Axis, Swing};
 use revshare::summary::Summary;
 
@@ -49,7 +49,7 @@ fn paths_caption(runs: &[(String, &Summary)]) -> String {
 ///   whiskers p5–p95, median) of the first capped flow's total in the
 ///   baseline regime and in the capped regime, with the cap drawn;
 /// - `comparison-delta.png/.svg`: each scenario's distribution of the
-///   first compared party's (OpenAI's, if present) delta_net against the
+///   focal party's (see `Metric::focal_party`) delta_net against the
 ///   baseline.
 ///
 /// They are separate images because the deltas of a stress scenario can be
@@ -116,11 +116,13 @@ pub(crate) fn comparison_chart(
         let r = box_chart(&chart, &style(n)).map_err(|e| format!("comparison chart: {e}"))?;
         write_pair(out, "comparison", &r)?;
     }
-    // The delta of the first compared party (OpenAI if present).
+    // The delta of the focal party of the first compared regime (the
+    // payer of its first capped flow, see Metric::focal_party).
     let party = runs.iter().find_map(|(_, s)| {
         s.comparisons.iter().find_map(|(r, ps)| {
-            let p = if ps.contains_key("OpenAI") {
-                Some("OpenAI".to_string())
+            let focal = Metric::focal_party(&s.scenario, r);
+            let p = if ps.contains_key(&focal) {
+                Some(focal)
             } else {
                 ps.keys().next().cloned()
             };

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use revshare::export::charts::ChartSize;
 use revshare::export::manager::OutputDir;
 use revshare::export::OutputOptions;
-use revshare::export::charts::ChartSize;
 use revshare::scenario;
 
 mod batch;
+mod common;
 mod figures;
 mod progress;
 mod run;
@@ -59,7 +60,8 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Run a scenario over a grid of parameter values (common random numbers).
     Sweep(sweep::SweepArgs),
-    /// One-at-a-time sensitivity of a metric to every numeric parameter.
+    /// One-at-a-time sensitivity of a metric to every numeric parameter
+    /// (20,000 paths a run unless --paths is given).
     Sensitivity(sensitivity::SensitivityArgs),
     /// Check scenario files without running them.
     Validate {
@@ -116,11 +118,10 @@ impl OutputArgs {
     }
 }
 
-/// Options of `revshare run`.
+/// The run options shared by every command that runs scenarios (`run`,
+/// `batch`, `sweep`, `sensitivity`).
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    /// Scenario file (JSON, see MODEL.md).
-    pub scenario: PathBuf,
+pub struct ScenarioArgs {
     /// Number of paths (overrides simulation.paths).
     #[arg(long)]
     pub paths: Option<u64>,
@@ -130,12 +131,22 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Keep every value and sort for exact quantiles (memory grows with paths).
-    #[arg(long)]
-    pub exact: bool,
     /// Override a scenario field: --set series.openai.growth.initial=0.6 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+}
+
+/// Options of `revshare run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Scenario file (JSON, see MODEL.md).
+    pub scenario: PathBuf,
+    /// Paths, seed, threads and field overrides.
+    #[command(flatten)]
+    pub run: ScenarioArgs,
+    /// Keep every value and sort for exact quantiles (memory grows with paths).
+    #[arg(long)]
+    pub exact: bool,
     /// Run only shard I of N (0-based) and write DIR/partial.bin for
     /// `revshare merge`; `auto/N` takes I from SLURM_ARRAY_TASK_ID or
     /// JOB_COMPLETION_INDEX.
@@ -176,6 +187,11 @@ pub fn invalid(message: impl Into<String>) -> anyhow::Error {
     coded(EXIT_INVALID, message)
 }
 
+/// An error for a failed run or write (exit code 1).
+pub fn failure(message: impl Into<String>) -> anyhow::Error {
+    coded(EXIT_FAILURE, message)
+}
+
 /// Prints a command's error and returns its exit code: the code of a
 /// [`Coded`] error in the chain, else [`EXIT_FAILURE`].
 fn report(result: anyhow::Result<()>) -> i32 {
@@ -203,11 +219,14 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Run(args) => report(run::run(&args)),
+        Command::Run(args) => report(match args.shard {
+            Some(spec) => shard::run_shard(&args, spec),
+            None => run::run(&args),
+        }),
         Command::Merge(args) => report(shard::merge(&args)),
-        Command::Batch(args) => batch::run(&args),
-        Command::Sweep(args) => sweep::run(&args),
-        Command::Sensitivity(args) => sensitivity::run(&args),
+        Command::Batch(args) => report(batch::run(&args)),
+        Command::Sweep(args) => report(sweep::run(&args)),
+        Command::Sensitivity(args) => report(sensitivity::run(&args)),
     }
 }
 

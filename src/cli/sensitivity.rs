@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::common::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::progress::Progress;
-use super::run::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::sweep::check_metric;
-use super::{OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use super::{failure, invalid, OutputArgs, ScenarioArgs};
+use revshare::export::xlsx;
+use revshare::scenario::{self, Scenario};
 use revshare::study::compare::csv_field;
 use revshare::study::metric::Metric;
-use revshare::scenario::{self, Scenario};
 use revshare::study::{self, rank_swings, Parameter, Swing};
 
 /// The default path count of a sensitivity analysis: modest, so the
@@ -36,37 +37,25 @@ pub struct SensitivityArgs {
     /// JSON file { "PATH": [low, high], ... }: move only these parameters, to these values.
     #[arg(long)]
     pub ranges: Option<PathBuf>,
-    /// Number of paths per run (default 20,000).
-    #[arg(long)]
-    pub paths: Option<u64>,
-    /// Seed used by every run (overrides simulation.seed).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Worker threads (default: all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Override a field of the base scenario (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
+    /// Paths, seed, threads and field overrides.
+    #[command(flatten)]
+    pub run: ScenarioArgs,
     /// Where and what to write (default folder: out/<name>-sensitivity/).
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-/// Runs `revshare sensitivity`; returns the exit code.
-pub fn run(args: &SensitivityArgs) -> i32 {
+/// Runs `revshare sensitivity`.
+pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
     // 1. Base scenario, parameters, metric: all checked before any long run.
-    let paths = Some(args.paths.unwrap_or(DEFAULT_PATHS));
-    let base = match load_scenario(&args.scenario, &args.set, paths, args.seed) {
-        Ok(sc) => sc,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return EXIT_INVALID;
-        }
-    };
+    let paths = Some(args.run.paths.unwrap_or(DEFAULT_PATHS));
+    let base = load_scenario(&args.scenario, &args.run.set, paths, args.run.seed)
+        .map_err(|e| invalid(format!("{e:#}")))?;
     if !(args.spread > 0.0 && args.spread < 1.0) {
-        eprintln!("error: --spread must be in (0, 1), got {}", args.spread);
-        return EXIT_INVALID;
+        return Err(invalid(format!(
+            "--spread must be in (0, 1), got {}",
+            args.spread
+        )));
     }
     // Parameters move in the validated scenario (every default written
     // out), so moving growth.initial does not also move a defaulted
@@ -75,31 +64,16 @@ pub fn run(args: &SensitivityArgs) -> i32 {
     let base_text = base_json.to_string();
     let params = match &args.ranges {
         None => study::parameters(&base, args.spread),
-        Some(f) => match std::fs::read_to_string(f)
+        Some(f) => std::fs::read_to_string(f)
             .map_err(|e| e.to_string())
             .and_then(|t| study::parameters_from_ranges(&base_json, &t))
-        {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {}: {e}", f.display());
-                return EXIT_INVALID;
-            }
-        },
+            .map_err(|e| invalid(format!("{}: {e}", f.display())))?,
     };
     let metric = match &args.metric {
-        Some(k) => match Metric::new(k) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_INVALID;
-            }
-        },
+        Some(k) => Metric::new(k).map_err(|e| invalid(e.to_string()))?,
         None => Metric::default_for_sensitivity(&base),
     };
-    if let Err(e) = check_metric(&base, &metric) {
-        eprintln!("error: {e}");
-        return EXIT_INVALID;
-    }
+    check_metric(&base, &metric).map_err(|e| invalid(e.to_string()))?;
     // Each side of each parameter, validated like a file.
     let side = |p: &Parameter, v: f64| -> Result<Scenario, String> {
         let o = format!("{}={}", p.path, v);
@@ -115,22 +89,14 @@ pub fn run(args: &SensitivityArgs) -> i32 {
     if args.ranges.is_some() {
         let bad: Vec<&String> = runs.iter().filter_map(|r| r.2.as_ref().err()).collect();
         if !bad.is_empty() {
-            for e in bad {
-                eprintln!("error: ranges: {e}");
-            }
-            return EXIT_INVALID;
+            let all: Vec<String> = bad.iter().map(|e| format!("ranges: {e}")).collect();
+            return Err(invalid(all.join("\nerror: ")));
         }
     }
-    let mut out = match args.output.open(
+    let mut out = args.output.open(
         Path::new("out").join(format!("{}-sensitivity", base.name)),
         false,
-    ) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
+    )?;
     let dir = out.path().to_owned();
 
     // 2. Run the base and every side, all on the same seed.
@@ -142,7 +108,7 @@ pub fn run(args: &SensitivityArgs) -> i32 {
         let start = offset;
         let report = |n: u64| progress.update(start + n);
         let how = Simulate {
-            threads: args.threads,
+            threads: args.run.threads,
             exact: false,
             progress: &report,
             cancel: &cancel,
@@ -154,13 +120,7 @@ pub fn run(args: &SensitivityArgs) -> i32 {
         // A metric that vanishes at one setting (e.g. no cap hit) counts as NaN.
         Ok(metric.eval(&run.summary).map_or(f64::NAN, |v| v.point()))
     };
-    let fail = |e: RunFailure| {
-        match &e {
-            RunFailure::Cancelled => eprintln!("{e}"),
-            RunFailure::Failed(_) => eprintln!("error: {e}"),
-        }
-        e.exit_code()
-    };
+    let fail = |e: RunFailure| Err(e.into_error());
     let base_value = match evaluate(&base) {
         Ok(v) => v,
         Err(e) => {
@@ -206,9 +166,15 @@ pub fn run(args: &SensitivityArgs) -> i32 {
     rank_swings(base_value, &mut rows);
 
     // 3. Export.
-    let csv = sensitivity_csv(&metric, base_value, &rows);
+    let sheet = sensitivity_sheet(&metric, base_value, &rows);
+    let csv = sensitivity_csv(&sheet);
     let written = (|| -> anyhow::Result<Vec<PathBuf>> {
         out.write("sensitivity.csv", &csv)?;
+        if args.output.xlsx {
+            let bytes = xlsx::workbook_bytes(&[sheet])
+                .map_err(|e| anyhow::anyhow!("cannot build sensitivity.xlsx: {e}"))?;
+            out.write("sensitivity.xlsx", &bytes)?;
+        }
         if !args.output.no_charts {
             super::figures::tornado(
                 &mut out,
@@ -222,13 +188,7 @@ pub fn run(args: &SensitivityArgs) -> i32 {
         }
         Ok(out.commit()?)
     })();
-    let written = match written {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
+    let written = written.map_err(|e| failure(e.to_string()))?;
     if !args.output.quiet {
         println!(
             "sensitivity of {} ({} parameters, {} runs of {} paths, seed {}): metric {} = {:.3} at base",
@@ -265,40 +225,76 @@ pub fn run(args: &SensitivityArgs) -> i32 {
             .collect();
         println!("wrote to {}/: {}", dir.display(), names.join(", "));
     }
-    0
+    Ok(())
 }
 
-fn sensitivity_csv(metric: &Metric, base_value: f64, rows: &[Swing]) -> Vec<u8> {
-    let mut o = String::from(
-        "rank,parameter,base_value,low_value,high_value,metric,metric_base,metric_low,\
-         metric_high,delta_low,delta_high,swing,note\n",
-    );
-    let num = |x: f64| {
-        if x.is_finite() {
-            format!("{x}")
-        } else {
-            String::new()
-        }
-    };
-    for (k, r) in rows.iter().enumerate() {
-        o.push_str(
-            &[
-                (k + 1).to_string(),
-                csv_field(&r.param.path),
-                num(r.param.base),
-                num(r.param.low),
-                num(r.param.high),
-                csv_field(metric.key()),
-                num(base_value),
-                num(r.metric_low),
-                num(r.metric_high),
-                num(r.metric_low - base_value),
-                num(r.metric_high - base_value),
-                num(r.swing),
-                csv_field(&r.note),
-            ]
-            .join(","),
-        );
+/// The ranking as a workbook sheet (the columns of sensitivity.csv).
+fn sensitivity_sheet(metric: &Metric, base_value: f64, rows: &[Swing]) -> xlsx::Sheet {
+    use xlsx::Cell;
+    let n = |x: f64| Cell::Number(x);
+    xlsx::Sheet {
+        name: "sensitivity".into(),
+        headers: [
+            "rank",
+            "parameter",
+            "base_value",
+            "low_value",
+            "high_value",
+            "metric",
+            "metric_base",
+            "metric_low",
+            "metric_high",
+            "delta_low",
+            "delta_high",
+            "swing",
+            "note",
+        ]
+        .iter()
+        .map(|h| h.to_string())
+        .collect(),
+        rows: rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                vec![
+                    Cell::Int(k as i64 + 1),
+                    Cell::Text(r.param.path.clone()),
+                    n(r.param.base),
+                    n(r.param.low),
+                    n(r.param.high),
+                    Cell::Text(metric.key().to_string()),
+                    n(base_value),
+                    n(r.metric_low),
+                    n(r.metric_high),
+                    n(r.metric_low - base_value),
+                    n(r.metric_high - base_value),
+                    n(r.swing),
+                    Cell::Text(r.note.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// sensitivity.csv: the rows of [`sensitivity_sheet`], numbers in full
+/// precision, non-finite values empty.
+fn sensitivity_csv(sheet: &xlsx::Sheet) -> Vec<u8> {
+    use xlsx::Cell;
+    let mut o = sheet.headers.join(",");
+    o.push('\n');
+    for row in &sheet.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| match c {
+                Cell::Int(i) => i.to_string(),
+                Cell::Number(x) | Cell::Money(x) | Cell::Probability(x) if x.is_finite() => {
+                    format!("{x}")
+                }
+                Cell::Text(t) => csv_field(t),
+                _ => String::new(),
+            })
+            .collect();
+        o.push_str(&cells.join(","));
         o.push('\n');
     }
     o.into_bytes()

@@ -17,12 +17,12 @@ use clap::Args;
 
 use anyhow::Context as _;
 
+use super::common::{cancel_flag, load_scenario, print_written, stage_run, RunFailure};
 use super::progress::Progress;
-use super::run::{cancel_flag, load_scenario, print_written, stage_run, RunFailure};
 use super::{invalid, OutputArgs, RunArgs};
+use revshare::engine::partial::{self, Merger, Partial};
 use revshare::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
 use revshare::export;
-use revshare::engine::partial::{self, Merger, Partial};
 use revshare::result::RunResult;
 
 /// The value of `--shard`: an explicit index, or one read from the
@@ -142,7 +142,7 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> anyhow::Result<()> {
              give --xlsx to `revshare merge`, which writes the run's outputs",
         ));
     }
-    let sc = load_scenario(&args.scenario, &args.set, args.paths, args.seed)?;
+    let sc = load_scenario(&args.scenario, &args.run.set, args.run.paths, args.run.seed)?;
     let paths = sc.simulation.paths;
     let (first, end) = shard_batches(batch_count(paths), index, count);
     let shard_paths = partial::paths_in(paths, first, end);
@@ -166,7 +166,7 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> anyhow::Result<()> {
     let opts = RunOptions {
         paths,
         seed: sc.simulation.seed,
-        threads: args.threads,
+        threads: args.run.threads,
         exact: false,
         shard: (index, count),
     };

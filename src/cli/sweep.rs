@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::common::{apply_paths_seed, cancel_flag, simulate, RunFailure, Simulate};
 use super::progress::Progress;
-use super::run::{apply_paths_seed, cancel_flag, simulate, RunFailure, Simulate};
-use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use super::{failure, invalid, print_warnings, OutputArgs, ScenarioArgs};
+use revshare::export::xlsx;
+use revshare::scenario::{self, Scenario};
 use revshare::study::compare::{self, KeyMetric, Kind};
 use revshare::study::metric::{Metric, MetricValue};
-use revshare::scenario::{self, Scenario};
 use revshare::study::{self, Axis};
-use revshare::export::xlsx;
 
 /// Options of `revshare sweep`.
 #[derive(Args, Debug, Clone)]
@@ -30,18 +30,9 @@ pub struct SweepArgs {
     /// The metric to chart, a summary.json key (default: P(cap binds) of the first capped flow).
     #[arg(long)]
     pub metric: Option<String>,
-    /// Number of paths at every grid point (overrides simulation.paths).
-    #[arg(long)]
-    pub paths: Option<u64>,
-    /// Seed used at every grid point (overrides simulation.seed).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Worker threads (default: all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Override a field before sweeping (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
+    /// Paths, seed, threads and field overrides.
+    #[command(flatten)]
+    pub run: ScenarioArgs,
     /// Where and what to write (default folder: out/<name>-sweep/; --xlsx
     /// writes sweep.xlsx: sweep, summary, per-year and per-step sheets).
     #[command(flatten)]
@@ -96,24 +87,18 @@ pub(crate) fn metric_columns(metric: &Metric, v: &MetricValue) -> Vec<KeyMetric>
     ]
 }
 
-/// Runs `revshare sweep`; returns the exit code.
-pub fn run(args: &SweepArgs) -> i32 {
+/// Runs `revshare sweep`.
+pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     // 1. The base scenario, the grid and the metric, all checked first.
-    let base = match scenario::load_with_overrides(&args.scenario, &args.set) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
+    let base = scenario::load_with_overrides(&args.scenario, &args.run.set)
+        .map_err(|e| invalid(e.to_string()))?;
     print_warnings(&args.scenario, &base.warnings);
     if args.params.len() != args.values.len() {
-        eprintln!(
-            "error: every --param needs its own --values (got {} --param and {} --values)",
+        return Err(invalid(format!(
+            "every --param needs its own --values (got {} --param and {} --values)",
             args.params.len(),
             args.values.len()
-        );
-        return EXIT_INVALID;
+        )));
     }
     let mut axes = Vec::new();
     for (p, v) in args.params.iter().zip(&args.values) {
@@ -123,31 +108,22 @@ pub fn run(args: &SweepArgs) -> i32 {
                 values,
             }),
             Err(e) => {
-                eprintln!("error: --param {p}: {e}");
-                return EXIT_INVALID;
+                return Err(invalid(format!("--param {p}: {e}")));
             }
         }
     }
-    let points = match study::grid(&axes) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
+    let points = study::grid(&axes).map_err(|e| invalid(e.to_string()))?;
     let mut scenarios = Vec::new();
     let mut bad = false;
     for point in &points {
-        let overrides: Vec<String> = args.set.iter().chain(point).cloned().collect();
+        let overrides: Vec<String> = args.run.set.iter().chain(point).cloned().collect();
         match scenario::load_with_overrides(&args.scenario, &overrides) {
             Ok(l) => {
                 // Common random numbers: every point keeps the file's (or
                 // --seed's) seed, unless simulation.seed itself is swept.
                 let mut sc = l.scenario;
-                if let Err(e) = apply_paths_seed(&mut sc, args.paths, args.seed) {
-                    eprintln!("error: {e}");
-                    return EXIT_INVALID;
-                }
+                apply_paths_seed(&mut sc, args.run.paths, args.run.seed)
+                    .map_err(|e| invalid(e.to_string()))?;
                 scenarios.push(sc);
             }
             Err(e) => {
@@ -157,32 +133,17 @@ pub fn run(args: &SweepArgs) -> i32 {
         }
     }
     if bad {
-        return EXIT_INVALID;
+        return Err(invalid("some grid points are invalid (see above)"));
     }
     let metric = match &args.metric {
-        Some(k) => match Metric::new(k) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_INVALID;
-            }
-        },
+        Some(k) => Metric::new(k).map_err(|e| invalid(e.to_string()))?,
         None => Metric::default_for_sweep(&scenarios[0]),
     };
-    if let Err(e) = check_metric(&scenarios[0], &metric) {
-        eprintln!("error: {e}");
-        return EXIT_INVALID;
-    }
-    let mut out = match args.output.open(
+    check_metric(&scenarios[0], &metric).map_err(|e| invalid(e.to_string()))?;
+    let mut out = args.output.open(
         Path::new("out").join(format!("{}-sweep", base.scenario.name)),
         false,
-    ) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
+    )?;
     let dir = out.path().to_owned();
 
     // 2. Run every point.
@@ -201,7 +162,7 @@ pub fn run(args: &SweepArgs) -> i32 {
     for (i, (sc, point)) in scenarios.iter().zip(&points).enumerate() {
         let report = |n: u64| progress.update(offset + n);
         let how = Simulate {
-            threads: args.threads,
+            threads: args.run.threads,
             exact: false,
             progress: &report,
             cancel: &cancel,
@@ -213,13 +174,12 @@ pub fn run(args: &SweepArgs) -> i32 {
             Ok(r) => r,
             Err(e) => {
                 progress.finish();
-                match e {
-                    RunFailure::Cancelled => eprintln!("{e}"),
+                return Err(match e {
+                    RunFailure::Cancelled => e.into_error(),
                     RunFailure::Failed(_) => {
-                        eprintln!("error: grid point {}: {e}", point.join(" "))
+                        failure(format!("grid point {}: {e}", point.join(" ")))
                     }
-                }
-                return e.exit_code();
+                });
             }
         };
         offset += sc.simulation.paths;
@@ -259,13 +219,7 @@ pub fn run(args: &SweepArgs) -> i32 {
         }
         out.commit().map_err(|e| e.to_string())
     })();
-    let written = match written {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
+    let written = written.map_err(|e| failure(e.to_string()))?;
     if !args.output.quiet {
         println!(
             "sweep of {} ({} points, {} paths each, seed {}); metric {}",
@@ -301,5 +255,5 @@ pub fn run(args: &SweepArgs) -> i32 {
             .collect();
         println!("wrote to {}/: {}", dir.display(), names.join(", "));
     }
-    0
+    Ok(())
 }

@@ -146,23 +146,13 @@ impl Metric {
         Metric::default_for_sensitivity(sc)
     }
 
-    /// The default metric of a sensitivity analysis: OpenAI's mean gain
-    /// against the baseline, `comparisons.<first non-baseline regime>.OpenAI.delta_net`
-    /// (the first party in name order if there is no `OpenAI`); with a
-    /// single regime, the total of its first flow.
+    /// The default metric of a sensitivity analysis: the mean gain against
+    /// the baseline of [`Metric::focal_party`], `comparisons.<first
+    /// non-baseline regime>.<party>.delta_net`; with a single regime, the
+    /// total of its first flow.
     pub fn default_for_sensitivity(sc: &Scenario) -> Metric {
         if let Some(r) = sc.regimes.keys().find(|r| **r != sc.baseline) {
-            let mut parties: Vec<&String> = sc.regimes[r]
-                .iter()
-                .chain(&sc.regimes[&sc.baseline])
-                .flat_map(|f| [&f.payer, &f.payee])
-                .collect();
-            parties.sort();
-            let party = if parties.iter().any(|p| *p == "OpenAI") {
-                "OpenAI".to_string()
-            } else {
-                parties.first().map_or(String::new(), |p| p.to_string())
-            };
+            let party = Metric::focal_party(sc, r);
             if !party.is_empty() {
                 return Metric {
                     key: format!("comparisons.{r}.{party}.delta_net"),
@@ -174,6 +164,24 @@ impl Metric {
         Metric {
             key: format!("regimes.{r}.flows.{flow}.total"),
         }
+    }
+
+    /// The party a comparison of `regime` with the baseline is read for by
+    /// default: the payer of the first capped flow of `regime` (the party
+    /// whose payments the cap limits), else the first party in name order.
+    /// Empty if the regimes have no flows.
+    pub fn focal_party(sc: &Scenario, regime: &str) -> String {
+        let flows = sc.regimes.get(regime).map_or(&[][..], |f| &f[..]);
+        if let Some(f) = flows.iter().find(|f| f.cap.is_some()) {
+            return f.payer.clone();
+        }
+        let mut parties: Vec<&String> = flows
+            .iter()
+            .chain(&sc.regimes[&sc.baseline])
+            .flat_map(|f| [&f.payer, &f.payee])
+            .collect();
+        parties.sort();
+        parties.first().map_or(String::new(), |p| p.to_string())
     }
 
     /// The metric's value in one run.
