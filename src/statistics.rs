@@ -852,6 +852,87 @@ pub struct Stat {
     pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+    /// 95% confidence interval of the mean, `[mean − 1.96 se, mean + 1.96
+    /// se]` (normal approximation; added in schema 1, see docs/MODEL.md).
+    pub mean_ci95: [f64; 2],
+    /// Distribution-free 95% confidence intervals of the quantiles.
+    pub quantile_ci95: QuantileIntervals,
+}
+
+/// Distribution-free 95% confidence intervals of the nine reported
+/// quantiles: for level q over N values, the order statistics of ranks
+/// `floor(Nq − 1.96·sqrt(Nq(1−q)))` and `ceil(Nq + 1.96·sqrt(Nq(1−q))) + 1`
+/// (clamped to 1..=N), the normal approximation of the binomial interval
+/// for the q-quantile. Read from the same sketch as the quantile itself,
+/// so each end also carries the sketch's relative error (at most 0.39%).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QuantileIntervals {
+    /// Interval of p1.
+    pub p1: [f64; 2],
+    /// Interval of p5.
+    pub p5: [f64; 2],
+    /// Interval of p10.
+    pub p10: [f64; 2],
+    /// Interval of p25.
+    pub p25: [f64; 2],
+    /// Interval of p50.
+    pub p50: [f64; 2],
+    /// Interval of p75.
+    pub p75: [f64; 2],
+    /// Interval of p90.
+    pub p90: [f64; 2],
+    /// Interval of p95.
+    pub p95: [f64; 2],
+    /// Interval of p99.
+    pub p99: [f64; 2],
+}
+
+impl QuantileIntervals {
+    /// The intervals in the order of [`QUANTILES`].
+    pub fn all(&self) -> [[f64; 2]; 9] {
+        [
+            self.p1, self.p5, self.p10, self.p25, self.p50, self.p75, self.p90, self.p95, self.p99,
+        ]
+    }
+
+    fn from_array(a: [[f64; 2]; 9]) -> QuantileIntervals {
+        QuantileIntervals {
+            p1: a[0],
+            p5: a[1],
+            p10: a[2],
+            p25: a[3],
+            p50: a[4],
+            p75: a[5],
+            p90: a[6],
+            p95: a[7],
+            p99: a[8],
+        }
+    }
+}
+
+/// The Wilson score 95% confidence interval of a proportion: `k`
+/// successes in `n` trials (Wilson 1927; z = 1.96). `[0, 1]` when n is 0.
+pub fn wilson95(k: u64, n: u64) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    let z = 1.96f64;
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+/// The ranks (1-based, clamped to 1..=n) bounding the distribution-free 95%
+/// interval of the q-quantile of n values (see [`QuantileIntervals`]).
+pub fn quantile_interval_ranks(q: f64, n: u64) -> (u64, u64) {
+    let nf = n as f64;
+    let half = 1.96 * (nf * q * (1.0 - q)).sqrt();
+    let lo = (nf * q - half).floor().max(1.0) as u64;
+    let hi = ((nf * q + half).ceil() + 1.0).min(nf) as u64;
+    (lo.clamp(1, n), hi.clamp(1, n))
 }
 
 impl Stat {
@@ -879,6 +960,10 @@ impl Stat {
             p90: self.p90 + dx,
             p95: self.p95 + dx,
             p99: self.p99 + dx,
+            mean_ci95: [self.mean_ci95[0] + dx, self.mean_ci95[1] + dx],
+            quantile_ci95: QuantileIntervals::from_array(
+                self.quantile_ci95.all().map(|[a, b]| [a + dx, b + dx]),
+            ),
         }
     }
 
@@ -1112,14 +1197,32 @@ impl StatAcc {
         } else {
             0.0
         };
-        let q = match &self.exact {
+        // The nine quantiles and the two ends of each one's interval, as
+        // levels whose rank is exactly the wanted one, queried in one
+        // ascending pass.
+        let mut levels: Vec<(f64, usize)> = Vec::with_capacity(27);
+        for (i, &q) in QUANTILES.iter().enumerate() {
+            let (lo, hi) = quantile_interval_ranks(q, self.count);
+            let at = |rank: u64| (rank as f64 - 0.5) / n;
+            levels.push((q, i));
+            levels.push((at(lo), 9 + i));
+            levels.push((at(hi), 18 + i));
+        }
+        levels.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let sorted: Vec<f64> = levels.iter().map(|l| l.0).collect();
+        let values = match &self.exact {
             Some(v) => {
                 let mut v = v.clone();
                 v.sort_by(f64::total_cmp);
-                exact_quantiles(&v, &QUANTILES)
+                exact_quantiles(&v, &sorted)
             }
-            None => self.sketch.quantiles(&QUANTILES),
+            None => self.sketch.quantiles(&sorted),
         };
+        let mut all = [f64::NAN; 27];
+        for ((_, slot), v) in levels.iter().zip(values) {
+            all[*slot] = v;
+        }
+        let q = &all[..9];
         // A bucket's representative may lie just outside the data; and the
         // mean of identical values may round off them.
         // (With only NaN values recorded, min > max: nothing to clamp to.)
@@ -1149,6 +1252,18 @@ impl StatAcc {
             p90: clamp(q[6]),
             p95: clamp(q[7]),
             p99: clamp(q[8]),
+            mean_ci95: {
+                let m = if self.min <= self.max {
+                    mean.clamp(self.min, self.max)
+                } else {
+                    mean
+                };
+                let h = 1.96 * sd / n.sqrt();
+                [m - h, m + h]
+            },
+            quantile_ci95: QuantileIntervals::from_array(std::array::from_fn(|i| {
+                [clamp(all[9 + i]), clamp(all[18 + i])]
+            })),
         })
     }
 

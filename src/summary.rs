@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, Tally, COMPARISON_METRICS};
 use crate::scenario::Scenario;
-use crate::statistics::Stat;
+use crate::statistics::{wilson95, Stat};
 
 /// The version of the summary.json layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -91,6 +91,10 @@ pub struct CapHit {
     pub probability_by_year: BTreeMap<String, f64>,
     /// Hit time (decimal calendar year) over the paths that hit; null if none did.
     pub time: Option<Stat>,
+    /// Wilson 95% confidence interval of `probability`.
+    pub probability_ci95: [f64; 2],
+    /// Wilson 95% confidence intervals of `probability_by_year`.
+    pub probability_by_year_ci95: BTreeMap<String, [f64; 2]>,
 }
 
 /// One party's position in one regime, $B.
@@ -182,10 +186,13 @@ impl Summary {
                 let cap_hit = if flow.terms.capped() {
                     let n = tally.paths as f64;
                     let mut by_year = BTreeMap::new();
+                    let mut by_year_ci = BTreeMap::new();
                     let mut cum = 0;
                     for y in 0..l.years {
                         cum += tally.hits_in_year[f * l.years + y];
-                        by_year.insert((sc.start_year + y as i32).to_string(), cum as f64 / n);
+                        let year = (sc.start_year + y as i32).to_string();
+                        by_year.insert(year.clone(), cum as f64 / n);
+                        by_year_ci.insert(year, wilson95(cum, tally.paths));
                     }
                     Some(CapHit {
                         probability: tally.hits[f] as f64 / n,
@@ -194,6 +201,8 @@ impl Summary {
                         time: tally.stats[l.hit_time(f)]
                             .finish()
                             .map(|s| s.offset(sc.start_year as f64)),
+                        probability_ci95: wilson95(tally.hits[f], tally.paths),
+                        probability_by_year_ci95: by_year_ci,
                     })
                 } else {
                     None

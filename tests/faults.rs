@@ -163,7 +163,7 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     let sc = small(d.path());
     let mnt = d.path().join("disk");
     std::fs::create_dir(&mnt).unwrap();
-    let Some(_disk) = TinyDisk::mount(&mnt, "64k") else {
+    let Some(_disk) = TinyDisk::mount(&mnt, "160k") else {
         println!("note: cannot mount a tmpfs here (not root?); full-disk case skipped");
         return;
     };

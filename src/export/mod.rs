@@ -200,6 +200,17 @@ pub fn annual_csv(result: &RunResult) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The half-width of a mean's 95% interval with two significant digits
+/// (e.g. `0.023`, `1.4`).
+fn half_width(s: &Stat) -> String {
+    let h = 0.5 * (s.mean_ci95[1] - s.mean_ci95[0]);
+    if !(h.is_finite() && h > 0.0) {
+        return "0".into();
+    }
+    let digits = (1 - h.log10().floor() as i32).max(0) as usize;
+    format!("{h:.digits$}")
+}
+
 /// The one-screen text summary printed at the end of a run.
 pub fn text_report(summary: &Summary) -> String {
     let sc = &summary.scenario;
@@ -220,16 +231,22 @@ pub fn text_report(summary: &Summary) -> String {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:<12} {:<24} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "regime", "flow total ($B)", "mean", "p5", "p50", "p95", "npv mean"
+        "{:<12} {:<24} {:>15} {:>9} {:>9} {:>9} {:>9}",
+        "regime", "flow total ($B)", "mean ± 95% CI", "p5", "p50", "p95", "npv mean"
     );
     for (r, reg) in &summary.regimes {
         for (f, fl) in &reg.flows {
             let t = &fl.total;
             let _ = writeln!(
                 o,
-                "{:<12} {:<24} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
-                r, f, t.mean, t.p5, t.p50, t.p95, fl.npv.mean
+                "{:<12} {:<24} {:>15} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                r,
+                f,
+                format!("{:.1} ± {}", t.mean, half_width(t)),
+                t.p5,
+                t.p50,
+                t.p95,
+                fl.npv.mean
             );
         }
     }
@@ -244,8 +261,10 @@ pub fn text_report(summary: &Summary) -> String {
                 let _ = writeln!(o);
                 let _ = writeln!(
                     o,
-                    "cap ${cap}B on {r}/{f}: binds on {:.1}% of paths",
-                    100.0 * h.probability
+                    "cap ${cap}B on {r}/{f}: binds on {:.1}% of paths (95% CI {:.1}–{:.1}%)",
+                    100.0 * h.probability,
+                    100.0 * h.probability_ci95[0],
+                    100.0 * h.probability_ci95[1]
                 );
                 let by: Vec<String> = h
                     .probability_by_year

@@ -52,6 +52,9 @@ pub struct Metric {
 }
 
 /// The value of a metric in one run.
+// A handful of values live at a time (one per run of a study): the size of
+// the `Stat` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricValue {
     /// A distribution over paths ($B or years).
