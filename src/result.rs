@@ -40,6 +40,8 @@ pub struct RunResult {
     pub flows: Vec<FlowResult>,
     /// Per non-baseline regime and compared party.
     pub comparisons: Vec<ComparisonResult>,
+    /// With `--precision`: the named figures at each check (convergence.csv).
+    pub convergence: Vec<crate::engine::precision::Checkpoint>,
 }
 
 /// What a per-step column measures.
@@ -330,6 +332,7 @@ impl RunResult {
             annual,
             flows,
             comparisons,
+            convergence: Vec::new(),
         })
     }
 

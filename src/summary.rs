@@ -50,6 +50,29 @@ pub struct RunInfo {
     pub paths_per_second: f64,
     /// revshare version.
     pub version: String,
+    /// With `--precision`: why the run stopped (`precision` or `max_paths`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    /// With `--precision`: each goal and the half-width reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub precision: Vec<PrecisionReached>,
+}
+
+/// One `--precision` goal at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionReached {
+    /// The figure's summary.json key.
+    pub key: String,
+    /// The tolerance asked for (a fraction of the estimate when `relative`).
+    pub tolerance: f64,
+    /// Whether the tolerance is relative.
+    pub relative: bool,
+    /// The estimate.
+    pub estimate: f64,
+    /// The 95% half-width reached.
+    pub half_width: f64,
+    /// Whether the half-width is within the tolerance.
+    pub met: bool,
 }
 
 /// Statistics of one revenue series.
@@ -274,6 +297,8 @@ impl Summary {
                     0.0
                 },
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                stopped_by: None,
+                precision: Vec::new(),
             },
             scenario,
             series,

@@ -6,7 +6,8 @@
 //! [`Coded`] error (failures without one exit with 1).
 //!
 //! Exit codes: 0 success, 1 a run or write failed, 2 bad usage or an
-//! invalid scenario, 130 interrupted by Ctrl-C.
+//! invalid scenario, 3 `--max-paths` reached before `--precision` was met
+//! (results written), 130 interrupted by Ctrl-C.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,9 @@ mod sweep;
 pub const EXIT_INVALID: i32 = 2;
 /// Exit code for a failed run or write.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of `run --precision` when `--max-paths` was reached before
+/// every goal was met (the results are written).
+pub const EXIT_PRECISION: i32 = 3;
 /// Exit code after Ctrl-C.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -147,6 +151,21 @@ pub struct RunArgs {
     /// Keep every value and sort for exact quantiles (memory grows with paths).
     #[arg(long)]
     pub exact: bool,
+    /// Run until this figure's 95% half-width is at most TOL (absolute, or
+    /// relative with a % suffix); KEY as in --metric, e.g.
+    /// comparisons.amended.OpenAI.delta_net.mean=0.5% (repeatable). Checks
+    /// at 16,384 paths doubled; writes convergence.csv; exit code 3 if
+    /// --max-paths comes first.
+    #[arg(long = "precision", value_name = "KEY=TOL", conflicts_with_all = ["paths", "shard", "exact"])]
+    pub precision: Vec<String>,
+    /// Most paths of a run with --precision.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 16_777_216,
+        requires = "precision"
+    )]
+    pub max_paths: u64,
     /// Run only shard I of N (0-based) and write DIR/partial.bin for
     /// `revshare merge`; `auto/N` takes I from SLURM_ARRAY_TASK_ID or
     /// JOB_COMPLETION_INDEX.

@@ -11,9 +11,13 @@ use super::common::{
     cancel_flag, load_scenario, print_written, simulate, stage_run, RunFailure, Simulate,
 };
 use super::progress::Progress;
-use super::{invalid, RunArgs};
-use revshare::engine::Engine;
+use super::{coded, failure, invalid, RunArgs, EXIT_PRECISION};
+use revshare::engine::precision::{run_until, Goal, PrecisionError, StoppedBy};
+use revshare::engine::{Control, Engine, RunError};
 use revshare::export;
+use revshare::result::RunResult;
+use revshare::scenario::{Scenario, MAX_PATHS};
+use revshare::summary::PrecisionReached;
 
 /// Runs `revshare run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -44,11 +48,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         cancel: &cancel,
         steps: true,
     };
-    let result = simulate(&sc, &how);
-    progress.finish();
-    let result = result
-        .map_err(|e| e.into_error())
-        .with_context(|| args.scenario.display().to_string())?;
+    let (result, stopped) = if args.precision.is_empty() {
+        let result = simulate(&sc, &how);
+        progress.finish();
+        let result = result
+            .map_err(|e| e.into_error())
+            .with_context(|| args.scenario.display().to_string())?;
+        (result, None)
+    } else {
+        let (result, stopped) = run_to_precision(&sc, args, &how);
+        progress.finish();
+        (result?, Some(stopped))
+    };
 
     // 3. Export through the output manager.
     stage_run(
@@ -67,5 +78,92 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         print!("{}", export::text_report(&result.summary));
         print_written(&dir, &written, "");
     }
+    if stopped == Some(StoppedBy::MaxPaths) {
+        let unmet: Vec<&str> = result
+            .summary
+            .run
+            .precision
+            .iter()
+            .filter(|p| !p.met)
+            .map(|p| p.key.as_str())
+            .collect();
+        return Err(coded(
+            EXIT_PRECISION,
+            format!(
+                "--max-paths {} reached before the precision asked for: {} (results written)",
+                result.summary.run.paths,
+                unmet.join(", ")
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// `run --precision`: runs in doubling stages until every goal is met or
+/// `--max-paths` is reached, and builds the result with its convergence
+/// trace and `run.stopped_by`.
+fn run_to_precision(
+    sc: &Scenario,
+    args: &RunArgs,
+    how: &Simulate,
+) -> (anyhow::Result<RunResult>, StoppedBy) {
+    let goals: Result<Vec<Goal>, String> = args.precision.iter().map(|g| Goal::parse(g)).collect();
+    let goals = match goals {
+        Ok(g) => g,
+        Err(e) => return (Err(invalid(e)), StoppedBy::MaxPaths),
+    };
+    let engine = Engine::new(sc);
+    let control = Control {
+        progress: how.progress,
+        cancel: how.cancel,
+    };
+    let max = args.max_paths.min(MAX_PATHS);
+    let run = match run_until(
+        &engine,
+        sc.simulation.seed,
+        how.threads,
+        &goals,
+        max,
+        &control,
+    ) {
+        Ok(r) => r,
+        Err(PrecisionError::Run(RunError::Cancelled)) => {
+            return (Err(RunFailure::Cancelled.into_error()), StoppedBy::MaxPaths)
+        }
+        Err(e @ PrecisionError::UnknownKey(_)) => {
+            return (Err(invalid(e.to_string())), StoppedBy::MaxPaths)
+        }
+        Err(e) => return (Err(failure(e.to_string())), StoppedBy::MaxPaths),
+    };
+    let mut result = match RunResult::build(&engine, &run.tally, run.threads, run.elapsed_seconds) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                Err(failure(format!("{e}; no output written"))),
+                run.stopped_by,
+            )
+        }
+    };
+    let last = run.trace.last().expect("at least one check");
+    result.summary.run.stopped_by = Some(
+        match run.stopped_by {
+            StoppedBy::Precision => "precision",
+            StoppedBy::MaxPaths => "max_paths",
+        }
+        .to_string(),
+    );
+    result.summary.run.precision = goals
+        .iter()
+        .zip(&last.figures)
+        .map(|(g, f)| PrecisionReached {
+            key: g.key.clone(),
+            tolerance: g.tolerance,
+            relative: g.relative,
+            estimate: f.estimate,
+            half_width: f.half_width(),
+            met: f.half_width() <= g.allowed(f.estimate),
+        })
+        .collect();
+    result.convergence = run.trace;
+    (Ok(result), run.stopped_by)
 }

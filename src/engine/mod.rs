@@ -24,6 +24,7 @@
 //! chosen at run time ([`crate::simd`]), with identical results.
 
 pub mod partial;
+pub mod precision;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, PoisonError};

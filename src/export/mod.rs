@@ -99,6 +99,9 @@ pub fn run_files(
         files.push(("steps.csv".into(), steps_csv(result)));
     }
     files.push(("annual.csv".into(), annual_csv(result)));
+    if !result.convergence.is_empty() {
+        files.push(("convergence.csv".into(), convergence_csv(result)));
+    }
     if opts.xlsx {
         let label = result.scenario().name.clone();
         files.push(("results.xlsx".into(), workbook(&[(label, result)], &[])?));
@@ -177,6 +180,27 @@ pub fn steps_csv(result: &RunResult) -> Vec<u8> {
                 let _ = write!(out, ",{x}");
             }
             out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+/// `convergence.csv` (runs with `--precision`): at each check, each named
+/// figure's estimate and 95% interval (`paths,key,estimate,low,high,half_width`).
+pub fn convergence_csv(result: &RunResult) -> Vec<u8> {
+    let mut out = String::from("paths,key,estimate,low,high,half_width\n");
+    for c in &result.convergence {
+        for f in &c.figures {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{}",
+                c.paths,
+                f.key,
+                f.estimate,
+                f.low,
+                f.high,
+                f.half_width()
+            );
         }
     }
     out.into_bytes()

@@ -1,0 +1,195 @@
+//! `run --precision`: the stopping rule checks only at fixed path counts,
+//! so it stops at the same count with the same summary.json on any thread
+//! count, and that summary is the plain (or sharded) run of that many paths.
+//!
+//! Cost: a few runs of up to 65,536 paths (about 5 s on 2 cores).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_revshare");
+const DELTA: &str = "comparisons.amended.OpenAI.delta_net.mean";
+const HIT: &str = "regimes.amended.flows.openai_to_microsoft.cap_hit.probability";
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("revshare-prec-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn revshare(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap()
+}
+
+fn base() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/base.json")
+        .display()
+        .to_string()
+}
+
+fn summary(d: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(d.join("summary.json")).unwrap()).unwrap()
+}
+
+/// summary.json without the machine's fields and the stopping rule's own.
+fn figures(d: &Path) -> serde_json::Value {
+    let mut v = summary(d);
+    let run = v["run"].as_object_mut().unwrap();
+    for k in [
+        "threads",
+        "elapsed_seconds",
+        "paths_per_second",
+        "stopped_by",
+        "precision",
+    ] {
+        run.remove(k);
+    }
+    v
+}
+
+fn precise(out: &Path, threads: &str) -> Output {
+    revshare(&[
+        "run",
+        &base(),
+        "--precision",
+        &format!("{DELTA}=1%"),
+        "--precision",
+        &format!("{HIT}=0.002"),
+        "--threads",
+        threads,
+        "--no-charts",
+        "-q",
+        "--out",
+        &out.display().to_string(),
+    ])
+}
+
+#[test]
+fn precision_stops_at_the_same_count_on_any_thread_count_and_equals_a_plain_run() {
+    let (a, b) = (dir("t1"), dir("t2"));
+    for (d, t) in [(&a, "1"), (&b, "2")] {
+        let o = precise(d, t);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(figures(&a), figures(&b), "1 and 2 threads differ");
+    let s = summary(&a);
+    assert_eq!(s["run"]["stopped_by"], "precision");
+    let paths = s["run"]["paths"].as_u64().unwrap();
+    assert!(paths.is_power_of_two() && paths >= 16_384, "{paths}");
+    for p in s["run"]["precision"].as_array().unwrap() {
+        let (hw, est, tol) = (
+            p["half_width"].as_f64().unwrap(),
+            p["estimate"].as_f64().unwrap(),
+            p["tolerance"].as_f64().unwrap(),
+        );
+        let allowed = if p["relative"].as_bool().unwrap() {
+            tol * est.abs()
+        } else {
+            tol
+        };
+        assert!(hw <= allowed, "{p}");
+        assert_eq!(p["met"], true);
+    }
+    // The trace: every check, both figures, the last one met.
+    let csv = std::fs::read_to_string(a.join("convergence.csv")).unwrap();
+    assert!(csv.lines().count() >= 3, "{csv}");
+    assert!(csv.lines().last().unwrap().starts_with(&paths.to_string()));
+
+    // The same figures as a plain run of that many paths, and as that run
+    // split into two shards and merged.
+    let plain = dir("plain");
+    let n = paths.to_string();
+    let o = revshare(&[
+        "run",
+        &base(),
+        "--paths",
+        &n,
+        "--no-charts",
+        "-q",
+        "--out",
+        &plain.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        figures(&a),
+        figures(&plain),
+        "the precision run is not the plain run"
+    );
+    let mut partials = Vec::new();
+    for i in 0..2 {
+        let d = dir(&format!("shard{i}"));
+        let o = revshare(&[
+            "run",
+            &base(),
+            "--paths",
+            &n,
+            "--shard",
+            &format!("{i}/2"),
+            "-q",
+            "--out",
+            &d.display().to_string(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        partials.push(d.join("partial.bin").display().to_string());
+    }
+    let merged = dir("merged");
+    let m = merged.display().to_string();
+    let mut args = vec!["merge", "--no-charts", "-q", "--out", m.as_str()];
+    args.extend(partials.iter().map(|s| s.as_str()));
+    let o = revshare(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(figures(&a), figures(&merged), "the sharded run differs");
+}
+
+#[test]
+fn max_paths_first_writes_the_result_and_exits_3() {
+    let d = dir("max");
+    let o = revshare(&[
+        "run",
+        &base(),
+        "--precision",
+        &format!("{DELTA}=0.0001"),
+        "--max-paths",
+        "40000",
+        "--no-charts",
+        "-q",
+        "--out",
+        &d.display().to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--max-paths") && err.contains(DELTA), "{err}");
+    let s = summary(&d);
+    assert_eq!(s["run"]["stopped_by"], "max_paths");
+    assert_eq!(s["run"]["paths"], 32_768);
+    assert_eq!(s["run"]["precision"][0]["met"], false);
+}
+
+#[test]
+fn an_unknown_figure_is_refused_and_nothing_is_written() {
+    let d = dir("bad");
+    let o = revshare(&[
+        "run",
+        &base(),
+        "--precision",
+        "series.nope.mean=1",
+        "-q",
+        "--out",
+        &d.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("series.nope.mean"));
+    assert!(!d.exists());
+}
