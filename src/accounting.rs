@@ -451,16 +451,6 @@ pub struct Position {
     pub received_npv: Money,
 }
 
-/// Row of [`Position::paid`] within a position's four rows in
-/// [`Book::positions_paths`].
-pub const POS_PAID: usize = 0;
-/// Row of [`Position::received`].
-pub const POS_RECEIVED: usize = 1;
-/// Row of [`Position::paid_npv`].
-pub const POS_PAID_NPV: usize = 2;
-/// Row of [`Position::received_npv`].
-pub const POS_RECEIVED_NPV: usize = 3;
-
 impl Position {
     /// received - paid.
     pub fn net(&self) -> Money {
@@ -580,43 +570,120 @@ impl Book {
         }
     }
 
-    /// [`Book::positions`] for a chunk of `paths` paths at once, whose
-    /// flows [`settle_paths`] settled into `flows` (book order): field `f`
-    /// (`POS_PAID` ...) of position `i = regime * parties + party` on path
-    /// `p` goes to `rows[(i * 4 + f) * stride + p]`. Every path gets the
-    /// same sums in the same order as [`Book::positions`] gives it alone.
+    /// Rows (of a chunk's stride) of the scratch that [`Book::nets_paths`]
+    /// needs.
+    pub fn position_rows(&self) -> usize {
+        self.regimes.len() * self.parties.len() * POS_ROWS
+    }
+
+    /// The party metrics and comparisons of MODEL.md §3, the only place
+    /// they are computed, for a chunk of `paths` paths whose flows
+    /// [`settle_paths`] settled into `flows` (book order).
+    ///
+    /// Per regime r and party q that appears in it (`regime_parties[r]`):
+    /// `paid` (the totals of q's flows as payer, summed in book order),
+    /// `received` (as payee), `net = received - paid` and `net_npv` (the
+    /// same with NPVs), metrics 0 to 3 of [`Net::Party`]`(r, q, m)`. Per
+    /// regime r and party q compared with the baseline b (`compared[r]`):
+    /// `delta_net = net(r) - net(b)` and `delta_net_npv`, metrics 0 and 1
+    /// of [`Net::Comparison`]`(r, q, m)`; a party absent from a regime has
+    /// net 0 there. Each goes to row `row(net)` of `out` (rows of `stride`
+    /// values, path p at offset p). `positions` is scratch of
+    /// [`Book::position_rows`] rows of `stride`.
     ///
     /// # Panics
-    /// If `rows` is shorter than `regimes * parties * 4` rows of `stride`,
-    /// or `paths` exceeds `stride` or a flow's chunk.
+    /// If `paths` exceeds `stride` or a flow's chunk, or a buffer is too
+    /// short.
     #[inline(always)]
-    pub fn positions_paths(
+    pub fn nets_paths(
         &self,
         flows: &[FlowChunk],
         paths: usize,
         stride: usize,
-        rows: &mut [f64],
+        positions: &mut [f64],
+        out: &mut [f64],
+        row: impl Fn(Net) -> usize,
     ) {
         let np = self.parties.len();
-        assert!(paths <= stride && rows.len() >= self.regimes.len() * np * 4 * stride);
-        for row in rows.chunks_exact_mut(stride) {
-            row[..paths].fill(0.0);
-        }
-        let mut add = |row: usize, xs: &[f64]| {
-            for (a, x) in rows[row * stride..][..paths].iter_mut().zip(xs) {
-                *a += x;
+        assert!(paths <= stride && positions.len() >= self.position_rows() * stride);
+        let at = |i: usize, f: usize| (i * POS_ROWS + f) * stride;
+        for i in 0..self.regimes.len() * np {
+            for f in [POS_PAID, POS_RECEIVED, POS_PAID_NPV, POS_RECEIVED_NPV] {
+                positions[at(i, f)..][..paths].fill(0.0);
             }
-        };
+        }
         for (f, st) in self.flows.iter().zip(flows) {
-            let payer = (f.regime * np + f.payer) * 4;
-            let payee = (f.regime * np + f.payee) * 4;
-            add(payer + POS_PAID, &st.total[..paths]);
-            add(payer + POS_PAID_NPV, &st.npv[..paths]);
-            add(payee + POS_RECEIVED, &st.total[..paths]);
-            add(payee + POS_RECEIVED_NPV, &st.npv[..paths]);
+            let (payer, payee) = (f.regime * np + f.payer, f.regime * np + f.payee);
+            for (i, sum, x) in [
+                (payer, POS_PAID, &st.total),
+                (payer, POS_PAID_NPV, &st.npv),
+                (payee, POS_RECEIVED, &st.total),
+                (payee, POS_RECEIVED_NPV, &st.npv),
+            ] {
+                for (a, x) in positions[at(i, sum)..][..paths].iter_mut().zip(&x[..paths]) {
+                    *a += x;
+                }
+            }
+        }
+        // Every position's nets, then what is read of them.
+        for i in 0..self.regimes.len() * np {
+            let (sums, nets) = positions.split_at_mut(at(i, POS_NET));
+            for (net, received, paid) in [
+                (0, POS_RECEIVED, POS_PAID),
+                (stride, POS_RECEIVED_NPV, POS_PAID_NPV),
+            ] {
+                let (received, paid) = (&sums[at(i, received)..], &sums[at(i, paid)..]);
+                for ((o, a), b) in nets[net..][..paths].iter_mut().zip(received).zip(paid) {
+                    *o = a - b;
+                }
+            }
+        }
+        let positions = &positions[..];
+        let field = |i: usize, f: usize| &positions[at(i, f)..][..paths];
+        for r in 0..self.regimes.len() {
+            for &q in &self.regime_parties[r] {
+                for (m, f) in [POS_PAID, POS_RECEIVED, POS_NET, POS_NET_NPV]
+                    .into_iter()
+                    .enumerate()
+                {
+                    out[row(Net::Party(r, q, m)) * stride..][..paths]
+                        .copy_from_slice(field(r * np + q, f));
+                }
+            }
+            for &q in &self.compared[r] {
+                let (x, b) = (r * np + q, self.baseline * np + q);
+                for (m, f) in [POS_NET, POS_NET_NPV].into_iter().enumerate() {
+                    let out = &mut out[row(Net::Comparison(r, q, m)) * stride..][..paths];
+                    for ((o, x), b) in out.iter_mut().zip(field(x, f)).zip(field(b, f)) {
+                        *o = x - b;
+                    }
+                }
+            }
         }
     }
 }
+
+/// A per-path quantity that [`Book::nets_paths`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// `Party(r, q, m)`: metric m (0 paid, 1 received, 2 net, 3 net_npv) of
+    /// party q in regime r.
+    Party(usize, usize, usize),
+    /// `Comparison(r, q, m)`: comparison m (0 delta_net, 1 delta_net_npv)
+    /// of party q, regime r against the baseline.
+    Comparison(usize, usize, usize),
+}
+
+/// Rows per position (regime and party) in the scratch of
+/// [`Book::nets_paths`], and which holds what: the sums of the totals and
+/// NPVs of the flows paid and received, and the nets.
+const POS_ROWS: usize = 6;
+const POS_PAID: usize = 0;
+const POS_RECEIVED: usize = 1;
+const POS_PAID_NPV: usize = 2;
+const POS_RECEIVED_NPV: usize = 3;
+const POS_NET: usize = 4;
+const POS_NET_NPV: usize = 5;
 
 #[cfg(test)]
 mod tests {
@@ -790,7 +857,7 @@ mod tests {
     }
 
     #[test]
-    fn positions_paths_equals_positions_path_by_path() {
+    fn nets_paths_equals_positions_path_by_path() {
         // base.json's book (two regimes, flows in both directions) over
         // seven paths with distinct totals and NPVs, in rows of stride 9.
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
@@ -809,8 +876,13 @@ mod tests {
             })
             .collect();
         let n = book.regimes.len() * book.parties.len();
-        let mut rows = vec![f64::NAN; n * 4 * stride];
-        book.positions_paths(&flows, paths, stride, &mut rows);
+        let index = |net: Net| match net {
+            Net::Party(r, q, m) => (r * book.parties.len() + q) * 6 + m,
+            Net::Comparison(r, q, m) => (r * book.parties.len() + q) * 6 + 4 + m,
+        };
+        let mut positions = vec![f64::NAN; book.position_rows() * stride];
+        let mut rows = vec![f64::NAN; n * 6 * stride];
+        book.nets_paths(&flows, paths, stride, &mut positions, &mut rows, index);
         for p in 0..paths {
             let outcomes: Vec<FlowOutcome> = flows
                 .iter()
@@ -822,12 +894,33 @@ mod tests {
                 .collect();
             let mut pos = vec![Position::default(); n];
             book.positions(&outcomes, &mut pos);
-            for (i, x) in pos.iter().enumerate() {
-                let row = |f: usize| rows[(i * 4 + f) * stride + p].to_bits();
-                assert_eq!(row(POS_PAID), x.paid.to_bits(), "position {i}, path {p}");
-                assert_eq!(row(POS_RECEIVED), x.received.to_bits());
-                assert_eq!(row(POS_PAID_NPV), x.paid_npv.to_bits());
-                assert_eq!(row(POS_RECEIVED_NPV), x.received_npv.to_bits());
+            let row = |net: Net| rows[index(net) * stride + p].to_bits();
+            for r in 0..book.regimes.len() {
+                for &q in &book.regime_parties[r] {
+                    let x = &pos[r * book.parties.len() + q];
+                    let expect = [x.paid, x.received, x.net(), x.net_npv()];
+                    for (m, e) in expect.iter().enumerate() {
+                        assert_eq!(
+                            row(Net::Party(r, q, m)),
+                            e.to_bits(),
+                            "{r} {q} {m}, path {p}"
+                        );
+                    }
+                }
+                for &q in &book.compared[r] {
+                    let (x, b) = (
+                        &pos[r * book.parties.len() + q],
+                        &pos[book.baseline * book.parties.len() + q],
+                    );
+                    let expect = [x.net() - b.net(), x.net_npv() - b.net_npv()];
+                    for (m, e) in expect.iter().enumerate() {
+                        assert_eq!(
+                            row(Net::Comparison(r, q, m)),
+                            e.to_bits(),
+                            "{r} {q} {m}, path {p}"
+                        );
+                    }
+                }
             }
         }
     }
