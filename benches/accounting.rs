@@ -1,18 +1,17 @@
-//! Per-path accounting cost: `settle` of each flow of scenarios/base.json
-//! (the uncapped prior flows and the capped amended flow) over pre-drawn
-//! revenue paths, `settle_paths` (what the engine runs: the same flows over
-//! chunks of 128 paths laid out step-major, AVX2 where available), and the
-//! netting of all flows into party positions. Throughput is in paths/s
-//! (one settle of one flow per element).
+//! Per-path accounting cost on scenarios/base.json (the uncapped prior
+//! flows and the capped amended flow) over pre-drawn revenue paths, laid
+//! out as the engine lays them out (step-major chunks of 128 paths):
+//! `settle_paths` of each flow (AVX2 where available), and all flows
+//! settled and netted into party metrics and comparisons
+//! (`Book::nets_paths`), as the engine does per chunk. Throughput is in
+//! paths/s (one flow, or the whole book, of one path per element).
 
 mod common;
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use revshare::contract::{
-    discount_factors, settle, settle_paths, FlowChunk, FlowOutcome, Position,
-};
+use revshare::contract::{discount_factors, settle_paths, FlowChunk, Net};
 use revshare::engine::batch_rng;
 use revshare::engine::Engine;
 use revshare::model::{PathBuffer, RngShocks};
@@ -36,28 +35,9 @@ fn accounting(c: &mut Criterion) {
                 .collect()
         })
         .collect();
-    let mut cumulative = vec![0.0; n + 1];
     let mut g = c.benchmark_group("accounting");
     g.throughput(Throughput::Elements(PATHS as u64));
-    for flow in &engine.book.flows {
-        let id = format!("{}/{}", engine.book.regimes[flow.regime], flow.name);
-        g.bench_function(BenchmarkId::new("settle", id), |b| {
-            b.iter(|| {
-                let mut total = 0.0;
-                for r in &revenue {
-                    let o = settle(
-                        &flow.terms,
-                        &r[flow.terms.series],
-                        &discount,
-                        &mut cumulative,
-                    );
-                    total += o.npv;
-                }
-                black_box(total)
-            })
-        });
-    }
-    // The same paths step-major, in chunks of 128 as the engine lays them
+    // The paths step-major, in chunks of 128 as the engine lays them
     // out: revenue of series s, step k, path p of chunk c at
     // soa[c][s][k * STRIDE + p].
     const CHUNK: usize = 128;
@@ -102,29 +82,39 @@ fn accounting(c: &mut Criterion) {
             })
         });
     }
-    let mut outcomes = vec![
-        FlowOutcome {
-            total: 0.0,
-            npv: 0.0,
-            hit_time: None
-        };
-        engine.book.flows.len()
-    ];
-    let mut positions =
-        vec![Position::default(); engine.book.regimes.len() * engine.book.parties.len()];
-    g.bench_function("settle_all_and_net", |b| {
+    // Every flow of the book, then the nets, as the engine runs them per
+    // chunk (each flow's state kept for the netting).
+    let book = &engine.book;
+    let np = book.parties.len();
+    let mut flows = vec![FlowChunk::new(CHUNK); book.flows.len()];
+    let mut positions = vec![0.0; book.position_rows() * STRIDE];
+    let mut nets = vec![0.0; book.regimes.len() * np * 6 * STRIDE];
+    g.bench_function("settle_paths_all_and_net", |b| {
         b.iter(|| {
-            for r in &revenue {
-                for (o, flow) in outcomes.iter_mut().zip(&engine.book.flows) {
-                    *o = settle(
+            for chunk in &soa {
+                for (flow, state) in book.flows.iter().zip(&mut flows) {
+                    settle_paths(
                         &flow.terms,
-                        &r[flow.terms.series],
+                        &chunk[flow.terms.series],
                         &discount,
-                        &mut cumulative,
+                        &mut cum_rows,
+                        STRIDE,
+                        CHUNK,
+                        state,
                     );
                 }
-                engine.book.positions(&outcomes, &mut positions);
-                black_box(&positions);
+                book.nets_paths(
+                    &flows,
+                    CHUNK,
+                    STRIDE,
+                    &mut positions,
+                    &mut nets,
+                    |net| match net {
+                        Net::Party(r, q, m) => (r * np + q) * 6 + m,
+                        Net::Comparison(r, q, m) => (r * np + q) * 6 + 4 + m,
+                    },
+                );
+                black_box(&nets);
             }
         })
     });

@@ -10,7 +10,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rand::SeedableRng;
-use revshare::contract::{settle, Book, FlowOutcome, FlowTerms};
+use revshare::contract::{settle_paths, Book, FlowChunk, FlowTerms};
 use revshare::engine::{Engine, RunOptions};
 use revshare::model::{Model, PathBuffer, RngShocks};
 use revshare::scenario;
@@ -72,12 +72,28 @@ fn path_and_terms() -> impl Strategy<Value = (Vec<f64>, FlowTerms, f64)> {
     })
 }
 
-fn run_settle(t: &FlowTerms, rev: &[f64], r: f64) -> (FlowOutcome, Vec<f64>, Vec<f64>) {
+/// What one flow paid on one path.
+struct Outcome {
+    total: f64,
+    npv: f64,
+    hit_time: Option<f64>,
+}
+
+/// Settles one flow on one revenue path (a chunk of one path) at discount
+/// rate `r`: its outcome, C(k) - C(0) for k = 0..=n, and the discount
+/// factors.
+fn run_settle(t: &FlowTerms, rev: &[f64], r: f64) -> (Outcome, Vec<f64>, Vec<f64>) {
     let disc: Vec<f64> = (1..=rev.len())
         .map(|k| (1.0 + r).powf(-(k as f64) * t.dt))
         .collect();
     let mut cum = vec![f64::NAN; rev.len() + 1];
-    let o = settle(t, rev, &disc, &mut cum);
+    let mut st = FlowChunk::new(1);
+    settle_paths(t, rev, &disc, &mut cum, 1, 1, &mut st);
+    let o = Outcome {
+        total: st.total[0],
+        npv: st.npv[0],
+        hit_time: st.hit_time(t, 0),
+    };
     (o, cum, disc)
 }
 

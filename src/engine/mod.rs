@@ -34,10 +34,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use crate::contract::{
-    discount_factors, settle_paths, Book, FlowChunk, POS_PAID, POS_PAID_NPV, POS_RECEIVED,
-    POS_RECEIVED_NPV,
-};
+use crate::contract::{discount_factors, settle_paths, Book, FlowChunk, Net};
 use crate::model::{exp_in_place, Model, RngShocks, Shocks, StepState, ZeroShocks};
 use crate::scenario::Scenario;
 use crate::simd::Aligned;
@@ -467,7 +464,7 @@ impl Drop for LastHandover<'_> {
 struct Scratch {
     state: StepState,
     flows: Vec<FlowChunk>,
-    /// The chunk's positions (see [`Book::positions_paths`]).
+    /// The chunk's positions (scratch of [`Book::nets_paths`]).
     positions: Aligned,
     /// The chunk's values, row-major: row `r` holds `buf[r * stride + p]`
     /// for the chunk's paths p (see [`Rows`]); every row starts a cache
@@ -632,10 +629,7 @@ impl Engine {
         Scratch {
             state: StepState::new(&self.model, self.chunk),
             flows: vec![FlowChunk::new(self.chunk); self.book.flows.len()],
-            positions: Aligned::new(
-                self.book.regimes.len() * self.book.parties.len() * 4 * self.stride,
-                0.0,
-            ),
+            positions: Aligned::new(self.book.position_rows() * self.stride, 0.0),
             buf: Aligned::new(self.rows.count * self.stride, 0.0),
         }
     }
@@ -762,47 +756,18 @@ impl Engine {
             }
         }
         // Parties and comparisons, row by row across the paths.
-        let np = l.parties;
-        let base = self.book.baseline;
-        self.book
-            .positions_paths(&sc.flows, paths, w, &mut sc.positions);
-        let pos = &sc.positions[..];
-        let field = |q: usize, f: usize| &pos[(q * 4 + f) * w..][..paths];
-        for r in 0..l.regimes {
-            for &q in &self.book.regime_parties[r] {
-                let at = |m: usize| (rows.own_of[l.party(r, q, m)] - rows.own) * w;
-                let i = r * np + q;
-                let (paid, received) = (field(i, POS_PAID), field(i, POS_RECEIVED));
-                let (paid_npv, received_npv) = (field(i, POS_PAID_NPV), field(i, POS_RECEIVED_NPV));
-                own[at(0)..][..paths].copy_from_slice(paid);
-                own[at(1)..][..paths].copy_from_slice(received);
-                for ((o, a), b) in own[at(2)..][..paths].iter_mut().zip(received).zip(paid) {
-                    *o = a - b;
-                }
-                for ((o, a), b) in own[at(3)..][..paths]
-                    .iter_mut()
-                    .zip(received_npv)
-                    .zip(paid_npv)
-                {
-                    *o = a - b;
-                }
-            }
-            for &q in &self.book.compared[r] {
-                let at = |m: usize| (rows.own_of[l.comparison(r, q, m)] - rows.own) * w;
-                let (x, b) = (r * np + q, base * np + q);
-                for (fields, m) in [
-                    ((POS_PAID, POS_RECEIVED), 0),
-                    ((POS_PAID_NPV, POS_RECEIVED_NPV), 1),
-                ] {
-                    let (xp, xr) = (field(x, fields.0), field(x, fields.1));
-                    let (bp, br) = (field(b, fields.0), field(b, fields.1));
-                    let out = &mut own[at(m)..][..paths];
-                    for p in 0..paths {
-                        out[p] = (xr[p] - xp[p]) - (br[p] - bp[p]);
-                    }
-                }
-            }
-        }
+        let own_row = |m: usize| rows.own_of[m] - rows.own;
+        self.book.nets_paths(
+            &sc.flows,
+            paths,
+            w,
+            &mut sc.positions,
+            own,
+            |net| match net {
+                Net::Party(r, q, m) => own_row(l.party(r, q, m)),
+                Net::Comparison(r, q, m) => own_row(l.comparison(r, q, m)),
+            },
+        );
         // Every metric's row into its accumulator.
         for r in &rows.flush {
             t.stats[r.metric].add_slice(&buf[r.row * w..r.row * w + paths]);

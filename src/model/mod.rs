@@ -483,7 +483,7 @@ impl Model {
         }
         let out = &mut out[..(self.shock_rows() - 1) * stride + 1];
         if self.chol_in_draw {
-            return self.draw_path_correlated(shocks, state, out, stride);
+            return self.draw_path_correlated(shocks, &mut state.z, out, stride);
         }
         for step in 0..self.steps {
             let at = 3 * step * k * stride;
@@ -523,17 +523,17 @@ impl Model {
     }
 
     /// [`Model::draw_path`] when the Cholesky product must be taken while
-    /// drawing (correlated series, one of them with tails).
+    /// drawing (correlated series, one of them with tails); `z` holds one
+    /// step's normals (the [`StepState`]'s, one per series).
     #[inline(never)]
     fn draw_path_correlated<S: Shocks>(
         &self,
         shocks: &mut S,
-        state: &mut StepState,
+        z: &mut [f64],
         out: &mut [f64],
         stride: usize,
     ) {
         let k = self.series.len();
-        let z = &mut state.z;
         for step in 0..self.steps {
             for zi in z.iter_mut() {
                 *zi = shocks.normal();
