@@ -21,6 +21,7 @@
 pub mod compare;
 pub mod decide;
 pub mod metric;
+pub mod problem;
 
 use std::collections::BTreeMap;
 
