@@ -117,6 +117,12 @@ const DISCRETE: [&str; 7] = [
 ///
 /// Years, step counts and simulation settings are refused.
 pub fn default_bounds(path: &str, current: Option<f64>) -> Result<(f64, f64), String> {
+    // 12 significant digits: 0.85 - 1 prints as -0.15, not -0.15000000000000002.
+    let round = |x: f64| format!("{x:.11e}").parse::<f64>().unwrap_or(x);
+    default_bounds_exact(path, current).map(|(lo, hi)| (round(lo), round(hi)))
+}
+
+fn default_bounds_exact(path: &str, current: Option<f64>) -> Result<(f64, f64), String> {
     let parts: Vec<&str> = path.split('.').collect();
     let last = *parts.last().unwrap_or(&"");
     if DISCRETE.contains(&last) || parts.first() == Some(&"simulation") {
@@ -189,7 +195,15 @@ impl Variants {
     /// cannot exist or a value that is not a number.
     pub fn current(&self, path: &str) -> Result<Option<f64>, String> {
         match scenario::value_at(&self.json, path)? {
-            None => Ok(None),
+            // An absent field must be one the format knows (an optional
+            // one): setting it shows whether the typed stage accepts it.
+            None => match self.with(&[path.to_string()], &[0.0]) {
+                Err(ScenarioError::Syntax { message, .. }) => Err(format!(
+                    "{path}: {}",
+                    message.trim_start_matches("after --set: ")
+                )),
+                _ => Ok(None),
+            },
             Some(v) => v
                 .as_f64()
                 .map(Some)
@@ -357,8 +371,10 @@ mod tests {
         );
         assert_eq!(b("regimes.a.f.rate", Some(0.2)).unwrap(), (0.0, 1.0));
         assert_eq!(b("correlations.0.rho", Some(0.5)).unwrap(), (-1.0, 1.0));
-        let g = b("series.s.growth.initial", Some(0.85)).unwrap();
-        assert!((g.0 + 0.15).abs() < 1e-12 && (g.1 - 1.85).abs() < 1e-12);
+        assert_eq!(
+            b("series.s.growth.initial", Some(0.85)).unwrap(),
+            (-0.15, 1.85)
+        );
         assert_eq!(
             b("series.s.initial_run_rate", Some(20.0)).unwrap(),
             (2.0, 200.0)
@@ -388,6 +404,8 @@ mod tests {
         assert_eq!(v.current("regimes.prior.f.rate").unwrap(), Some(0.2));
         assert_eq!(v.current("regimes.prior.f.cap").unwrap(), None);
         assert!(v.current("regimes.prior.g.rate").is_err());
+        let e = v.current("series.s.growth.initia").unwrap_err();
+        assert!(e.contains("unknown field `initia`"), "{e}");
         let paths = vec![
             "regimes.prior.f.cap".to_string(),
             "series.s.growth.initial".to_string(),
