@@ -399,6 +399,7 @@ fn solve_the_cap_for_even_odds_of_binding_by_2029() {
         &target,
         "--paths",
         "20000",
+        "--xlsx",
         "--out",
         &o,
     ])));
@@ -420,7 +421,7 @@ fn solve_the_cap_for_even_odds_of_binding_by_2029() {
         (s["achieved"].as_f64().unwrap() - 0.5).abs() < 2.0 * se,
         "{s}"
     );
-    for f in ["base-solved.json", "solve.png", "solve.svg"] {
+    for f in ["base-solved.json", "solve.png", "solve.svg", "solve.xlsx"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let solved = json(&out.join("base-solved.json"));

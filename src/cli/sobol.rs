@@ -8,10 +8,9 @@
 //! indices labelled with their intervals and, with `--xlsx`, `sobol.xlsx`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-use anyhow::Context as _;
-use rayon::prelude::*;
 use serde_json::json;
 
 use super::common::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
@@ -118,14 +117,26 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
     let total = scenarios.len() as u64 * base.simulation.paths;
     let progress = Progress::new(total);
     let done = AtomicU64::new(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.run.threads)
-        .build()
-        .context("cannot start worker threads")?;
-    let outputs: Result<Vec<f64>, RunFailure> = pool.install(|| {
-        scenarios
-            .par_iter()
-            .map(|sc| {
+    // Plain threads take the points in turn: each run starts its own
+    // one-thread pool, and a rayon worker waiting on another pool would
+    // run further points on top of its own stack.
+    let threads = if args.run.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        args.run.threads
+    }
+    .min(scenarios.len());
+    let next = AtomicUsize::new(0);
+    let y = Mutex::new(vec![f64::NAN; scenarios.len()]);
+    let failed: Mutex<Option<RunFailure>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= scenarios.len() || failed.lock().map_or(true, |f| f.is_some()) {
+                    return;
+                }
+                let sc = &scenarios[i];
                 let report = |n: u64| progress.update(done.load(Ordering::Relaxed) + n);
                 let how = Simulate {
                     threads: 1,
@@ -134,14 +145,30 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
                     cancel: &cancel,
                     steps: false,
                 };
-                let run = simulate(sc, &how)?;
-                done.fetch_add(sc.simulation.paths, Ordering::Relaxed);
-                // A metric with no value at a point (a cap never hit) is NaN,
-                // reported below with the point.
-                Ok(metric.eval(&run.summary).map_or(f64::NAN, |v| v.point()))
-            })
-            .collect()
+                match simulate(sc, &how) {
+                    Ok(run) => {
+                        done.fetch_add(sc.simulation.paths, Ordering::Relaxed);
+                        // A metric with no value at a point (a cap never
+                        // hit) is NaN, reported below with the point.
+                        let v = metric.eval(&run.summary).map_or(f64::NAN, |v| v.point());
+                        if let Ok(mut y) = y.lock() {
+                            y[i] = v;
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut f) = failed.lock() {
+                            f.get_or_insert(e);
+                        }
+                        return;
+                    }
+                }
+            });
+        }
     });
+    let outputs = match failed.into_inner().ok().flatten() {
+        Some(e) => Err(e),
+        None => Ok(y.into_inner().unwrap_or_default()),
+    };
     progress.finish();
     let y = outputs.map_err(RunFailure::into_error)?;
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {

@@ -16,6 +16,7 @@ use super::common::{apply_paths_seed, cancel_flag, load_scenario};
 use super::decide::{json_bytes, num, show, target_se, EvalError, Figures};
 use super::{coded, failure, invalid, OutputArgs, ScenarioArgs, EXIT_UNMET};
 use revshare::export::draw::{band_line_chart, BandLineChart, ChartStyle, ReferenceLine, PALETTE};
+use revshare::export::xlsx::{self, Cell, Sheet};
 use revshare::scenario::Scenario;
 use revshare::study::decide::solve::{
     root_interval, solve, Root, RootInterval, SolveError, SolveOptions,
@@ -218,6 +219,11 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
             &format!("{}-solved.json", file_sc.name),
             &json_bytes(&solved.to_json_value()),
         )?;
+        if args.output.xlsx {
+            let bytes = xlsx::workbook_bytes(&solve_sheets(&summary, &evaluated))
+                .map_err(|e| anyhow::anyhow!("cannot build solve.xlsx: {e}"))?;
+            out.write("solve.xlsx", &bytes)?;
+        }
         if !args.output.no_charts {
             let chart = BandLineChart {
                 title: format!("Solving {} = {}", metric.label(), target.value),
@@ -284,6 +290,57 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
         println!("wrote to {}/: {}", dir.display(), names.join(", "));
     }
     Ok(())
+}
+
+/// solve.xlsx: the result (the fields of solve.json) and every evaluated
+/// point.
+fn solve_sheets(summary: &serde_json::Value, evaluated: &[Point]) -> Vec<Sheet> {
+    let field = |k: &str| match &summary[k] {
+        serde_json::Value::Number(n) => Cell::Number(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => Cell::Text(s.clone()),
+        serde_json::Value::Array(a) => Cell::Text(
+            a.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(" to "),
+        ),
+        _ => Cell::Empty,
+    };
+    let keys = [
+        "param",
+        "value",
+        "interval",
+        "metric",
+        "target",
+        "achieved",
+        "se",
+        "se_method",
+        "slope",
+        "bracket",
+        "paths",
+        "seed",
+        "runs",
+    ];
+    let result = Sheet {
+        name: "solve".into(),
+        headers: vec!["field".into(), "value".into()],
+        rows: keys
+            .iter()
+            .map(|k| vec![Cell::Text(k.to_string()), field(k)])
+            .collect(),
+    };
+    let points = Sheet {
+        name: "evaluated".into(),
+        headers: ["x", "figure", "se"]
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        rows: evaluated
+            .iter()
+            .map(|p| vec![Cell::Number(p.x), Cell::Number(p.value), Cell::Number(p.se)])
+            .collect(),
+    };
+    vec![result, points]
 }
 
 /// The interval of the root by the delta method, with the difference step
