@@ -365,7 +365,13 @@ fn report(
             target: t.value,
             fitted: v.as_ref().map_or(f64::NAN, MetricValue::point),
             se: target_se(v.as_ref(), t.value),
-            se_method: v.as_ref().map_or("none", MetricValue::se_method),
+            se_method: match v {
+                Some(MetricValue::Probability { .. }) => {
+                    "binomial sqrt(p (1 - p) / N) at the target"
+                }
+                Some(v) => v.se_method(),
+                None => "none (the figure is null)",
+            },
             exact: match (closed, &at_fit) {
                 (Some(cf), Some(s)) => cf[i].value(s).ok(),
                 _ => None,
