@@ -48,7 +48,8 @@ pub struct SensitivityArgs {
     /// Paths, seed, threads and field overrides.
     #[command(flatten)]
     pub run: ScenarioArgs,
-    /// Where and what to write (default folder: out/<name>-sensitivity/).
+    /// Where and what to write (default folder: out/<name>-sensitivity/; with --method sobol,
+    /// out/<name>-sobol/ and --xlsx writes sobol.xlsx).
     #[command(flatten)]
     pub output: OutputArgs,
 }

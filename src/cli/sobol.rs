@@ -106,10 +106,9 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut out = args.output.open(
-        Path::new("out").join(format!("{}-sensitivity", base.name)),
-        false,
-    )?;
+    let mut out = args
+        .output
+        .open(Path::new("out").join(format!("{}-sobol", base.name)), false)?;
     let dir = out.path().to_owned();
 
     // 2. Every design point on the same seed, in parallel.
