@@ -10,7 +10,7 @@ import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "revshare"
-COMMANDS = ["run", "merge", "batch", "sweep", "sensitivity", "validate"]
+COMMANDS = ["run", "merge", "batch", "sweep", "sensitivity", "calibrate", "solve", "validate"]
 START, END = "<!-- cli-help:start -->", "<!-- cli-help:end -->"
 
 blocks = []

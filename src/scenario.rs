@@ -853,20 +853,14 @@ fn apply_override(root: &mut serde_json::Value, spec: &str) -> Result<(), (Strin
                     map.insert(part.to_string(), new);
                     return Ok(());
                 }
-                map.get_mut(*part)
-                    .ok_or_else(|| (here.clone(), "no such field".to_string()))?
+                if !map.contains_key(*part) {
+                    return Err((here, no_such_field(map)));
+                }
+                map.get_mut(*part).expect("the field exists")
             }
             serde_json::Value::Array(items) => {
-                let idx: usize = part
-                    .parse()
-                    .map_err(|_| (here.clone(), "expected an array index".to_string()))?;
-                let len = items.len();
-                let slot = items.get_mut(idx).ok_or_else(|| {
-                    (
-                        here.clone(),
-                        format!("index {idx} out of range (array has {len} items)"),
-                    )
-                })?;
+                let idx = item_index(items, part, &parts[..i]).map_err(|m| (here.clone(), m))?;
+                let slot = &mut items[idx];
                 if last {
                     *slot = new;
                     return Ok(());
@@ -877,6 +871,93 @@ fn apply_override(root: &mut serde_json::Value, spec: &str) -> Result<(), (Strin
         };
     }
     Ok(())
+}
+
+/// "no such field", with the fields there are.
+fn no_such_field(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    let fields: Vec<&str> = map.keys().map(String::as_str).collect();
+    format!("no such field (fields here: {})", fields.join(", "))
+}
+
+/// The index of the item that `part` names in an array of a scenario path
+/// (`parents` are the parts before it): a number, or the `name` of an item
+/// (the flows of a regime are named: `regimes.amended.openai_to_microsoft`
+/// is `regimes.amended.0` when that flow comes first).
+fn item_index(items: &[serde_json::Value], part: &str, parents: &[&str]) -> Result<usize, String> {
+    if let Ok(idx) = part.parse::<usize>() {
+        return if idx < items.len() {
+            Ok(idx)
+        } else {
+            Err(format!(
+                "index {idx} out of range (array has {} items)",
+                items.len()
+            ))
+        };
+    }
+    fn name(v: &serde_json::Value) -> Option<&str> {
+        v.get("name").and_then(serde_json::Value::as_str)
+    }
+    if let Some(idx) = items.iter().position(|v| name(v) == Some(part)) {
+        return Ok(idx);
+    }
+    let names: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| name(v).map(|n| format!("{n} ({i})")))
+        .collect();
+    if names.is_empty() {
+        return Err("expected an array index".into());
+    }
+    match parents {
+        ["regimes", regime] => Err(format!(
+            "regime `{regime}` has no flow named `{part}`; its flows (name or index): {}",
+            names.join(", ")
+        )),
+        _ => Err(format!(
+            "no item named `{part}`; items (name or index): {}",
+            names.join(", ")
+        )),
+    }
+}
+
+/// The value at a dotted scenario path in a scenario's JSON form (e.g.
+/// [`Scenario::to_json_value`]): the paths of `--set`, with array items by
+/// index or, for the flows of a regime, by name. `Ok(None)` when only the
+/// last field is absent (an optional or defaulted field, e.g. the cap of an
+/// uncapped flow); an error naming the part of the path that cannot exist
+/// otherwise.
+pub fn value_at<'a>(
+    root: &'a serde_json::Value,
+    path: &str,
+) -> Result<Option<&'a serde_json::Value>, String> {
+    let parts: Vec<&str> = path.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!(
+            "{path}: expected a dotted path such as regimes.amended.openai_to_microsoft.cap"
+        ));
+    }
+    let mut cur = root;
+    for (i, part) in parts.iter().enumerate() {
+        let here = parts[..=i].join(".");
+        let last = i + 1 == parts.len();
+        cur = match cur {
+            serde_json::Value::Object(map) => match map.get(*part) {
+                Some(v) => v,
+                None if last => return Ok(None),
+                None => return Err(format!("{here}: {}", no_such_field(map))),
+            },
+            serde_json::Value::Array(items) => {
+                &items[item_index(items, part, &parts[..i]).map_err(|m| format!("{here}: {m}"))?]
+            }
+            _ => {
+                return Err(format!(
+                    "{here}: {} is not an object or array",
+                    parts[..i].join(".")
+                ))
+            }
+        };
+    }
+    Ok(Some(cur))
 }
 
 // ---------------------------------------------------------------------------
@@ -1541,5 +1622,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `caps`"), "{e}");
+    }
+
+    #[test]
+    fn flows_are_addressed_by_name_or_index() {
+        let f = Path::new("x.json");
+        let l = parse_with_overrides(OK, f, &["regimes.prior.f.cap=50".into()]).unwrap();
+        assert_eq!(l.scenario.regimes["prior"][0].cap, Some(50.0));
+        let e = parse_with_overrides(OK, f, &["regimes.prior.g.cap=50".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("regimes.prior.g: regime `prior` has no flow named `g`; its flows (name or index): f (0)"),
+            "{e}"
+        );
+        let e = parse_with_overrides(OK, f, &["regimes.prior.3.cap=50".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("index 3 out of range (array has 1 items)"),
+            "{e}"
+        );
+        let e = parse_with_overrides(OK, f, &["series.nope.growth.initial=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("series.nope: no such field (fields here: s)"),
+            "{e}"
+        );
+
+        let v = p(OK).unwrap().scenario.to_json_value();
+        assert_eq!(
+            value_at(&v, "regimes.prior.f.rate").unwrap(),
+            Some(&serde_json::json!(0.2))
+        );
+        assert_eq!(
+            value_at(&v, "regimes.prior.0.rate").unwrap(),
+            Some(&serde_json::json!(0.2))
+        );
+        assert_eq!(value_at(&v, "regimes.prior.f.cap").unwrap(), None);
+        assert!(value_at(&v, "regimes.prior.g.cap")
+            .unwrap_err()
+            .contains("has no flow named `g`"));
+        assert!(value_at(&v, "series.s.nope.x")
+            .unwrap_err()
+            .contains("series.s.nope: no such field"));
+        assert!(value_at(&v, "series..x").is_err());
     }
 }

@@ -10,7 +10,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_revshare");
 fn readme_holds_every_commands_help() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for cmd in ["run", "merge", "batch", "sweep", "sensitivity", "validate"] {
+    for cmd in [
+        "run",
+        "merge",
+        "batch",
+        "sweep",
+        "sensitivity",
+        "calibrate",
+        "solve",
+        "validate",
+    ] {
         let o = Command::new(BIN).args([cmd, "--help"]).output().unwrap();
         assert!(o.status.success());
         let help = String::from_utf8(o.stdout).unwrap();

@@ -6,8 +6,9 @@
 //! [`Coded`] error (failures without one exit with 1).
 //!
 //! Exit codes: 0 success, 1 a run or write failed, 2 bad usage or an
-//! invalid scenario, 3 `--max-paths` reached before `--precision` was met
-//! (results written), 130 interrupted by Ctrl-C.
+//! invalid scenario, 3 a goal was not met (`run --precision`: `--max-paths`
+//! reached first, results written; `calibrate`: targets out of reach;
+//! `solve`: no root in the bracket), 130 interrupted by Ctrl-C.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,9 @@ use revshare::export::OutputOptions;
 use revshare::scenario;
 
 mod batch;
+mod calibrate;
 mod common;
+mod decide;
 mod figures;
 mod progress;
 mod run;
@@ -27,6 +30,8 @@ mod shard;
 
 use shard::{parse_shard, MergeArgs, ShardSpec};
 mod sensitivity;
+mod sobol;
+mod solve;
 mod sweep;
 
 /// Exit code for invalid input or usage.
@@ -36,6 +41,11 @@ pub const EXIT_FAILURE: i32 = 1;
 /// Exit code of `run --precision` when `--max-paths` was reached before
 /// every goal was met (the results are written).
 pub const EXIT_PRECISION: i32 = 3;
+/// Exit code when a decision tool's problem has no answer (the same code
+/// as a precision goal not met): `calibrate`'s targets cannot be met in
+/// the bounds, `solve`'s bracket holds no root or the figure is not
+/// monotone on it. Nothing is written.
+pub const EXIT_UNMET: i32 = EXIT_PRECISION;
 /// Exit code after Ctrl-C.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -64,9 +74,15 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Run a scenario over a grid of parameter values (common random numbers).
     Sweep(sweep::SweepArgs),
-    /// One-at-a-time sensitivity of a metric to every numeric parameter
-    /// (20,000 paths a run unless --paths is given).
+    /// Sensitivity of a metric: one parameter at a time (tornado, 20,000
+    /// paths a run unless --paths is given) or global Sobol' indices.
     Sensitivity(sensitivity::SensitivityArgs),
+    /// Fit scenario parameters so that summary figures meet targets
+    /// (weighted least squares on common random numbers).
+    Calibrate(calibrate::CalibrateArgs),
+    /// Find the parameter value at which a summary figure reaches a target
+    /// (Brent's method on common random numbers), with its interval.
+    Solve(solve::SolveArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -246,6 +262,8 @@ pub fn main() -> i32 {
         Command::Batch(args) => report(batch::run(&args)),
         Command::Sweep(args) => report(sweep::run(&args)),
         Command::Sensitivity(args) => report(sensitivity::run(&args)),
+        Command::Calibrate(args) => report(calibrate::run(&args)),
+        Command::Solve(args) => report(solve::run(&args)),
     }
 }
 

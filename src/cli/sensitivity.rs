@@ -34,19 +34,40 @@ pub struct SensitivityArgs {
     /// Relative move of each parameter, down and up (0.2 = ±20%), in (0, 1).
     #[arg(long, default_value_t = 0.2)]
     pub spread: f64,
-    /// JSON file { "PATH": [low, high], ... }: move only these parameters, to these values.
+    /// JSON file { "PATH": [low, high], ... }: move only these parameters, to these values
+    /// (sobol: draw them from these ranges; a range may be a distribution, see docs/decisions.md).
     #[arg(long)]
     pub ranges: Option<PathBuf>,
+    /// tornado: one parameter at a time; sobol: first-order and total Sobol' indices over
+    /// the ranges (default paths per run 2,000).
+    #[arg(long, value_enum, default_value_t = Method::Tornado)]
+    pub method: Method,
+    /// sobol: base samples N (N x (parameters + 2) runs).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub samples: usize,
     /// Paths, seed, threads and field overrides.
     #[command(flatten)]
     pub run: ScenarioArgs,
-    /// Where and what to write (default folder: out/<name>-sensitivity/).
+    /// Where and what to write (default folder: out/<name>-sensitivity/; with --method sobol,
+    /// out/<name>-sobol/ and --xlsx writes sobol.xlsx).
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
+/// The kind of sensitivity analysis.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// One parameter at a time, ranked by swing.
+    Tornado,
+    /// Variance-based global indices.
+    Sobol,
+}
+
 /// Runs `revshare sensitivity`.
 pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
+    if args.method == Method::Sobol {
+        return super::sobol::run(args);
+    }
     // 1. Base scenario, parameters, metric: all checked before any long run.
     let paths = Some(args.run.paths.unwrap_or(DEFAULT_PATHS));
     let base = load_scenario(&args.scenario, &args.run.set, paths, args.run.seed)

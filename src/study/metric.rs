@@ -16,17 +16,49 @@
 //! Keys are resolved against the summary itself, so any key that exists
 //! there works, and an unknown key is reported with the choices at the
 //! level where it went wrong.
+//!
+//! # Standard errors
+//!
+//! Every value has a Monte Carlo standard error ([`MetricValue::se`]), which
+//! the decision tools use as weights, stopping rules and intervals; how it
+//! was found is [`MetricValue::se_method`]:
+//!
+//! - a mean (a `Stat`, or its `.mean`): `se` of the summary, sd / sqrt(N);
+//! - a probability: the binomial sqrt(p (1 − p) / N);
+//! - `.sd`: sd / sqrt(2 (N − 1)), exact for normal values (an
+//!   approximation otherwise);
+//! - a quantile `.pNN` of a distribution the run keeps (flow totals,
+//!   `comparisons.*.delta_net`, cap hit times; [`Metric::eval_run`]): the
+//!   distribution-free order-statistic interval, the quantiles at
+//!   q ± 1.96 sqrt(q (1 − q) / N) read from the run's sketch, whose
+//!   half-width over 1.96 is the se;
+//! - any other quantile (annual revenue, run rates, or a summary without
+//!   its run): the asymptotic se of a sample quantile,
+//!   sqrt(q (1 − q) / N) / f(x_q), with the density f(x_q) estimated by the
+//!   difference quotient over the neighbouring reported quantiles (e.g.
+//!   0.5 / (p75 − p25) for p50; one-sided at p1 and p99). It is 0 inside an
+//!   atom (e.g. totals equal to a cap on most paths);
+//! - both quantile methods add, in quadrature, the sketch's resolution
+//!   (a uniform error over its worst-case relative accuracy,
+//!   [`SKETCH_RELATIVE_ACCURACY`] × |x| / sqrt(3));
+//! - `min`, `max`, `se` and plain numbers: no standard error (NaN).
+//!
+//! N is the number of values behind the figure: the paths, or for hit
+//! times the paths that hit, recovered as (sd / se)².
 
 use std::fmt;
 
 use serde_json::Value;
 
+use crate::result::{Distribution, RunResult};
 use crate::scenario::Scenario;
-use crate::statistics::Stat;
+use crate::statistics::{Stat, QUANTILES, SKETCH_RELATIVE_ACCURACY};
 use crate::summary::Summary;
 
 /// z for a two-sided 90% interval.
 const Z90: f64 = 1.644_853_626_951_472_2;
+/// z for a two-sided 95% interval.
+const Z95: f64 = super::decide::Z95;
 
 /// A metric key that does not name a number in the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +100,16 @@ pub enum MetricValue {
     },
     /// A single number.
     Number(f64),
+    /// One number of a distribution (`.mean`, `.sd`, `.p50`, …), with its
+    /// standard error.
+    Field {
+        /// The number.
+        value: f64,
+        /// Its standard error (NaN if it has none, e.g. `min`).
+        se: f64,
+        /// How the standard error was found (see the module documentation).
+        method: &'static str,
+    },
 }
 
 impl MetricValue {
@@ -76,7 +118,7 @@ impl MetricValue {
         match self {
             MetricValue::Stat(s) => s.mean,
             MetricValue::Probability { p, .. } => *p,
-            MetricValue::Number(x) => *x,
+            MetricValue::Number(x) | MetricValue::Field { value: x, .. } => *x,
         }
     }
 
@@ -86,17 +128,113 @@ impl MetricValue {
         match self {
             MetricValue::Stat(s) => (s.p5, s.p95),
             MetricValue::Probability { p, n } => wilson90(*p, *n),
-            MetricValue::Number(x) => (*x, *x),
+            MetricValue::Number(x) | MetricValue::Field { value: x, .. } => (*x, *x),
         }
     }
 
-    /// The standard error of the point value (0 for a plain number).
+    /// The standard error of the point value (see the module
+    /// documentation): 0 for a plain number, NaN for a figure of a
+    /// distribution that has none (`min`, `max`).
     pub fn se(&self) -> f64 {
         match self {
             MetricValue::Stat(s) => s.se,
             MetricValue::Probability { p, n } => (p * (1.0 - p) / (*n).max(1) as f64).sqrt(),
             MetricValue::Number(_) => 0.0,
+            MetricValue::Field { se, .. } => *se,
         }
+    }
+
+    /// How [`MetricValue::se`] was found, in words.
+    pub fn se_method(&self) -> &'static str {
+        match self {
+            MetricValue::Stat(_) => SE_MEAN,
+            MetricValue::Probability { .. } => "binomial sqrt(p (1 - p) / N)",
+            MetricValue::Number(_) => "none (a plain number)",
+            MetricValue::Field { method, .. } => method,
+        }
+    }
+}
+
+const SE_MEAN: &str = "sd / sqrt(N)";
+const SE_ORDER: &str = "order-statistic 95% interval from the run's sketch, half-width / 1.96";
+const SE_DENSITY: &str =
+    "asymptotic sqrt(q (1 - q) / N) / f(x_q), density from the neighbouring reported quantiles";
+
+/// The number of values behind a statistic: (sd / se)², else `paths`.
+fn count_of(stat: &Stat, paths: u64) -> f64 {
+    if stat.se > 0.0 && stat.sd > 0.0 {
+        ((stat.sd / stat.se).powi(2)).round().max(1.0)
+    } else {
+        paths.max(1) as f64
+    }
+}
+
+/// The sketch's resolution at `x` as a standard deviation.
+fn sketch_sd(x: f64) -> f64 {
+    SKETCH_RELATIVE_ACCURACY * x.abs() / 3f64.sqrt()
+}
+
+/// A figure `field` of the statistic `stat` with its standard error.
+fn stat_field(stat: &Stat, field: &str, value: f64, paths: u64) -> MetricValue {
+    let n = count_of(stat, paths);
+    let (se, method) = match field {
+        "mean" => (stat.se, SE_MEAN),
+        "sd" => (
+            stat.sd / (2.0 * (n - 1.0)).max(1.0).sqrt(),
+            "sd / sqrt(2 (N - 1)), exact for normal values",
+        ),
+        _ => match quantile_level(field) {
+            Some(i) => (quantile_density_se(stat, i, n), SE_DENSITY),
+            None => (f64::NAN, "none"),
+        },
+    };
+    MetricValue::Field { value, se, method }
+}
+
+/// The index in [`QUANTILES`] of a field `pNN`.
+fn quantile_level(field: &str) -> Option<usize> {
+    let pct: f64 = field.strip_prefix('p')?.parse().ok()?;
+    QUANTILES
+        .iter()
+        .position(|&q| (q * 100.0 - pct).abs() < 1e-9)
+}
+
+/// The asymptotic se of the `i`-th reported quantile, the density from the
+/// neighbouring reported quantiles, with the sketch's resolution.
+fn quantile_density_se(stat: &Stat, i: usize, n: f64) -> f64 {
+    let x = stat.quantiles();
+    let (lo, hi) = (i.saturating_sub(1), (i + 1).min(QUANTILES.len() - 1));
+    let dx = x[hi] - x[lo];
+    let q = QUANTILES[i];
+    let sampling = if dx > 0.0 {
+        let density = (QUANTILES[hi] - QUANTILES[lo]) / dx;
+        (q * (1.0 - q) / n).sqrt() / density
+    } else {
+        0.0
+    };
+    sampling.hypot(sketch_sd(x[i]))
+}
+
+/// The order-statistic se of the q-quantile of a distribution the run keeps.
+fn order_statistic_se(dist: &Distribution, q: f64, offset: f64) -> Option<f64> {
+    let n = dist.count();
+    if n < 2 {
+        return None;
+    }
+    let d = Z95 * (q * (1.0 - q) / n as f64).sqrt();
+    let levels = [(q - d).max(0.0), q, (q + d).min(1.0)];
+    let v = dist.quantiles_at(&levels);
+    let se = (v[2] - v[0]) / (2.0 * Z95);
+    se.is_finite().then(|| se.hypot(sketch_sd(v[1] + offset)))
+}
+
+/// The statistic a JSON object holds, if it is one.
+fn as_stat(v: &Value) -> Option<Stat> {
+    match v {
+        Value::Object(map) if map.contains_key("mean") && map.contains_key("p95") => {
+            serde_json::from_value::<Stat>(v.clone()).ok()
+        }
+        _ => None,
     }
 }
 
@@ -193,6 +331,43 @@ impl Metric {
         self.eval_value(&root, summary.run.paths)
     }
 
+    /// The metric's value in one run: as [`Metric::eval`], and the
+    /// quantiles of the distributions the run keeps (flow totals, the
+    /// comparisons' `delta_net`, cap hit times) get the order-statistic
+    /// standard error (see the module documentation).
+    pub fn eval_run(&self, run: &RunResult) -> Result<MetricValue, MetricError> {
+        let value = self.eval(&run.summary)?;
+        let MetricValue::Field { value: x, .. } = value else {
+            return Ok(value);
+        };
+        let parts: Vec<&str> = self.key.split('.').collect();
+        let Some(level) = parts.last().and_then(|f| quantile_level(f)) else {
+            return Ok(value);
+        };
+        let start = run.scenario().start_year as f64;
+        let found = match parts[..parts.len() - 1] {
+            ["regimes", r, "flows", f, "total"] => run.flow(r, f).map(|f| (&f.total, 0.0)),
+            ["regimes", r, "flows", f, "cap_hit", "time"] => {
+                run.flow(r, f).map(|f| (&f.hit_time, start))
+            }
+            ["comparisons", r, p, "delta_net"] => run
+                .comparisons
+                .iter()
+                .find(|c| c.regime == r && c.party == p)
+                .map(|c| (&c.delta_net, 0.0)),
+            _ => None,
+        };
+        let se = found.and_then(|(d, offset)| order_statistic_se(d, QUANTILES[level], offset));
+        Ok(match se {
+            Some(se) => MetricValue::Field {
+                value: x,
+                se,
+                method: SE_ORDER,
+            },
+            None => value,
+        })
+    }
+
     /// The metric's value in a summary already turned into JSON.
     pub fn eval_value(&self, root: &Value, paths: u64) -> Result<MetricValue, MetricError> {
         let err = |message: String| MetricError {
@@ -201,8 +376,10 @@ impl Metric {
         };
         let parts: Vec<&str> = self.key.split('.').collect();
         let mut cur = root;
+        let mut parent_value = root;
         for (i, part) in parts.iter().enumerate() {
             let here = parts[..i].join(".");
+            parent_value = cur;
             cur = match cur {
                 Value::Object(map) => map.get(*part).ok_or_else(|| {
                     let choices: Vec<&str> = map.keys().map(String::as_str).collect();
@@ -229,14 +406,14 @@ impl Metric {
                 let x = n.as_f64().unwrap_or(f64::NAN);
                 if last == "probability" || parent == "probability_by_year" {
                     Ok(MetricValue::Probability { p: x, n: paths })
+                } else if let Some(stat) = as_stat(parent_value) {
+                    Ok(stat_field(&stat, last, x, paths))
                 } else {
                     Ok(MetricValue::Number(x))
                 }
             }
-            Value::Object(map) if map.contains_key("mean") && map.contains_key("p95") => {
-                serde_json::from_value::<Stat>(cur.clone())
-                    .map(MetricValue::Stat)
-                    .map_err(|e| err(format!("not a statistic: {e}")))
+            Value::Object(_) if as_stat(cur).is_some() => {
+                Ok(MetricValue::Stat(as_stat(cur).expect("checked")))
             }
             Value::Null => Err(err(
                 "is null in this run (e.g. a cap that is never hit)".into()
@@ -257,5 +434,57 @@ impl Metric {
             .replace(".flows.", " ")
             .replace("comparisons.", "")
             .replace('.', " ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> Value {
+        // A normal(100, 10) sample of N = 10,000: se 0.1, quantiles exact.
+        let z = [
+            -2.326_348, -1.644_854, -1.281_552, -0.674_490, 0.0, 0.674_490, 1.281_552, 1.644_854,
+            2.326_348,
+        ];
+        let q: Vec<f64> = z.iter().map(|z| 100.0 + 10.0 * z).collect();
+        serde_json::json!({ "s": {
+            "mean": 100.0, "sd": 10.0, "se": 0.1, "min": 60.0, "max": 140.0,
+            "p1": q[0], "p5": q[1], "p10": q[2], "p25": q[3], "p50": q[4],
+            "p75": q[5], "p90": q[6], "p95": q[7], "p99": q[8]
+        }, "probability": 0.2 })
+    }
+
+    fn eval(key: &str) -> MetricValue {
+        Metric::new(key)
+            .unwrap()
+            .eval_value(&root(), 10_000)
+            .unwrap()
+    }
+
+    #[test]
+    fn every_figure_has_its_standard_error() {
+        assert_eq!(eval("s.mean").se(), 0.1);
+        assert_eq!(eval("s.mean").point(), 100.0);
+        assert_eq!(eval("s").se(), 0.1);
+        assert!((eval("probability").se() - 0.004).abs() < 1e-12);
+        let sd = eval("s.sd").se();
+        assert!(
+            (sd - 10.0 / (2.0f64 * 9_999.0).sqrt()).abs() < 1e-12,
+            "{sd}"
+        );
+        // The median of a normal sample: se = sd sqrt(pi / 2N) = 0.1253;
+        // the density from p25..p75 is 1% low, and the sketch adds 0.2%
+        // of 100 in quadrature.
+        let m = eval("s.p50");
+        let exact = 10.0 * (std::f64::consts::PI / 2.0 / 10_000.0).sqrt();
+        let sketch = SKETCH_RELATIVE_ACCURACY * 100.0 / 3f64.sqrt();
+        assert!(
+            (m.se() - exact.hypot(sketch)).abs() < 0.03 * m.se(),
+            "{}",
+            m.se()
+        );
+        assert!(m.se_method().starts_with("asymptotic"));
+        assert!(eval("s.min").se().is_nan());
     }
 }

@@ -21,11 +21,14 @@
 pub mod compare;
 pub mod decide;
 pub mod metric;
+pub mod problem;
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use self::decide::sobol::Distribution;
+use self::decide::Z95;
 use crate::scenario::Scenario;
 
 /// The largest number of grid points of a sweep.
@@ -272,48 +275,58 @@ pub fn parameters(sc: &Scenario, spread: f64) -> Vec<Parameter> {
     out
 }
 
-/// The parameters of a ranges file `{ "PATH": [low, high], ... }`, in file
-/// order; the base value is read from the validated scenario (`sc_json`,
-/// the scenario serialised as in summary.json).
-pub fn parameters_from_ranges(sc_json: &Value, text: &str) -> Result<Vec<Parameter>, String> {
+/// One entry of a ranges file: the parameter with the two settings a
+/// tornado moves it to, and the distribution a Sobol' analysis draws it
+/// from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    /// Path, base value, low and high settings.
+    pub param: Parameter,
+    /// The distribution of the parameter in a global analysis.
+    pub distribution: Distribution,
+}
+
+/// The entries of a ranges file, in file order: an object whose keys are
+/// scenario paths (flows by name or index) and whose values are
+///
+/// - `[low, high]`: uniform on [low, high] (the tornado's two settings);
+/// - `{"dist": "uniform", "low": L, "high": H}`: the same;
+/// - `{"dist": "normal", "mean": M, "sd": S}`: normal; the tornado's
+///   settings are M ∓ 1.96 S, the ends of its central 95%;
+/// - `{"dist": "triangular", "low": L, "mode": C, "high": H}`: triangular;
+///   the tornado's settings are L and H.
+///
+/// The base value is read from the validated scenario (`sc_json`, the
+/// scenario serialised as in summary.json); NaN when only the last field
+/// is absent (e.g. the cap of an uncapped flow).
+pub fn ranges_from_file(sc_json: &Value, text: &str) -> Result<Vec<Range>, String> {
     // serde_json keeps object order only with preserve_order; read the
     // pairs in file order through a map-as-sequence visitor instead.
-    let ranges: Vec<(String, Vec<f64>)> = parse_ordered_pairs(text)?;
+    let entries: Vec<(String, Value)> = parse_ordered_pairs(text)?;
     let mut out = Vec::new();
-    for (path, bounds) in ranges {
-        if bounds.len() != 2 || bounds.iter().any(|x| !x.is_finite()) {
-            return Err(format!(
-                "{path}: expected [low, high] with two finite numbers, got {bounds:?}"
-            ));
+    for (path, spec) in entries {
+        let distribution = range_distribution(&spec).map_err(|e| format!("{path}: {e}"))?;
+        if let Some(reason) = distribution.invalid() {
+            return Err(format!("{path}: {reason}"));
         }
-        let mut cur = sc_json;
-        let mut ok = true;
-        for part in path.split('.') {
-            let next = match cur {
-                Value::Object(m) => m.get(part),
-                Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
-                _ => None,
-            };
-            match next {
-                Some(v) => cur = v,
-                None => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        let base = if ok {
-            cur.as_f64().ok_or_else(|| {
-                format!("{path}: is not a numeric parameter of the scenario (value {cur})")
-            })?
-        } else {
-            f64::NAN
+        let base = match crate::scenario::value_at(sc_json, &path)? {
+            Some(v) => v.as_f64().ok_or_else(|| {
+                format!("{path}: is not a numeric parameter of the scenario (value {v})")
+            })?,
+            None => f64::NAN,
         };
-        out.push(Parameter {
-            path,
-            base,
-            low: bounds[0].min(bounds[1]),
-            high: bounds[0].max(bounds[1]),
+        let (low, high) = match distribution {
+            Distribution::Uniform { lo, hi } | Distribution::Triangular { lo, hi, .. } => (lo, hi),
+            Distribution::Normal { mean, sd } => (mean - Z95 * sd, mean + Z95 * sd),
+        };
+        out.push(Range {
+            param: Parameter {
+                path,
+                base,
+                low,
+                high,
+            },
+            distribution,
         });
     }
     if out.is_empty() {
@@ -322,18 +335,95 @@ pub fn parameters_from_ranges(sc_json: &Value, text: &str) -> Result<Vec<Paramet
     Ok(out)
 }
 
-fn parse_ordered_pairs(text: &str) -> Result<Vec<(String, Vec<f64>)>, String> {
+/// The parameters of a ranges file (see [`ranges_from_file`]), in file
+/// order, with their tornado settings.
+pub fn parameters_from_ranges(sc_json: &Value, text: &str) -> Result<Vec<Parameter>, String> {
+    Ok(ranges_from_file(sc_json, text)?
+        .into_iter()
+        .map(|r| r.param)
+        .collect())
+}
+
+/// The distribution of one entry of a ranges file.
+fn range_distribution(spec: &Value) -> Result<Distribution, String> {
+    const FORMS: &str =
+        "expected [low, high], {\"dist\": \"uniform\", \"low\": .., \"high\": ..}, \
+                         {\"dist\": \"normal\", \"mean\": .., \"sd\": ..} or \
+                         {\"dist\": \"triangular\", \"low\": .., \"mode\": .., \"high\": ..}";
+    match spec {
+        Value::Array(items) => {
+            let bounds: Vec<f64> = items.iter().filter_map(Value::as_f64).collect();
+            if items.len() != 2 || bounds.len() != 2 || bounds.iter().any(|x| !x.is_finite()) {
+                return Err(format!(
+                    "expected [low, high] with two finite numbers, got {spec}"
+                ));
+            }
+            if bounds[0] == bounds[1] {
+                return Err(format!("low and high are equal ({})", bounds[0]));
+            }
+            Ok(Distribution::Uniform {
+                lo: bounds[0].min(bounds[1]),
+                hi: bounds[0].max(bounds[1]),
+            })
+        }
+        Value::Object(map) => {
+            let dist = map
+                .get("dist")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("no \"dist\"; {FORMS}"))?;
+            let fields: &[&str] = match dist {
+                "uniform" => &["low", "high"],
+                "normal" => &["mean", "sd"],
+                "triangular" => &["low", "mode", "high"],
+                other => return Err(format!("unknown dist \"{other}\"; {FORMS}")),
+            };
+            if let Some(k) = map
+                .keys()
+                .find(|k| k.as_str() != "dist" && !fields.contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "unknown field \"{k}\" of a {dist} range (fields: {})",
+                    fields.join(", ")
+                ));
+            }
+            let num = |k: &str| {
+                map.get(k)
+                    .and_then(Value::as_f64)
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| format!("a {dist} range needs a finite number \"{k}\""))
+            };
+            Ok(match dist {
+                "uniform" => Distribution::Uniform {
+                    lo: num("low")?,
+                    hi: num("high")?,
+                },
+                "normal" => Distribution::Normal {
+                    mean: num("mean")?,
+                    sd: num("sd")?,
+                },
+                _ => Distribution::Triangular {
+                    lo: num("low")?,
+                    mode: num("mode")?,
+                    hi: num("high")?,
+                },
+            })
+        }
+        _ => Err(format!("{FORMS}, got {spec}")),
+    }
+}
+
+fn parse_ordered_pairs(text: &str) -> Result<Vec<(String, Value)>, String> {
     use serde::de::{Deserializer, MapAccess, Visitor};
     struct Pairs;
     impl<'de> Visitor<'de> for Pairs {
-        type Value = Vec<(String, Vec<f64>)>;
+        type Value = Vec<(String, Value)>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("an object {\"PATH\": [low, high], ...}")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut seen = BTreeMap::new();
             let mut out = Vec::new();
-            while let Some((k, v)) = map.next_entry::<String, Vec<f64>>()? {
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
                 if seen.insert(k.clone(), ()).is_some() {
                     return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
                 }
@@ -454,5 +544,47 @@ mod tests {
         assert_eq!(p[1].path, "discount_rate");
         assert!(parameters_from_ranges(&sc, r#"{ "discount_rate": [1] }"#).is_err());
         assert!(parameters_from_ranges(&sc, r#"{ "series": [1, 2] }"#).is_err());
+    }
+
+    #[test]
+    fn ranges_are_distributions_and_flows_have_names() {
+        let sc = serde_json::json!({
+            "discount_rate": 0.1,
+            "regimes": { "r": [ { "name": "f", "rate": 0.2 } ] }
+        });
+        let r = ranges_from_file(
+            &sc,
+            r#"{ "regimes.r.f.rate": [0.1, 0.3],
+                 "discount_rate": { "dist": "normal", "mean": 0.1, "sd": 0.01 },
+                 "regimes.r.0.cap": { "dist": "triangular", "low": 10, "mode": 20, "high": 40 } }"#,
+        )
+        .unwrap();
+        assert_eq!(r[0].param.base, 0.2);
+        assert_eq!(
+            r[0].distribution,
+            Distribution::Uniform { lo: 0.1, hi: 0.3 }
+        );
+        assert_eq!(
+            r[1].distribution,
+            Distribution::Normal {
+                mean: 0.1,
+                sd: 0.01
+            }
+        );
+        assert!((r[1].param.low - (0.1 - Z95 * 0.01)).abs() < 1e-15);
+        assert!(r[2].param.base.is_nan());
+        assert_eq!((r[2].param.low, r[2].param.high), (10.0, 40.0));
+        let e = |text: &str| ranges_from_file(&sc, text).unwrap_err();
+        assert!(e(r#"{ "regimes.r.g.rate": [0, 1] }"#).contains("has no flow named `g`"));
+        assert!(
+            e(r#"{ "discount_rate": { "dist": "normal", "mean": 0, "sd": -1 } }"#)
+                .contains("sd > 0")
+        );
+        assert!(e(r#"{ "discount_rate": { "dist": "beta" } }"#).contains("unknown dist"));
+        assert!(
+            e(r#"{ "discount_rate": { "dist": "uniform", "low": 0, "hi": 1 } }"#)
+                .contains("unknown field \"hi\"")
+        );
+        assert!(e(r#"{ "discount_rate": [0.1, 0.1] }"#).contains("equal"));
     }
 }
