@@ -402,3 +402,114 @@ fn extreme_but_valid_values_finish_finite_or_stop_clearly() {
         assert!(finished.contains(&n.to_string()), "{n} did not finish");
     }
 }
+
+/// Checks every statistic in `v` (an object with `mean`, `sd`, `min` and
+/// `max`) for consistency: values that differ have a positive standard
+/// deviation no larger than their range, and the mean and quantiles lie
+/// in `[min, max]`, the quantiles in order.
+fn assert_consistent_stats(v: &serde_json::Value, path: &str, checked: &mut usize) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let f = |k: &str| m.get(k).and_then(serde_json::Value::as_f64);
+            if let (Some(mean), Some(sd), Some(min), Some(max)) =
+                (f("mean"), f("sd"), f("min"), f("max"))
+            {
+                *checked += 1;
+                assert!(min <= max, "{path}: min {min} > max {max}");
+                if min < max && m.contains_key("p50") {
+                    assert!(sd > 0.0, "{path}: sd {sd} with min {min} < max {max}");
+                }
+                assert!(sd <= max - min, "{path}: sd {sd} beyond the range");
+                assert!(min <= mean && mean <= max, "{path}: mean {mean}");
+                let q: Vec<f64> = ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"]
+                    .iter()
+                    .filter_map(|k| f(k))
+                    .collect();
+                assert!(
+                    q.windows(2).all(|w| w[0] <= w[1]),
+                    "{path}: quantiles {q:?}"
+                );
+                assert!(q.iter().all(|&x| min <= x && x <= max), "{path}: {q:?}");
+            }
+            m.iter()
+                .for_each(|(k, x)| assert_consistent_stats(x, &format!("{path}.{k}"), checked));
+        }
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| assert_consistent_stats(x, &format!("{path}.{i}"), checked)),
+        _ => {}
+    }
+}
+
+/// Issue 21, item 1: run rates near the ends of the floating-point range
+/// (1e300, 1e-300, a subnormal; 1.8 growth a year for 200 years) gave a
+/// standard deviation of 0 with min < max. They must finish with finite,
+/// consistent statistics.
+#[test]
+fn extreme_magnitudes_keep_their_spread() {
+    let cases = [
+        extreme(
+            "start-1e300",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 1e300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "start-1e-300",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 1e-300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "start-subnormal",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 4e-315, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "growth-1_8-for-200-years",
+            2225,
+            1,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 1.8 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    for text in &cases {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let name = v["name"].as_str().unwrap().to_string();
+        let file = work.path().join(format!("{name}.json"));
+        std::fs::write(&file, text).unwrap();
+        let out = work.path().join(format!("out-{name}"));
+        let o = revshare(
+            work.path(),
+            &[
+                "run".as_ref(),
+                file.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+                "-q".as_ref(),
+                "--no-charts".as_ref(),
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{name}: {err}");
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_all_finite(&s, &name);
+        let mut checked = 0;
+        assert_consistent_stats(&s, &name, &mut checked);
+        assert!(checked > 10, "{name}: only {checked} statistics");
+        // The run rate at the end spreads: its sd is of the order of its mean.
+        let rr = &s["series"]["s"]["run_rate_end"];
+        let (mean, sd) = (rr["mean"].as_f64().unwrap(), rr["sd"].as_f64().unwrap());
+        assert!(
+            sd > mean * 1e-3 && sd < mean * 1e3,
+            "{name}: mean {mean} sd {sd}"
+        );
+    }
+}
