@@ -500,7 +500,49 @@ impl Store {
             .enumerate()
             .fold(self.low.sum(), |t, (l, d)| t + (d.sum() << (16 * (l + 1))))
     }
+
+    /// Checks the structure of a store read from a file (see
+    /// [`StatAcc::check`]) and returns its total count, exactly.
+    fn check(&self) -> Result<u128, String> {
+        if self.high.len() > 3 {
+            return Err(format!(
+                "{} digit levels (at most 4 hold a u64 count)",
+                self.high.len() + 1
+            ));
+        }
+        let mut total: u128 = 0;
+        for (l, d) in std::iter::once(&self.low).chain(&self.high).enumerate() {
+            let len = d.digits.len() as i64;
+            let end = d.offset.checked_add(len);
+            if d.offset < KEY_RANGE.0 || end.is_none_or(|e| e > KEY_RANGE.1 + 1) {
+                return Err(format!(
+                    "a bucket window {}..{} outside the keys of finite values",
+                    d.offset,
+                    d.offset.saturating_add(len)
+                ));
+            }
+            if l > 0 {
+                if let Some((lo, hi)) = d.nonzero_keys() {
+                    let low_end = self.low.offset + self.low.digits.len() as i64;
+                    if lo < self.low.offset || hi >= low_end {
+                        return Err("a bucket count outside the first digit's window".into());
+                    }
+                }
+            }
+            total += u128::from(d.sum()) << (16 * l);
+        }
+        Ok(total)
+    }
 }
+
+/// The keys a bucket window may span: those of finite values (the
+/// smallest subnormal to the largest double), with the margin windows
+/// grow by.
+const KEY_RANGE: (i64, i64) = (-51 * 128 - 64, ((2046 << 7) + 127) + 64);
+
+/// The most partials a finite exact sum needs (a non-overlapping expansion
+/// of doubles has at most about 40).
+const MAX_PARTIALS: usize = 64;
 
 /// A mergeable quantile sketch with relative accuracy
 /// [`SKETCH_RELATIVE_ACCURACY`] and memory proportional to the number of
@@ -672,6 +714,14 @@ impl Sketch {
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
         self.positive.total() + self.negative.total() + self.zeros
+    }
+
+    /// Checks the structure of a sketch read from a file and returns its
+    /// count, exactly (see [`StatAcc::check`]).
+    fn check(&self) -> Result<u128, String> {
+        let pos = self.positive.check().map_err(|e| format!("sketch: {e}"))?;
+        let neg = self.negative.check().map_err(|e| format!("sketch: {e}"))?;
+        Ok(pos + neg + u128::from(self.zeros))
     }
 
     /// Estimates of the quantiles at `levels` (ascending), each the
@@ -1267,6 +1317,60 @@ impl StatAcc {
     /// Number of values.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The shift the moments are taken around.
+    pub fn shift(&self) -> f64 {
+        self.shift
+    }
+
+    /// Checks that an accumulator read from a file (a shard's partial,
+    /// whose checksum only proves it is as written) has the structure this
+    /// module builds, so that merging and summarising it can neither panic
+    /// nor allocate beyond the file's size: at most `paths` values, batches
+    /// ended, exact sums of at most 64 partials, scaled sums of valid
+    /// scales in order, sketch windows within the keys of finite values
+    /// (at most 4 digit levels, every count in the first level's window)
+    /// holding at most `count` values, kept values (if any) `count` of them.
+    pub fn check(&self, paths: u64) -> Result<(), String> {
+        if self.count > paths {
+            return Err(format!("{} values in a tally of {paths} paths", self.count));
+        }
+        if self.batch_sum != 0.0 || self.batch_sumsq != 0.0 {
+            return Err("a batch that was not ended".into());
+        }
+        let sums = [&self.sum, &self.sumsq]
+            .into_iter()
+            .chain(self.scaled.iter().flat_map(|g| [&g.sum, &g.sumsq]));
+        for e in sums {
+            if e.partials.len() > MAX_PARTIALS {
+                return Err(format!("an exact sum of {} partials", e.partials.len()));
+            }
+        }
+        let valid_exp = |e: i32| e % SCALE_STEP == 0 && (-1088..=960).contains(&e);
+        if !self.scaled.iter().all(|g| valid_exp(g.exp))
+            || !self.scaled.windows(2).all(|w| w[0].exp < w[1].exp)
+        {
+            return Err("scaled moment sums of invalid or unordered scales".into());
+        }
+        let in_sketch = self.sketch.check()?;
+        if in_sketch > u128::from(self.count) {
+            return Err(format!(
+                "a sketch of {in_sketch} values for {} values",
+                self.count
+            ));
+        }
+        if let Some(v) = &self.exact {
+            if v.len() as u64 != self.count {
+                return Err(format!("{} kept values for {} values", v.len(), self.count));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every value is kept (`--exact`).
+    pub fn keeps_values(&self) -> bool {
+        self.exact.is_some()
     }
 
     /// Mean of the values (NaN if none).
