@@ -27,6 +27,11 @@ pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 pub const MAX_PATHS: u64 = 1_000_000_000_000;
 /// The longest horizon accepted, in calendar years.
 pub const MAX_YEARS: i64 = 200;
+/// Longest party name, in characters (party names are part of chart file
+/// names; file systems allow 255 bytes).
+pub const MAX_PARTY_NAME: usize = 100;
+/// Longest legend label, in characters.
+pub const MAX_LABEL: usize = 200;
 
 // ---------------------------------------------------------------------------
 // Validated scenario (what the rest of the pipeline sees, and what
@@ -1000,6 +1005,45 @@ impl Checker {
             self.err(path, format!("must be in [{lo}, {hi}], got {x}"));
         }
     }
+    /// A party's name: free text (it labels tables and charts), but not
+    /// empty, at most [`MAX_PARTY_NAME`] characters (it is part of chart
+    /// file names, which file systems limit to 255 bytes) and without
+    /// control characters (it is printed to terminals).
+    fn party(&mut self, path: &str, s: &str) {
+        let n = s.chars().count();
+        if s.trim().is_empty() {
+            self.err(path, "must not be empty");
+        } else if n > MAX_PARTY_NAME {
+            self.err(
+                path,
+                format!(
+                    "party name must be at most {MAX_PARTY_NAME} characters \
+                     (it names chart files), got {n}"
+                ),
+            );
+        } else if s.chars().any(char::is_control) {
+            self.err(
+                path,
+                format!("party name {s:?} must not contain control characters"),
+            );
+        }
+    }
+    /// A legend label: at most [`MAX_LABEL`] characters, no control
+    /// characters.
+    fn label(&mut self, path: &str, s: &str) {
+        let n = s.chars().count();
+        if n > MAX_LABEL {
+            self.err(
+                path,
+                format!("must be at most {MAX_LABEL} characters, got {n}"),
+            );
+        } else if s.chars().any(char::is_control) {
+            self.err(
+                path,
+                format!("label {s:?} must not contain control characters"),
+            );
+        }
+    }
     fn name(&mut self, path: &str, what: &str, s: &str) {
         if s.is_empty()
             || s.len() > 64
@@ -1223,12 +1267,8 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
                     format!("duplicate flow name {:?} in regime {rname:?}", f.name),
                 );
             }
-            if f.payer.trim().is_empty() {
-                c.err(format!("{p}.payer"), "must not be empty");
-            }
-            if f.payee.trim().is_empty() {
-                c.err(format!("{p}.payee"), "must not be empty");
-            }
+            c.party(&format!("{p}.payer"), &f.payer);
+            c.party(&format!("{p}.payee"), &f.payee);
             if f.payer == f.payee {
                 c.err(
                     format!("{p}.payee"),
@@ -1334,8 +1374,29 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
                 format!("unknown series {:?}", r.series),
             );
         }
-        c.finite(&format!("{p}.year"), r.year);
+        // A point far outside the simulated years would stretch the
+        // chart's time axis until the fan is a vertical line.
+        // At most the horizon's length outside it (the axis at most
+        // triples).
+        let horizon = (raw.end_year - raw.start_year + 1) as f64;
+        let (first, last) = (
+            raw.start_year as f64 - horizon,
+            (raw.end_year + 1) as f64 + horizon,
+        );
+        if c.finite(&format!("{p}.year"), r.year) && years_ok && !(first..=last).contains(&r.year) {
+            c.err(
+                format!("{p}.year"),
+                format!(
+                    "must lie within the simulated years [{}, {}] or at most {horizon} \
+                     years (the horizon) outside them, got {}",
+                    raw.start_year,
+                    raw.end_year + 1,
+                    r.year
+                ),
+            );
+        }
         c.at_least(&format!("{p}.value"), r.value, 0.0);
+        c.label(&format!("{p}.label"), &r.label);
         references.push(Reference {
             series: r.series,
             year: r.year,
@@ -1364,6 +1425,7 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
             Some(_) => {}
         }
         c.finite(&format!("{p}.value"), r.value);
+        c.label(&format!("{p}.label"), &r.label);
         flow_references.push(FlowReference {
             regime: r.regime,
             flow: r.flow,

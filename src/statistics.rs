@@ -22,6 +22,15 @@
 //! shift (the metric's value on the all-shocks-zero path) so that the
 //! variance does not suffer cancellation, and is exactly 0 when every path
 //! is the same.
+//!
+//! Moments across the whole finite range: a slice whose largest deviation
+//! from the shift lies outside [`PLAIN_MOMENTS`] (where squares could
+//! overflow, or underflow into subnormals, and the plain sums could
+//! quietly give a standard deviation of 0) is summed scaled by a power of
+//! two chosen from that deviation, into exact sums kept per scale
+//! ([`StatAcc::finish`] combines them). Scaling by a power of two is exact,
+//! so the result is right to the last bits wherever a double can hold it;
+//! every other slice takes the plain path, whose results are unchanged.
 
 use serde::{Deserialize, Serialize};
 
@@ -327,7 +336,7 @@ impl Store {
         }
     }
 
-    /// Records the keys of `xs`: positive, finite and non-zero values
+    /// Records the keys of `xs`: positive, finite and normal values
     /// whose keys lie in `lo..=hi`. The window is checked once, for the
     /// whole slice.
     #[inline(always)]
@@ -337,7 +346,7 @@ impl Store {
         let digits = &mut self.low.digits[..];
         let high = &mut self.high;
         let mut add = |x: f64| {
-            let key = key_of(x);
+            let key = normal_key(x);
             let c = &mut digits[(key - offset) as usize];
             *c = c.wrapping_add(1);
             if *c == 0 {
@@ -491,7 +500,49 @@ impl Store {
             .enumerate()
             .fold(self.low.sum(), |t, (l, d)| t + (d.sum() << (16 * (l + 1))))
     }
+
+    /// Checks the structure of a store read from a file (see
+    /// [`StatAcc::check`]) and returns its total count, exactly.
+    fn check(&self) -> Result<u128, String> {
+        if self.high.len() > 3 {
+            return Err(format!(
+                "{} digit levels (at most 4 hold a u64 count)",
+                self.high.len() + 1
+            ));
+        }
+        let mut total: u128 = 0;
+        for (l, d) in std::iter::once(&self.low).chain(&self.high).enumerate() {
+            let len = d.digits.len() as i64;
+            let end = d.offset.checked_add(len);
+            if d.offset < KEY_RANGE.0 || end.is_none_or(|e| e > KEY_RANGE.1 + 1) {
+                return Err(format!(
+                    "a bucket window {}..{} outside the keys of finite values",
+                    d.offset,
+                    d.offset.saturating_add(len)
+                ));
+            }
+            if l > 0 {
+                if let Some((lo, hi)) = d.nonzero_keys() {
+                    let low_end = self.low.offset + self.low.digits.len() as i64;
+                    if lo < self.low.offset || hi >= low_end {
+                        return Err("a bucket count outside the first digit's window".into());
+                    }
+                }
+            }
+            total += u128::from(d.sum()) << (16 * l);
+        }
+        Ok(total)
+    }
 }
+
+/// The keys a bucket window may span: those of finite values (the
+/// smallest subnormal to the largest double), with the margin windows
+/// grow by.
+const KEY_RANGE: (i64, i64) = (-51 * 128 - 64, ((2046 << 7) + 127) + 64);
+
+/// The most partials a finite exact sum needs (a non-overlapping expansion
+/// of doubles has at most about 40).
+const MAX_PARTIALS: usize = 64;
 
 /// A mergeable quantile sketch with relative accuracy
 /// [`SKETCH_RELATIVE_ACCURACY`] and memory proportional to the number of
@@ -505,9 +556,37 @@ pub struct Sketch {
     zeros: u64,
 }
 
+/// The bucket key of a positive normal value: its exponent field and the
+/// top 7 bits of its mantissa (the hot path of [`Store::add_positive`]).
+#[inline(always)]
+fn normal_key(abs: f64) -> i64 {
+    (abs.to_bits() >> (52 - SKETCH_MANTISSA_BITS)) as i64
+}
+
+/// The bucket key of a positive finite value. Subnormals (whose exponent
+/// field is 0) get keys below those of normals as if their exponent went
+/// on down (key `128 e + f` for `2^(e - 1023) (1 + f / 128)`, `e <= 0`),
+/// so that they keep the sketch's relative accuracy.
 #[inline(always)]
 fn key_of(abs: f64) -> i64 {
-    (abs.to_bits() >> (52 - SKETCH_MANTISSA_BITS)) as i64
+    let bits = abs.to_bits();
+    if bits >= 1 << 52 {
+        return normal_key(abs);
+    }
+    subnormal_key(bits)
+}
+
+#[cold]
+#[inline(never)]
+fn subnormal_key(bits: u64) -> i64 {
+    if bits == 0 {
+        return 0;
+    }
+    // Leading bit p (0..=51): the value is 2^(p - 1074) (1 + fraction).
+    let p = 63 - bits.leading_zeros() as i64;
+    let normalised = bits << (52 - p);
+    let f = ((normalised >> (52 - SKETCH_MANTISSA_BITS)) & 127) as i64;
+    (p - 51) * 128 + f
 }
 
 /// Independent chains in [`StatAcc::add_slice`].
@@ -570,6 +649,13 @@ fn first_extreme(xs: &[f64], m: f64) -> f64 {
 /// The value representing bucket `key`: 2LU/(L+U) minimises the worst
 /// relative error over [L, U).
 fn value_of(key: i64) -> f64 {
+    if key < 128 {
+        // A subnormal bucket: the representative of the same bucket in the
+        // first octave of normals, scaled down by a power of two.
+        let e = key.div_euclid(128);
+        let normal = value_of(128 + key.rem_euclid(128));
+        return scale_by_power_of_two(normal, (e - 1) as i32);
+    }
     let lo = f64::from_bits((key as u64) << (52 - SKETCH_MANTISSA_BITS));
     let hi = f64::from_bits(((key + 1) as u64) << (52 - SKETCH_MANTISSA_BITS));
     if !hi.is_finite() {
@@ -628,6 +714,14 @@ impl Sketch {
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
         self.positive.total() + self.negative.total() + self.zeros
+    }
+
+    /// Checks the structure of a sketch read from a file and returns its
+    /// count, exactly (see [`StatAcc::check`]).
+    fn check(&self) -> Result<u128, String> {
+        let pos = self.positive.check().map_err(|e| format!("sketch: {e}"))?;
+        let neg = self.negative.check().map_err(|e| format!("sketch: {e}"))?;
+        Ok(pos + neg + u128::from(self.zeros))
     }
 
     /// Estimates of the quantiles at `levels` (ascending), each the
@@ -818,6 +912,95 @@ pub fn exact_quantiles(sorted: &[f64], levels: &[f64]) -> Vec<f64> {
 }
 
 // ---------------------------------------------------------------------------
+// Scaled moments
+// ---------------------------------------------------------------------------
+
+/// The range of the largest deviation from the shift in which a slice's
+/// moments are summed plainly: `[2^-400, 2^400]` (or every deviation 0).
+/// Within it no square overflows, even summed over 2^64 paths (at most
+/// 2^864), and squares that underflow are below 2^-1022 while the largest
+/// is at least 2^-800: their loss is far below one rounding of the sum.
+/// Outside it, the slice is summed scaled (see [`ScaledMoments`]).
+pub const PLAIN_MOMENTS: (f64, f64) = (
+    f64::from_bits((1023 - 400) << 52),
+    f64::from_bits((1023 + 400) << 52),
+);
+
+/// Scale exponents of [`ScaledMoments`] are multiples of this: a slice
+/// whose largest deviation is `m` in `[2^e, 2^(e + 1))` is summed as
+/// `d * 2^-g` with `g = 64 * floor(e / 64)`, so the scaled deviations are
+/// below 2^64 (squares below 2^128) and the largest at least 1.
+const SCALE_STEP: i32 = 64;
+
+/// Whether a slice whose largest deviation from the shift is `m` is
+/// summed scaled: `m` finite, non-zero and outside [`PLAIN_MOMENTS`].
+#[inline(always)]
+fn needs_scaling(m: f64) -> bool {
+    m.is_finite() && m != 0.0 && !(PLAIN_MOMENTS.0..=PLAIN_MOMENTS.1).contains(&m)
+}
+
+/// The binary exponent `e` of a finite non-zero `x`: `2^e <= |x| < 2^(e + 1)`
+/// (subnormals included).
+fn exponent_of(x: f64) -> i32 {
+    let bits = x.abs().to_bits();
+    let biased = (bits >> 52) as i32;
+    if biased == 0 {
+        // Subnormal: 2^-1074 times the mantissa.
+        let m = bits & ((1 << 52) - 1);
+        -1074 + (63 - m.leading_zeros() as i32)
+    } else {
+        biased - 1023
+    }
+}
+
+/// The scale exponent of a slice whose largest deviation is `m`.
+fn scale_group(m: f64) -> i32 {
+    exponent_of(m).div_euclid(SCALE_STEP) * SCALE_STEP
+}
+
+/// `x * 2^k`, in steps that stay within the range of a double: exact
+/// unless the result overflows or is subnormal.
+pub fn scale_by_power_of_two(mut x: f64, mut k: i32) -> f64 {
+    while k != 0 && x != 0.0 && x.is_finite() {
+        let step = k.clamp(-1000, 1000);
+        x *= f64::from_bits(((1023 + step) as u64) << 52);
+        k -= step;
+    }
+    x
+}
+
+/// The moment sums of the slices summed scaled by `2^-exp`: the sum of
+/// the scaled deviations `d * 2^-exp` and of their squares, exact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScaledMoments {
+    /// The scale exponent (a multiple of 64).
+    pub exp: i32,
+    /// Sum of `d * 2^-exp`.
+    pub sum: ExactSum,
+    /// Sum of `(d * 2^-exp)^2`.
+    pub sumsq: ExactSum,
+}
+
+/// The sums of `group` in `groups` (kept sorted by exponent, so that equal
+/// contents have equal representations).
+fn group_mut(groups: &mut Vec<ScaledMoments>, exp: i32) -> &mut ScaledMoments {
+    let i = match groups.binary_search_by_key(&exp, |g| g.exp) {
+        Ok(i) => i,
+        Err(i) => {
+            groups.insert(
+                i,
+                ScaledMoments {
+                    exp,
+                    ..Default::default()
+                },
+            );
+            i
+        }
+    };
+    &mut groups[i]
+}
+
+// ---------------------------------------------------------------------------
 // Stat
 // ---------------------------------------------------------------------------
 
@@ -990,6 +1173,10 @@ pub struct StatAcc {
     sketch: Sketch,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exact: Option<Vec<f64>>,
+    /// Moment sums of the slices whose deviations lie outside
+    /// [`PLAIN_MOMENTS`], by scale (empty in ordinary runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scaled: Vec<ScaledMoments>,
 }
 
 impl StatAcc {
@@ -1007,7 +1194,25 @@ impl StatAcc {
             max: f64::NEG_INFINITY,
             sketch: Sketch::default(),
             exact: exact.then(Vec::new),
+            scaled: Vec::new(),
         }
+    }
+
+    /// Sums the deviations of `xs` from the shift, scaled for a largest
+    /// deviation `m` (outside [`PLAIN_MOMENTS`]), into their group.
+    #[cold]
+    #[inline(never)]
+    fn add_scaled(&mut self, xs: &[f64], m: f64) {
+        let exp = scale_group(m);
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &x in xs {
+            let d = scale_by_power_of_two(x - self.shift, -exp);
+            s1 += d;
+            s2 += d * d;
+        }
+        let g = group_mut(&mut self.scaled, exp);
+        g.sum.add(s1);
+        g.sumsq.add(s2);
     }
 
     /// Records one value. Non-finite values poison the mean (and are then
@@ -1016,8 +1221,12 @@ impl StatAcc {
     pub fn add(&mut self, x: f64) {
         self.count += 1;
         let d = x - self.shift;
-        self.batch_sum += d;
-        self.batch_sumsq += d * d;
+        if needs_scaling(d.abs()) {
+            self.add_scaled(&[x], d.abs());
+        } else {
+            self.batch_sum += d;
+            self.batch_sumsq += d * d;
+        }
         // Of equal values (0.0 and -0.0), the first is kept.
         if x < self.min {
             self.min = x;
@@ -1082,10 +1291,17 @@ impl StatAcc {
             lane(l, x);
         }
         let s1 = sum_lanes(s1);
-        self.batch_sum += s1;
-        self.batch_sumsq += sum_lanes(s2);
         let lo = first_extreme(xs, lows.into_iter().fold(f64::INFINITY, f64::min));
         let hi = first_extreme(xs, highs.into_iter().fold(f64::NEG_INFINITY, f64::max));
+        // The largest deviation is that of the smallest or of the largest
+        // value (x - shift is monotonic in x).
+        let m = (lo - shift).abs().max((hi - shift).abs());
+        if needs_scaling(m) {
+            self.add_scaled(xs, m);
+        } else {
+            self.batch_sum += s1;
+            self.batch_sumsq += sum_lanes(s2);
+        }
         // As `add` on each value in turn: the first value below `min`, or
         // above `max`, wins.
         if lo < self.min {
@@ -1102,10 +1318,10 @@ impl StatAcc {
             // not yet begun or capped on every path): one count of n, not
             // n dependent increments of one bucket.
             self.sketch.add_n(lo, xs.len() as u64);
-        } else if lo > 0.0 && s1.is_finite() && !xs.is_empty() {
+        } else if lo >= f64::MIN_POSITIVE && s1.is_finite() && !xs.is_empty() {
             self.sketch
                 .positive
-                .add_positive(xs, key_of(lo), key_of(hi));
+                .add_positive(xs, normal_key(lo), normal_key(hi));
         } else {
             for &x in xs {
                 if x.is_finite() {
@@ -1133,6 +1349,10 @@ impl StatAcc {
     pub fn canonicalize(&mut self) {
         self.sum.canonicalize();
         self.sumsq.canonicalize();
+        for g in &mut self.scaled {
+            g.sum.canonicalize();
+            g.sumsq.canonicalize();
+        }
         self.sketch.canonicalize();
         if let Some(v) = &mut self.exact {
             v.sort_by(f64::total_cmp);
@@ -1151,6 +1371,7 @@ impl StatAcc {
         self.count = 0;
         self.sum.partials.clear();
         self.sumsq.partials.clear();
+        self.scaled.clear();
         self.min = f64::INFINITY;
         self.max = f64::NEG_INFINITY;
         self.sketch.clear();
@@ -1165,6 +1386,11 @@ impl StatAcc {
         self.count += other.count;
         self.sum.merge(&other.sum);
         self.sumsq.merge(&other.sumsq);
+        for g in &other.scaled {
+            let mine = group_mut(&mut self.scaled, g.exp);
+            mine.sum.merge(&g.sum);
+            mine.sumsq.merge(&g.sumsq);
+        }
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.sketch.merge(&other.sketch);
@@ -1178,9 +1404,117 @@ impl StatAcc {
         self.count
     }
 
+    /// The shift the moments are taken around.
+    pub fn shift(&self) -> f64 {
+        self.shift
+    }
+
+    /// Checks that an accumulator read from a file (a shard's partial,
+    /// whose checksum only proves it is as written) has the structure this
+    /// module builds, so that merging and summarising it can neither panic
+    /// nor allocate beyond the file's size: at most `paths` values, batches
+    /// ended, exact sums of at most 64 partials, scaled sums of valid
+    /// scales in order, sketch windows within the keys of finite values
+    /// (at most 4 digit levels, every count in the first level's window)
+    /// holding at most `count` values, kept values (if any) `count` of them.
+    pub fn check(&self, paths: u64) -> Result<(), String> {
+        if self.count > paths {
+            return Err(format!("{} values in a tally of {paths} paths", self.count));
+        }
+        if self.batch_sum != 0.0 || self.batch_sumsq != 0.0 {
+            return Err("a batch that was not ended".into());
+        }
+        let sums = [&self.sum, &self.sumsq]
+            .into_iter()
+            .chain(self.scaled.iter().flat_map(|g| [&g.sum, &g.sumsq]));
+        for e in sums {
+            if e.partials.len() > MAX_PARTIALS {
+                return Err(format!("an exact sum of {} partials", e.partials.len()));
+            }
+        }
+        let valid_exp = |e: i32| e % SCALE_STEP == 0 && (-1088..=960).contains(&e);
+        if !self.scaled.iter().all(|g| valid_exp(g.exp))
+            || !self.scaled.windows(2).all(|w| w[0].exp < w[1].exp)
+        {
+            return Err("scaled moment sums of invalid or unordered scales".into());
+        }
+        let in_sketch = self.sketch.check()?;
+        if in_sketch > u128::from(self.count) {
+            return Err(format!(
+                "a sketch of {in_sketch} values for {} values",
+                self.count
+            ));
+        }
+        if let Some(v) = &self.exact {
+            if v.len() as u64 != self.count {
+                return Err(format!("{} kept values for {} values", v.len(), self.count));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every value is kept (`--exact`).
+    pub fn keeps_values(&self) -> bool {
+        self.exact.is_some()
+    }
+
     /// Mean of the values (NaN if none).
     pub fn mean(&self) -> f64 {
-        self.shift + self.sum.value() / self.count as f64
+        self.moments().0
+    }
+
+    /// Mean and standard deviation (N - 1 denominator; 0 for one value).
+    /// Sums of scaled slices (see [`ScaledMoments`]) are brought to the
+    /// scale of the largest and combined exactly; without any, this is the
+    /// plain formula on the plain sums. A variance that rounds below 0 is
+    /// 0; a NaN stays NaN (and is refused when the summary is written).
+    fn moments(&self) -> (f64, f64) {
+        let n = self.count as f64;
+        let variance = |s1: f64, s2: f64| {
+            if self.count > 1 {
+                let v = (s2 - s1 * (s1 / n)) / (n - 1.0);
+                if v.is_nan() {
+                    v
+                } else {
+                    v.max(0.0)
+                }
+            } else {
+                0.0
+            }
+        };
+        if self.scaled.is_empty() {
+            let s1 = self.sum.value();
+            let s2 = self.sumsq.value();
+            return (self.shift + s1 / n, variance(s1, s2).sqrt());
+        }
+        // The common scale: the largest exponent with a non-zero sum of
+        // squares (the plain sums are at exponent 0).
+        let plain = self.sumsq.value() != 0.0;
+        let top = self
+            .scaled
+            .iter()
+            .filter(|g| g.sumsq.value() != 0.0)
+            .map(|g| g.exp)
+            .chain(plain.then_some(0))
+            .max()
+            .unwrap_or(0);
+        let (mut s1, mut s2) = (ExactSum::default(), ExactSum::default());
+        let mut add = |sum: &ExactSum, sumsq: &ExactSum, exp: i32| {
+            for &p in &sum.partials {
+                s1.add(scale_by_power_of_two(p, exp - top));
+            }
+            for &p in &sumsq.partials {
+                s2.add(scale_by_power_of_two(p, 2 * (exp - top)));
+            }
+        };
+        add(&self.sum, &self.sumsq, 0);
+        for g in &self.scaled {
+            add(&g.sum, &g.sumsq, g.exp);
+        }
+        let (s1, s2) = (s1.value(), s2.value());
+        let mean = self.shift + scale_by_power_of_two(s1 / n, top);
+        let sd = scale_by_power_of_two(variance(s1, s2).sqrt(), top);
+        (mean, sd)
     }
 
     /// The summary, or `None` if no value was recorded.
@@ -1189,14 +1523,7 @@ impl StatAcc {
             return None;
         }
         let n = self.count as f64;
-        let s1 = self.sum.value();
-        let s2 = self.sumsq.value();
-        let mean = self.shift + s1 / n;
-        let sd = if self.count > 1 {
-            ((s2 - s1 * (s1 / n)) / (n - 1.0)).max(0.0).sqrt()
-        } else {
-            0.0
-        };
+        let (mean, sd) = self.moments();
         // The nine quantiles and the two ends of each one's interval, as
         // levels whose rank is exactly the wanted one, queried in one
         // ascending pass.
@@ -1759,7 +2086,10 @@ mod tests {
     fn add_slice_simply(a: &mut StatAcc, xs: &[f64]) {
         a.count += xs.len() as u64;
         let (mut s1, mut s2) = ([0.0; LANES], [0.0; LANES]);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for (i, &x) in xs.iter().enumerate() {
+            lo = if x < lo { x } else { lo };
+            hi = if x > hi { x } else { hi };
             let d = x - a.shift;
             s1[i % LANES] += d;
             s2[i % LANES] += d * d;
@@ -1773,8 +2103,13 @@ mod tests {
                 a.sketch.add(x);
             }
         }
-        a.batch_sum += sum_lanes(s1);
-        a.batch_sumsq += sum_lanes(s2);
+        let m = (lo - a.shift).abs().max((hi - a.shift).abs());
+        if needs_scaling(m) {
+            a.add_scaled(xs, m);
+        } else {
+            a.batch_sum += sum_lanes(s1);
+            a.batch_sumsq += sum_lanes(s2);
+        }
     }
 
     #[test]
@@ -1821,6 +2156,8 @@ mod tests {
         let partials = |e: &ExactSum| e.partials.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
         assert_eq!(partials(&all.sum), partials(&one.sum));
         assert_eq!(partials(&all.sumsq), partials(&one.sumsq));
+        assert!(!all.scaled.is_empty());
+        assert!(all.scaled == one.scaled);
         assert_eq!(all.sketch.zeros, one.sketch.zeros);
         assert_eq!(counts(&all.sketch.positive), counts(&one.sketch.positive));
         assert_eq!(counts(&all.sketch.negative), counts(&one.sketch.negative));
@@ -1881,6 +2218,127 @@ mod tests {
         assert_eq!(s.sd, 0.0);
         assert_eq!(s.mean, 3.7);
         assert_eq!(s.p50, 3.7);
+    }
+
+    /// Accumulates `xs` around `shift` in slices of 128 and in batches of
+    /// 1024, as the engine does.
+    fn accumulate(xs: &[f64], shift: f64) -> StatAcc {
+        let mut a = StatAcc::new(shift, false);
+        for batch in xs.chunks(1024) {
+            batch.chunks(128).for_each(|c| a.add_slice(c));
+            a.end_batch();
+        }
+        a
+    }
+
+    #[test]
+    fn moments_are_right_across_the_whole_finite_range() {
+        // Values u * 2^k with u in [1, 2): every statistic must be that of
+        // the u times 2^k, whatever k (issue 21: squares that overflowed or
+        // underflowed gave sd 0 with min < max).
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+        let us: Vec<f64> = (0..5000).map(|_| 1.0 + rng.random::<f64>()).collect();
+        let unit = accumulate(&us, 0.0).finish().unwrap();
+        for k in [
+            -1020, -900, -700, -512, -450, -300, 0, 300, 450, 512, 700, 900, 1000, 1022,
+        ] {
+            let p = 2f64.powi(k);
+            let xs: Vec<f64> = us.iter().map(|u| u * p).collect();
+            for shift in [0.0, xs[0], xs[0] * 0.5] {
+                let s = accumulate(&xs, shift).finish().unwrap();
+                let close = |a: f64, b: f64| ((a - b) / b).abs() < 1e-12;
+                assert!(close(s.sd, unit.sd * p), "k {k} shift {shift}: sd {}", s.sd);
+                assert!(close(s.mean, unit.mean * p), "k {k}: mean {}", s.mean);
+                assert_eq!(s.min, unit.min * p);
+                assert_eq!(s.max, unit.max * p);
+                assert!(s.is_finite());
+            }
+            // One value at a time, too.
+            let mut one = StatAcc::new(xs[0], false);
+            xs.iter().for_each(|&x| one.add(x));
+            one.end_batch();
+            let s = one.finish().unwrap();
+            assert!(
+                ((s.sd - unit.sd * p) / (unit.sd * p)).abs() < 1e-12,
+                "k {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn moments_of_subnormal_values_are_not_zero() {
+        // 1, 2, ..., 1000 times the smallest subnormal: sd = 288.82 of them.
+        let tiny = f64::from_bits(1);
+        let xs: Vec<f64> = (1..=1000).map(|i| i as f64 * tiny).collect();
+        for shift in [0.0, xs[0], 500.0 * tiny] {
+            let s = accumulate(&xs, shift).finish().unwrap();
+            assert!((s.sd / tiny - 288.82).abs() < 1.0, "sd {:e}", s.sd);
+            assert!((s.mean / tiny - 500.5).abs() < 1.0, "mean {:e}", s.mean);
+            // Quantiles keep their relative accuracy below 2^-1022 too.
+            for (q, want) in [(s.p1, 10.0), (s.p50, 500.0), (s.p99, 990.0)] {
+                assert!((q / tiny - want).abs() <= want * 0.01, "{q:e} vs {want}");
+            }
+        }
+        // Keys are monotonic across the subnormal/normal boundary.
+        let xs = [
+            f64::from_bits(1),
+            f64::from_bits(2),
+            f64::from_bits(3),
+            f64::from_bits(1 << 40),
+            f64::from_bits((1 << 52) - 1),
+            f64::MIN_POSITIVE,
+            f64::MIN_POSITIVE * 1.5,
+        ];
+        let keys: Vec<i64> = xs.iter().map(|&x| key_of(x)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for &x in &xs {
+            let v = value_of(key_of(x));
+            assert!((v - x).abs() <= x * 0.01, "{x:e}: {v:e}");
+        }
+    }
+
+    #[test]
+    fn scaled_moments_merge_in_any_order_to_the_same_bits() {
+        // Deviations from 1e-300 to 1e300: several scale groups and plain
+        // slices in one accumulator.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let xs: Vec<f64> = (0..20_000)
+            .map(|i| {
+                let e = [-300, -150, 0, 150, 300][(i / 1024) % 5];
+                rng.random::<f64>() * 10f64.powi(e)
+            })
+            .collect();
+        let mut one = accumulate(&xs, 0.0);
+        let mut parts: Vec<StatAcc> = xs.chunks(2048).map(|c| accumulate(c, 0.0)).collect();
+        parts.reverse();
+        let mut merged = StatAcc::new(0.0, false);
+        parts.iter().for_each(|p| merged.merge(p));
+        one.canonicalize();
+        merged.canonicalize();
+        assert!(one == merged);
+        let s = one.finish().unwrap();
+        assert!(s.sd > 1e299 && s.sd.is_finite(), "{}", s.sd);
+    }
+
+    #[test]
+    fn powers_of_two_scale_exactly() {
+        assert_eq!(exponent_of(1.0), 0);
+        assert_eq!(exponent_of(-3.0), 1);
+        assert_eq!(exponent_of(f64::MAX), 1023);
+        assert_eq!(exponent_of(f64::MIN_POSITIVE), -1022);
+        assert_eq!(exponent_of(f64::from_bits(1)), -1074);
+        assert_eq!(exponent_of(f64::from_bits(3)), -1073);
+        assert_eq!(scale_group(1e300), 960);
+        assert_eq!(scale_group(f64::from_bits(1)), -1088);
+        let tiny = f64::from_bits(5);
+        assert_eq!(
+            scale_by_power_of_two(scale_by_power_of_two(tiny, 1100), -1100),
+            tiny
+        );
+        assert_eq!(scale_by_power_of_two(1.5, 1023), 1.5 * 2f64.powi(1023));
+        assert_eq!(scale_by_power_of_two(1.0, 1024), f64::INFINITY);
+        assert!(!needs_scaling(0.0) && !needs_scaling(1.0) && !needs_scaling(f64::NAN));
+        assert!(needs_scaling(1e300) && needs_scaling(1e-300) && !needs_scaling(f64::INFINITY));
     }
 
     #[test]

@@ -402,3 +402,546 @@ fn extreme_but_valid_values_finish_finite_or_stop_clearly() {
         assert!(finished.contains(&n.to_string()), "{n} did not finish");
     }
 }
+
+/// Checks every statistic in `v` (an object with `mean`, `sd`, `min` and
+/// `max`) for consistency: values that differ have a positive standard
+/// deviation no larger than their range, and the mean and quantiles lie
+/// in `[min, max]`, the quantiles in order.
+fn assert_consistent_stats(v: &serde_json::Value, path: &str, checked: &mut usize) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let f = |k: &str| m.get(k).and_then(serde_json::Value::as_f64);
+            if let (Some(mean), Some(sd), Some(min), Some(max)) =
+                (f("mean"), f("sd"), f("min"), f("max"))
+            {
+                *checked += 1;
+                assert!(min <= max, "{path}: min {min} > max {max}");
+                if min < max && m.contains_key("p50") {
+                    assert!(sd > 0.0, "{path}: sd {sd} with min {min} < max {max}");
+                }
+                assert!(sd <= max - min, "{path}: sd {sd} beyond the range");
+                assert!(min <= mean && mean <= max, "{path}: mean {mean}");
+                let q: Vec<f64> = ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"]
+                    .iter()
+                    .filter_map(|k| f(k))
+                    .collect();
+                assert!(
+                    q.windows(2).all(|w| w[0] <= w[1]),
+                    "{path}: quantiles {q:?}"
+                );
+                assert!(q.iter().all(|&x| min <= x && x <= max), "{path}: {q:?}");
+            }
+            m.iter()
+                .for_each(|(k, x)| assert_consistent_stats(x, &format!("{path}.{k}"), checked));
+        }
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| assert_consistent_stats(x, &format!("{path}.{i}"), checked)),
+        _ => {}
+    }
+}
+
+/// Issue 21, item 1: run rates near the ends of the floating-point range
+/// (1e300, 1e-300, a subnormal; 1.8 growth a year for 200 years) gave a
+/// standard deviation of 0 with min < max. They must finish with finite,
+/// consistent statistics.
+#[test]
+fn extreme_magnitudes_keep_their_spread() {
+    let cases = [
+        extreme(
+            "start-1e300",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 1e300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "start-1e-300",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 1e-300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "start-subnormal",
+            2030,
+            12,
+            r#"{ "initial_run_rate": 4e-315, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+        extreme(
+            "growth-1_8-for-200-years",
+            2225,
+            1,
+            r#"{ "initial_run_rate": 20, "growth": { "initial": 1.8 }, "volatility": { "initial": 0.3 } }"#,
+            "",
+        ),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    for text in &cases {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let name = v["name"].as_str().unwrap().to_string();
+        let file = work.path().join(format!("{name}.json"));
+        std::fs::write(&file, text).unwrap();
+        let out = work.path().join(format!("out-{name}"));
+        let o = revshare(
+            work.path(),
+            &[
+                "run".as_ref(),
+                file.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+                "-q".as_ref(),
+                "--no-charts".as_ref(),
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{name}: {err}");
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_all_finite(&s, &name);
+        let mut checked = 0;
+        assert_consistent_stats(&s, &name, &mut checked);
+        assert!(checked > 10, "{name}: only {checked} statistics");
+        // The run rate at the end spreads: its sd is of the order of its mean.
+        let rr = &s["series"]["s"]["run_rate_end"];
+        let (mean, sd) = (rr["mean"].as_f64().unwrap(), rr["sd"].as_f64().unwrap());
+        assert!(
+            sd > mean * 1e-3 && sd < mean * 1e3,
+            "{name}: mean {mean} sd {sd}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Unbounded resources from small inputs, crafted partial files, sweeps
+// that would mislabel their rows (issue 21, items 7-9).
+// ---------------------------------------------------------------------------
+
+/// Runs revshare with `args` in `cwd`, killing it after `secs` seconds
+/// (then panicking: the point of these cases is that they end at once).
+fn revshare_within(cwd: &Path, args: &[&std::ffi::OsStr], secs: u64) -> (Output, f64) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = started + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?}: still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = child.wait_with_output().unwrap();
+    (o, started.elapsed().as_secs_f64())
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+/// A scenario for the shard and merge cases: 3,000 paths (3 batches).
+fn shard_scenario(dir: &Path) -> PathBuf {
+    let text = extreme(
+        "shards",
+        2028,
+        12,
+        r#"{ "initial_run_rate": 20, "growth": { "initial": 0.3 }, "volatility": { "initial": 0.3 } }"#,
+        "",
+    )
+    .replace("\"paths\": 1000", "\"paths\": 3000");
+    let f = dir.join("shards.json");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+/// The partial files of shards 0 and 1 of 2 of [`shard_scenario`].
+fn two_partials(dir: &Path) -> Vec<PathBuf> {
+    let sc = shard_scenario(dir);
+    (0..2)
+        .map(|i| {
+            let out = dir.join(format!("shard-{i}"));
+            let o = revshare(
+                dir,
+                &[
+                    os("run"),
+                    sc.as_os_str(),
+                    os("--shard"),
+                    os(&format!("{i}/2")),
+                    os("--out"),
+                    out.as_os_str(),
+                    os("-q"),
+                ],
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            out.join("partial.bin")
+        })
+        .collect()
+}
+
+/// Runs `merge FILES --out DIR` and checks that it is refused cleanly
+/// (exit 2, every fragment in the message, nothing written, no panic), in
+/// at most 20 s.
+fn assert_merge_refused(dir: &Path, files: &[&Path], fragments: &[&str]) {
+    let out = dir.join("merged");
+    let mut args = vec![os("merge")];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    args.extend([os("--out"), out.as_os_str(), os("-q")]);
+    let (o, secs) = revshare_within(dir, &args, 20);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{files:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for f in fragments {
+        assert!(err.contains(f), "expected {f:?} in: {err}");
+    }
+    assert!(!out.exists());
+    println!(
+        "merge refused in {secs:.2} s: {}",
+        err.lines().next().unwrap_or("")
+    );
+}
+
+#[test]
+fn merge_reads_no_more_than_a_partial_announces() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let parts = two_partials(dir);
+    // A device that never ends: refused after its first line.
+    if Path::new("/dev/zero").exists() {
+        assert_merge_refused(
+            dir,
+            &[Path::new("/dev/zero"), &parts[1]],
+            &["/dev/zero: not a revshare partial file"],
+        );
+    }
+    // A real partial's first lines in front of 8 GiB (a sparse file):
+    // refused from its size, unread.
+    let bytes = std::fs::read(&parts[0]).unwrap();
+    let huge = dir.join("huge.bin");
+    std::fs::write(&huge, &bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    assert_merge_refused(
+        dir,
+        &[&huge, &parts[1]],
+        &[
+            "huge.bin: corrupted:",
+            "bytes after the end announced by its header",
+        ],
+    );
+    // A header that announces 2^40 bytes, through a pipe (no size to
+    // check): refused without reading them.
+    let nl = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let nl2 = nl + 1 + bytes[nl + 1..].iter().position(|&b| b == b'\n').unwrap();
+    let mut claim = bytes[..=nl2].to_vec();
+    claim.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    let fifo = dir.join("pipe.bin");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                let _ = f.write_all(&claim);
+                // Then endless zeros, until the reader goes away.
+                let zeros = vec![0u8; 1 << 16];
+                while f.write_all(&zeros).is_ok() {}
+            }
+        })
+    };
+    assert_merge_refused(
+        dir,
+        &[&fifo, &parts[1]],
+        &[
+            "pipe.bin: corrupted:",
+            "more than the 4294967296 a partial may have",
+        ],
+    );
+    writer.join().unwrap();
+}
+
+/// Rewrites the first MessagePack integer after the key `key` in `bytes`
+/// with the value `v` (as an int64).
+fn patch_msgpack_int(bytes: &[u8], key: &str, v: i64) -> Option<Vec<u8>> {
+    let mut pat = vec![0xa0 | key.len() as u8];
+    pat.extend_from_slice(key.as_bytes());
+    let at = bytes.windows(pat.len()).position(|w| w == pat.as_slice())? + pat.len();
+    let width = match bytes[at] {
+        0x00..=0x7f | 0xe0..=0xff => 1,
+        0xcc | 0xd0 => 2,
+        0xcd | 0xd1 => 3,
+        0xce | 0xd2 => 5,
+        0xcf | 0xd3 => 9,
+        _ => return None,
+    };
+    let mut out = bytes[..at].to_vec();
+    out.push(0xd3);
+    out.extend_from_slice(&v.to_be_bytes());
+    out.extend_from_slice(&bytes[at + width..]);
+    Some(out)
+}
+
+#[test]
+fn crafted_partials_with_valid_checksums_are_refused() {
+    use revshare::engine::partial::Partial;
+    use revshare::statistics::StatAcc;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let parts = two_partials(dir);
+    let good = Partial::decode(&std::fs::read(&parts[0]).unwrap()).unwrap();
+    let write = |name: &str, p: &Partial| {
+        let f = dir.join(name);
+        std::fs::write(&f, p.encode()).unwrap();
+        f
+    };
+    // Sketch windows moved far out of the keys of finite values: an index
+    // out of bounds (a panic, exit 101) or a window of terabytes (an abort).
+    for (name, offset) in [
+        ("offset-near-max.bin", i64::MAX - 3),
+        ("offset-2tb.bin", -(1i64 << 40)),
+    ] {
+        let mut p = good.clone();
+        let mut patched = 0;
+        for s in &mut p.tally.stats {
+            let bytes = rmp_serde::to_vec_named(&*s).unwrap();
+            let bad = patch_msgpack_int(&bytes, "offset", offset).unwrap();
+            *s = rmp_serde::from_slice::<StatAcc>(&bad).unwrap();
+            patched += 1;
+        }
+        assert!(patched > 0);
+        let f = write(name, &p);
+        assert_merge_refused(
+            dir,
+            &[&f, &parts[1]],
+            &[
+                &format!("{name}: corrupted: accumulator 0: sketch: a bucket window"),
+                "outside the keys of finite values",
+            ],
+        );
+    }
+    // Counts beyond the paths.
+    let mut p = good.clone();
+    let bytes = rmp_serde::to_vec_named(&p.tally.stats[0]).unwrap();
+    p.tally.stats[0] =
+        rmp_serde::from_slice(&patch_msgpack_int(&bytes, "count", 1 << 40).unwrap()).unwrap();
+    let f = write("count.bin", &p);
+    assert_merge_refused(
+        dir,
+        &[&f, &parts[1]],
+        &[
+            "count.bin: corrupted: accumulator 0:",
+            "values in a tally of 2048 paths",
+        ],
+    );
+    let mut p = good.clone();
+    if let Some(h) = p.tally.hits.first_mut() {
+        *h = u64::MAX;
+        let f = write("hits.bin", &p);
+        assert_merge_refused(dir, &[&f, &parts[1]], &["more cap hits than paths"]);
+    }
+    // A shard count far beyond the batches (its merge listed every
+    // missing shard).
+    let mut p = good.clone();
+    p.header.shard_count = u64::MAX;
+    let f = write("count-max.bin", &p);
+    assert_merge_refused(
+        dir,
+        &[&f],
+        &[
+            "count-max.bin: corrupted:",
+            "18446744073709551615 shards for 3000 paths (3 batches)",
+        ],
+    );
+    // The unaltered partials still merge.
+    let out = dir.join("ok");
+    let o = revshare(
+        dir,
+        &[
+            os("merge"),
+            parts[0].as_os_str(),
+            parts[1].as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("-q"),
+            os("--no-charts"),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn shard_counts_are_bounded_by_the_batches() {
+    let work = tempfile::tempdir().unwrap();
+    let sc = shard_scenario(work.path());
+    for spec in ["0/18446744073709551615", "3/4"] {
+        let out = work.path().join("out");
+        let (o, _) = revshare_within(
+            work.path(),
+            &[
+                os("run"),
+                sc.as_os_str(),
+                os("--shard"),
+                os(spec),
+                os("--out"),
+                out.as_os_str(),
+            ],
+            20,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {err}");
+        assert!(
+            err.contains("3000 paths make 3 batches of 1024, so at most 3 shards"),
+            "{spec}: {err}"
+        );
+        assert!(
+            files_under(work.path()).len() == 1,
+            "{spec}: wrote something"
+        );
+    }
+}
+
+#[test]
+fn threads_are_clamped_to_the_work() {
+    let work = tempfile::tempdir().unwrap();
+    let sc = shard_scenario(work.path());
+    let out = work.path().join("out");
+    let (o, secs) = revshare_within(
+        work.path(),
+        &[
+            os("run"),
+            sc.as_os_str(),
+            os("--paths"),
+            os("2000"),
+            os("--threads"),
+            os("10000"),
+            os("--out"),
+            out.as_os_str(),
+            os("-q"),
+        ],
+        60,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["run"]["threads"], 2, "2,000 paths are 2 batches");
+    println!("--threads 10000 for 2,000 paths: {secs:.2} s");
+}
+
+#[test]
+fn sweeps_that_would_mislabel_or_overflow_excel_are_refused_first() {
+    let work = tempfile::tempdir().unwrap();
+    let sc = shard_scenario(work.path());
+    let out = work.path().join("out");
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![os("sweep"), sc.as_os_str()];
+        args.extend(extra.iter().map(|a| os(a)));
+        args.extend([os("--out"), out.as_os_str(), os("-q")]);
+        revshare_within(work.path(), &args, 30)
+    };
+    for (extra, fragment) in [
+        (
+            vec![
+                "--param",
+                "regimes.amended.0.cap",
+                "--values",
+                "20,30",
+                "--param",
+                "regimes.amended.0.cap",
+                "--values",
+                "40,50",
+            ],
+            "--param regimes.amended.0.cap is given twice",
+        ),
+        (
+            vec!["--param", "simulation.paths", "--values", "1000,2000"],
+            "--param simulation.paths cannot be swept",
+        ),
+        (
+            vec![
+                "--param",
+                "simulation.seed",
+                "--values",
+                "1,2",
+                "--seed",
+                "3",
+            ],
+            "cannot be combined with --seed",
+        ),
+        (
+            // 10,000 points of 3 years of monthly steps: the per-step
+            // sheet alone would need millions of rows.
+            vec![
+                "--param",
+                "regimes.amended.0.cap",
+                "--values",
+                "1:10000:1",
+                "--xlsx",
+                "--paths",
+                "1000",
+            ],
+            "beyond Excel's 1048576",
+        ),
+    ] {
+        let (o, secs) = sweep(&extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(fragment), "{extra:?}: {err}");
+        assert!(!out.exists(), "{extra:?}: wrote output");
+        println!("{:?}: refused in {secs:.2} s", extra.join(" "));
+    }
+}
+
+#[test]
+fn csv_numbers_are_compact_at_extreme_magnitudes() {
+    let work = tempfile::tempdir().unwrap();
+    let text = extreme(
+        "huge-csv",
+        2027,
+        4,
+        r#"{ "initial_run_rate": 1e300, "growth": { "initial": 0.1 }, "volatility": { "initial": 0.3 } }"#,
+        "",
+    );
+    let file = work.path().join("huge-csv.json");
+    std::fs::write(&file, text).unwrap();
+    let out = work.path().join("out");
+    let o = revshare(
+        work.path(),
+        &[
+            os("run"),
+            file.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("-q"),
+            os("--no-charts"),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for csv in ["steps.csv", "annual.csv"] {
+        let text = std::fs::read_to_string(out.join(csv)).unwrap();
+        let longest = text.split([',', '\n']).map(str::len).max().unwrap();
+        assert!(longest <= 32, "{csv}: a field of {longest} characters");
+        // Every number still parses.
+        for field in text.lines().skip(1).flat_map(|l| l.split(',')) {
+            if field.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                assert!(field.parse::<f64>().is_ok(), "{csv}: {field}");
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The steps every command that runs scenarios shares: load and validate
 //! (with `--set`, `--paths`, `--seed`), simulate into a `RunResult`,
 //! stage its files in the output manager, report what was written, and
-//! the Ctrl-C flag.
+//! the cancel flag raised by Ctrl-C, SIGTERM and SIGHUP.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,18 +16,130 @@ use revshare::export::{self, OutputOptions};
 use revshare::result::RunResult;
 use revshare::scenario::{self, Scenario, MAX_PATHS};
 
-/// The cancel flag raised by Ctrl-C (installed once per process).
+/// The cancel flag raised by Ctrl-C (SIGINT), SIGTERM (how Slurm and
+/// Kubernetes stop a job) and SIGHUP (a closed terminal); the handlers are
+/// installed once per process, by the first call. The run stops at the
+/// next batch, the output manager writes nothing more and removes its
+/// staging folder, and the process exits with [`interrupted_code`].
 pub fn cancel_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        // If a handler cannot be installed, Ctrl-C keeps its default
-        // meaning (the process ends, and atomic writes leave no partial file).
-        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        signals::install(&flag);
         flag
     })
     .clone()
+}
+
+/// The exit code after a stopping signal: 128 + its number (130 for
+/// SIGINT, 143 for SIGTERM, 129 for SIGHUP), or `None` if none came.
+pub fn interrupted_code() -> Option<i32> {
+    signals::received().map(signals::exit_code)
+}
+
+/// The message for a run stopped by a signal.
+pub fn interrupted_message() -> String {
+    match signals::received() {
+        Some(s) if signals::exit_code(s) != EXIT_INTERRUPTED => {
+            format!("interrupted by {}: no output written", signals::name(s))
+        }
+        _ => "interrupted: no output written".into(),
+    }
+}
+
+#[cfg(unix)]
+mod signals {
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+    use std::sync::Arc;
+
+    /// The first stopping signal received (0: none).
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+    /// The cancel flag (kept alive by `cancel_flag`'s static for the
+    /// life of the process).
+    static FLAG: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
+
+    /// The handler: only atomic stores, which are async-signal-safe.
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let _ = RECEIVED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        let flag = FLAG.load(Ordering::SeqCst);
+        if !flag.is_null() {
+            // SAFETY: the flag lives in a static Arc that is never dropped.
+            unsafe { (*flag).store(true, Ordering::SeqCst) };
+        }
+    }
+
+    pub(super) fn install(flag: &Arc<AtomicBool>) {
+        FLAG.store(Arc::as_ptr(flag).cast_mut(), Ordering::SeqCst);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: a zeroed sigaction with a valid handler and an empty
+            // mask; SA_RESTART so that interrupted reads and writes resume.
+            // If it fails, the signal keeps its default meaning (the
+            // process ends, and the output manager's staging leaves the
+            // previous result whole).
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, std::ptr::null_mut());
+            }
+        }
+    }
+
+    pub(super) fn received() -> Option<i32> {
+        match RECEIVED.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+
+    pub(super) fn exit_code(sig: i32) -> i32 {
+        use crate::cli::{EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_TERMINATED};
+        match sig {
+            libc::SIGINT => EXIT_INTERRUPTED,
+            libc::SIGTERM => EXIT_TERMINATED,
+            libc::SIGHUP => EXIT_HANGUP,
+            s => 128 + s,
+        }
+    }
+
+    pub(super) fn name(sig: i32) -> &'static str {
+        match sig {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGHUP => "SIGHUP",
+            _ => "a signal",
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod signals {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    static RECEIVED: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn install(flag: &Arc<AtomicBool>) {
+        let f = flag.clone();
+        // Ctrl-C (and, with ctrlc's defaults, Ctrl-Break) only.
+        let _ = ctrlc::set_handler(move || {
+            RECEIVED.store(true, Ordering::SeqCst);
+            f.store(true, Ordering::SeqCst);
+        });
+    }
+
+    pub(super) fn received() -> Option<i32> {
+        RECEIVED.load(Ordering::SeqCst).then_some(2)
+    }
+
+    pub(super) fn exit_code(_: i32) -> i32 {
+        crate::cli::EXIT_INTERRUPTED
+    }
+
+    pub(super) fn name(_: i32) -> &'static str {
+        "Ctrl-C"
+    }
 }
 
 /// Why a scenario produced no results.
@@ -43,7 +155,7 @@ impl RunFailure {
     /// The process exit code for this failure.
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            RunFailure::Cancelled => EXIT_INTERRUPTED,
+            RunFailure::Cancelled => interrupted_code().unwrap_or(EXIT_INTERRUPTED),
             RunFailure::Failed(_) => EXIT_FAILURE,
         }
     }
@@ -57,7 +169,7 @@ impl RunFailure {
 impl std::fmt::Display for RunFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunFailure::Cancelled => f.write_str("interrupted: no output written"),
+            RunFailure::Cancelled => f.write_str(&interrupted_message()),
             RunFailure::Failed(m) => f.write_str(m),
         }
     }
@@ -123,8 +235,14 @@ pub(crate) fn stage_run(
     opts: &OutputOptions,
     threads: usize,
 ) -> anyhow::Result<()> {
+    // More chart threads than cores only costs memory (--threads 10000).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(if threads == 0 {
+            cores
+        } else {
+            threads.min(cores)
+        })
         .build()
         .context("cannot start chart threads")?;
     pool.install(|| export::write_run(out, prefix, result, opts))

@@ -8,7 +8,9 @@
 //! Exit codes: 0 success, 1 a run or write failed, 2 bad usage or an
 //! invalid scenario, 3 a goal was not met (`run --precision`: `--max-paths`
 //! reached first, results written; `calibrate`: targets out of reach;
-//! `solve`: no root in the bracket), 130 interrupted by Ctrl-C.
+//! `solve`: no root in the bracket); stopped by a signal (nothing written,
+//! the previous result kept): 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP,
+//! i.e. 128 + the signal's number, as a shell reports a process killed by it.
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +48,12 @@ pub const EXIT_PRECISION: i32 = 3;
 /// the bounds, `solve`'s bracket holds no root or the figure is not
 /// monotone on it. Nothing is written.
 pub const EXIT_UNMET: i32 = EXIT_PRECISION;
-/// Exit code after Ctrl-C.
+/// Exit code after Ctrl-C (SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code after SIGTERM (a batch system stopping the job).
+pub const EXIT_TERMINATED: i32 = 143;
+/// Exit code after SIGHUP (the terminal closed).
+pub const EXIT_HANGUP: i32 = 129;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -134,6 +140,7 @@ impl OutputArgs {
         let explicit = self.out.is_some();
         let dir = self.out.clone().unwrap_or(default);
         OutputDir::open(&dir, self.force, create_parents || !explicit)
+            .map(|o| o.with_cancel(common::cancel_flag()))
             .map_err(|e| coded(EXIT_FAILURE, e.to_string()))
     }
 }
@@ -228,19 +235,41 @@ pub fn failure(message: impl Into<String>) -> anyhow::Error {
 }
 
 /// Prints a command's error and returns its exit code: the code of a
-/// [`Coded`] error in the chain, else [`EXIT_FAILURE`].
+/// [`Coded`] error in the chain, else [`EXIT_FAILURE`]; a command that
+/// fails after a stopping signal (SIGINT, SIGTERM, SIGHUP) failed because
+/// of it, and exits with that signal's code ([`EXIT_INTERRUPTED`],
+/// [`EXIT_TERMINATED`], [`EXIT_HANGUP`]). A command that succeeds despite
+/// a signal (it came after the result was swapped in) exits with 0.
 fn report(result: anyhow::Result<()>) -> i32 {
     let Err(e) = result else { return 0 };
+    if let Some(code) = common::interrupted_code() {
+        eprintln!("{}", escape_controls(&common::interrupted_message()));
+        return code;
+    }
     let code = e
         .chain()
         .find_map(|c| c.downcast_ref::<Coded>())
         .map_or(EXIT_FAILURE, |c| c.code);
-    if code == EXIT_INTERRUPTED {
-        eprintln!("{e:#}");
-    } else {
-        eprintln!("error: {e:#}");
-    }
+    eprintln!("error: {}", escape_controls(&format!("{e:#}")));
     code
+}
+
+/// `s` with control characters other than newline and tab written as
+/// escapes (`\u{1b}`), so that names and values from a scenario file
+/// cannot move the cursor, clear or retitle a terminal.
+pub(crate) fn escape_controls(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Runs the command line and returns the process exit code.
@@ -276,7 +305,7 @@ fn validate(files: &[PathBuf]) -> i32 {
                 println!("{}: ok ({})", f.display(), l.scenario.name);
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", escape_controls(&e.to_string()));
                 code = EXIT_INVALID;
             }
         }
@@ -286,6 +315,9 @@ fn validate(files: &[PathBuf]) -> i32 {
 
 pub(crate) fn print_warnings(file: &Path, warnings: &[scenario::Violation]) {
     for w in warnings {
-        eprintln!("warning: {}: {w}", file.display());
+        eprintln!(
+            "warning: {}",
+            escape_controls(&format!("{}: {w}", file.display()))
+        );
     }
 }

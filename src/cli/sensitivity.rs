@@ -14,7 +14,7 @@ use super::sweep::check_metric;
 use super::{failure, invalid, OutputArgs, ScenarioArgs};
 use revshare::export::xlsx;
 use revshare::scenario::{self, Scenario};
-use revshare::study::compare::csv_field;
+use revshare::study::compare::{csv_field, csv_number};
 use revshare::study::metric::Metric;
 use revshare::study::{self, rank_swings, Parameter, Swing};
 
@@ -309,7 +309,7 @@ fn sensitivity_csv(sheet: &xlsx::Sheet) -> Vec<u8> {
             .map(|c| match c {
                 Cell::Int(i) => i.to_string(),
                 Cell::Number(x) | Cell::Money(x) | Cell::Probability(x) if x.is_finite() => {
-                    format!("{x}")
+                    csv_number(*x)
                 }
                 Cell::Text(t) => csv_field(t),
                 _ => String::new(),

@@ -144,15 +144,19 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> anyhow::Result<()> {
     }
     let sc = load_scenario(&args.scenario, &args.run.set, args.run.paths, args.run.seed)?;
     let paths = sc.simulation.paths;
-    let (first, end) = shard_batches(batch_count(paths), index, count);
-    let shard_paths = partial::paths_in(paths, first, end);
-    if first == end {
-        eprintln!(
-            "warning: shard {index}/{count} has no batches to run ({paths} paths make {} \
-             batches of 1024); it writes an empty partial",
-            batch_count(paths)
-        );
+    let batches = batch_count(paths);
+    // Every shard runs at least one batch: more shards would be empty
+    // jobs (and a count such as 2^64 - 1 is a typo).
+    if count > batches {
+        return Err(invalid(format!(
+            "--shard {index}/{count}: {paths} paths make {batches} batch{} of 1024, so at most \
+             {batches} shard{}; use --shard I/{batches} or fewer shards, or more --paths",
+            if batches == 1 { "" } else { "es" },
+            if batches == 1 { "" } else { "s" },
+        )));
     }
+    let (first, end) = shard_batches(batches, index, count);
+    let shard_paths = partial::paths_in(paths, first, end);
     let mut out = args.output.open(
         Path::new("out")
             .join(&sc.name)
@@ -237,12 +241,10 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
     let mut merger = Merger::new();
     for file in &args.partials {
         let name = file.display().to_string();
-        match std::fs::read(file) {
-            Ok(bytes) => match Partial::decode(&bytes) {
-                Ok(p) => merger.add(&name, p),
-                Err(e) => merger.fail(&name, &e),
-            },
-            Err(e) => merger.fail(&name, &format!("cannot read: {e}")),
+        // Header first, then only the announced bytes (`merge /dev/zero`).
+        match partial::read(file) {
+            Ok(p) => merger.add(&name, p),
+            Err(e) => merger.fail(&name, &e),
         }
     }
     let m = merger.finish().map_err(|errors| {

@@ -60,6 +60,85 @@ pub(crate) fn check_metric(sc: &Scenario, metric: &Metric) -> Result<(), String>
         .map_err(|e| e.to_string())
 }
 
+/// Refuses sweeps whose rows would be mislabelled: a parameter given twice
+/// (the last value wins, so the row shows values that did not run),
+/// `simulation.paths` (every point must run the same paths; give
+/// `--paths`), and `simulation.seed` together with `--seed` (which
+/// overrides it).
+fn check_params(params: &[String], seed_given: bool) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in params {
+        let key = p.trim();
+        if !seen.insert(key) {
+            return Err(format!(
+                "--param {key} is given twice; give each parameter once, with all its values \
+                 in one --values"
+            ));
+        }
+        if key == "simulation.paths" {
+            return Err(
+                "--param simulation.paths cannot be swept: every point runs the same paths \
+                 (common random numbers); set the count with --paths"
+                    .into(),
+            );
+        }
+        if key == "simulation.seed" && seed_given {
+            return Err(
+                "--param simulation.seed cannot be combined with --seed, which would override \
+                 every swept seed"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Excel's rows per sheet, the header row included.
+const EXCEL_MAX_ROWS: usize = 1_048_576;
+
+/// Refuses, before any sampling, a sweep whose workbook would exceed
+/// Excel's rows per sheet: the rows of each sheet for the first and the
+/// last grid point (one path each) times the number of points (a grid of
+/// 10,000 points used 5.5 GB before the workbook writer refused it).
+fn check_workbook_rows(scenarios: &[Scenario]) -> Result<(), String> {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let how = Simulate {
+        threads: 1,
+        exact: false,
+        progress: &|_| {},
+        cancel: &never,
+        steps: true,
+    };
+    let mut per_point = [0usize; 3];
+    let ends = [scenarios.first(), scenarios.last()];
+    for sc in ends.into_iter().flatten() {
+        let probe = sc
+            .with_simulation(1, sc.simulation.seed)
+            .map_err(|e| e.to_string())?;
+        let run = simulate(&probe, &how).map_err(|e| e.to_string())?;
+        let rows = xlsx::RunSheets::new("", &run);
+        for (n, r) in
+            per_point
+                .iter_mut()
+                .zip([rows.summary.len(), rows.annual.len(), rows.steps.len()])
+        {
+            *n = (*n).max(r);
+        }
+    }
+    for (sheet, n) in ["summary", "per year", "per step"].iter().zip(per_point) {
+        let rows = n.saturating_mul(scenarios.len()).saturating_add(1);
+        if rows > EXCEL_MAX_ROWS {
+            return Err(format!(
+                "--xlsx: the workbook's `{sheet}` sheet would have {rows} rows ({n} for each of \
+                 {} points), beyond Excel's {EXCEL_MAX_ROWS}; sweep fewer points or leave out \
+                 --xlsx (sweep.csv has one row per point)",
+                scenarios.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The columns a metric adds to a table: its point value and 90% band.
 pub(crate) fn metric_columns(metric: &Metric, v: &MetricValue) -> Vec<KeyMetric> {
     let kind = match v {
@@ -100,6 +179,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             args.values.len()
         )));
     }
+    check_params(&args.params, args.run.seed.is_some()).map_err(invalid)?;
     let mut axes = Vec::new();
     for (p, v) in args.params.iter().zip(&args.values) {
         match study::parse_values(v) {
@@ -140,6 +220,9 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         None => Metric::default_for_sweep(&scenarios[0]),
     };
     check_metric(&scenarios[0], &metric).map_err(|e| invalid(e.to_string()))?;
+    if args.output.xlsx {
+        check_workbook_rows(&scenarios).map_err(invalid)?;
+    }
     let mut out = args.output.open(
         Path::new("out").join(format!("{}-sweep", base.scenario.name)),
         false,

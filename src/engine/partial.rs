@@ -23,6 +23,14 @@
 //! a scenario file is validated, so a partial never hands the engine a
 //! scenario that validation would refuse.
 //!
+//! Reading ([`read`]) takes the magic line, the header and the body's
+//! length first and reads no more than the length announced, checked
+//! against the file's size and [`MAX_FILE_BYTES`] (so `merge /dev/zero` or
+//! a huge file stops at once). A decoded tally's structure is checked
+//! before anything uses it ([`crate::statistics::StatAcc::check`]): the
+//! checksum proves a file is as written, not that it was written by
+//! revshare.
+//!
 //! The first two lines are text, so `head -2 partial.bin` shows what a file
 //! holds. The body is binary because JSON cannot carry it exactly: the
 //! min/max of an empty accumulator are ±infinity (JSON has no such
@@ -31,6 +39,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{BufRead as _, Read as _};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,6 +60,9 @@ const MAGIC: &str = "revshare-partial v";
 /// The longest header line read (it holds a few numbers and names).
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 const CHECKSUM_BYTES: usize = 32;
+/// The largest partial file read (4 GiB; a shard of the base scenario is
+/// about 1 MB, and the per-step statistics are bounded in number).
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// What a partial file says about itself: everything needed to check that
 /// a set of partials belongs together, readable without the body.
@@ -189,6 +202,132 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why a partial file could not be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    Io(std::io::Error),
+    /// Its bytes are not a valid partial.
+    Format(FormatError),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "cannot read: {e}"),
+            ReadError::Format(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads and decodes the partial file `path` in bounded memory: the magic
+/// line, the header line and the body's length first (each bounded), then
+/// only as many bytes as announced, which must match the size of a
+/// regular file and be at most [`MAX_FILE_BYTES`]; then
+/// [`Partial::decode`]. Devices and pipes are read up to the announced
+/// length and one byte more.
+pub fn read(path: &Path) -> Result<Partial, ReadError> {
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if meta.is_dir() {
+        return Err(ReadError::Io(std::io::Error::other("is a directory")));
+    }
+    let size = meta.is_file().then(|| meta.len());
+    let mut r = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    let io = ReadError::Io;
+    // Line 1, then line 2, each up to its bound.
+    (&mut r).take(64).read_until(b'\n', &mut buf).map_err(io)?;
+    if buf.last() == Some(&b'\n') {
+        (&mut r)
+            .take(MAX_HEADER_BYTES as u64)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
+        if buf.last() == Some(&b'\n') {
+            (&mut r).take(8).read_to_end(&mut buf).map_err(io)?;
+        }
+    }
+    // The prefix alone says whether this is a partial and how long it is.
+    let expected = layout(&buf).map_err(ReadError::Format)?;
+    let corrupted = |why: String| ReadError::Format(FormatError::Corrupted(why));
+    if let Some(len) = size {
+        if len < expected {
+            return Err(ReadError::Format(FormatError::Truncated {
+                len,
+                expected: Some(expected),
+            }));
+        }
+        if len > expected {
+            return Err(corrupted(format!(
+                "{} bytes after the end announced by its header",
+                len - expected
+            )));
+        }
+    }
+    if expected > MAX_FILE_BYTES {
+        return Err(corrupted(format!(
+            "its header announces {expected} bytes, more than the {MAX_FILE_BYTES} a partial may have"
+        )));
+    }
+    if size.is_some() {
+        let want = usize::try_from(expected).map_err(|_| corrupted("too large".into()))?;
+        buf.try_reserve_exact(want.saturating_sub(buf.len()))
+            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
+    }
+    // One byte more than announced: decode reports bytes after the end.
+    r.take(expected + 1 - buf.len() as u64)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    Partial::decode(&buf).map_err(ReadError::Format)
+}
+
+/// From the first bytes of a file: checks the magic line, the version and
+/// the header line, and returns the file's whole length as its header
+/// announces it.
+fn layout(bytes: &[u8]) -> Result<u64, FormatError> {
+    let len = bytes.len() as u64;
+    let truncated = |expected| FormatError::Truncated { len, expected };
+    let first_nl = bytes.iter().take(64).position(|&b| b == b'\n');
+    let line1 = &bytes[..first_nl.unwrap_or(bytes.len().min(64))];
+    if !line1.starts_with(MAGIC.as_bytes()) {
+        if MAGIC.as_bytes().starts_with(line1) {
+            return Err(truncated(None));
+        }
+        return Err(FormatError::NotPartial);
+    }
+    let Some(first_nl) = first_nl else {
+        return Err(if bytes.len() < 64 {
+            truncated(None)
+        } else {
+            FormatError::NotPartial
+        });
+    };
+    let version = String::from_utf8_lossy(&line1[MAGIC.len()..]).into_owned();
+    if version != FORMAT_VERSION.to_string() {
+        return Err(FormatError::Version(version));
+    }
+    let rest = &bytes[first_nl + 1..];
+    let Some(header_len) = rest.iter().take(MAX_HEADER_BYTES).position(|&b| b == b'\n') else {
+        return Err(if rest.len() < MAX_HEADER_BYTES {
+            truncated(None)
+        } else {
+            FormatError::Corrupted("no end to the header line".into())
+        });
+    };
+    let body_at = first_nl + 1 + header_len + 1 + 8;
+    if bytes.len() < body_at {
+        return Err(truncated(None));
+    }
+    let body_len = u64::from_le_bytes(bytes[body_at - 8..body_at].try_into().expect("8 bytes"));
+    (body_at as u64)
+        .checked_add(body_len)
+        .and_then(|x| x.checked_add(CHECKSUM_BYTES as u64))
+        .ok_or_else(|| FormatError::Corrupted(format!("impossible body length {body_len}")))
+}
+
 /// Paths in batches `[first, end)` of a run of `paths` paths.
 pub fn paths_in(paths: u64, first: u64, end: u64) -> u64 {
     if first >= end {
@@ -256,44 +395,14 @@ impl Partial {
         let len = bytes.len() as u64;
         let truncated = |expected| FormatError::Truncated { len, expected };
         let corrupted = |why: String| FormatError::Corrupted(why);
-        // Line 1: magic and version.
-        let first_nl = bytes.iter().take(64).position(|&b| b == b'\n');
-        let line1 = &bytes[..first_nl.unwrap_or(bytes.len().min(64))];
-        if !line1.starts_with(MAGIC.as_bytes()) {
-            if MAGIC.as_bytes().starts_with(line1) {
-                return Err(truncated(None));
-            }
-            return Err(FormatError::NotPartial);
-        }
-        let Some(first_nl) = first_nl else {
-            return Err(if bytes.len() < 64 {
-                truncated(None)
-            } else {
-                FormatError::NotPartial
-            });
-        };
-        let version = String::from_utf8_lossy(&line1[MAGIC.len()..]).into_owned();
-        if version != FORMAT_VERSION.to_string() {
-            return Err(FormatError::Version(version));
-        }
-        // Line 2: the header; then the body's length.
+        // Line 1: magic and version; line 2: the header; then the body's
+        // length.
+        let expected = layout(bytes)?;
+        let first_nl = bytes.iter().position(|&b| b == b'\n').expect("checked");
         let rest = &bytes[first_nl + 1..];
-        let Some(header_len) = rest.iter().take(MAX_HEADER_BYTES).position(|&b| b == b'\n') else {
-            return Err(if rest.len() < MAX_HEADER_BYTES {
-                truncated(None)
-            } else {
-                corrupted("no end to the header line".into())
-            });
-        };
+        let header_len = rest.iter().position(|&b| b == b'\n').expect("checked");
         let body_at = first_nl + 1 + header_len + 1 + 8;
-        if bytes.len() < body_at {
-            return Err(truncated(None));
-        }
-        let body_len = u64::from_le_bytes(bytes[body_at - 8..body_at].try_into().expect("8 bytes"));
-        let expected = (body_at as u64)
-            .checked_add(body_len)
-            .and_then(|x| x.checked_add(CHECKSUM_BYTES as u64))
-            .ok_or_else(|| corrupted(format!("impossible body length {body_len}")))?;
+        let body_len = expected - body_at as u64 - CHECKSUM_BYTES as u64;
         if len < expected {
             return Err(truncated(Some(expected)));
         }
@@ -335,6 +444,13 @@ impl Partial {
         if h.shard_count == 0 || h.shard_index >= h.shard_count {
             return Err(format!("shard {}/{}", h.shard_index, h.shard_count));
         }
+        let batches = batch_count(h.paths);
+        if h.shard_count > batches {
+            return Err(format!(
+                "{} shards for {} paths ({batches} batches)",
+                h.shard_count, h.paths
+            ));
+        }
         if scenario_hash(&self.scenario) != h.scenario_hash {
             return Err("the scenario does not match its hash".into());
         }
@@ -361,7 +477,7 @@ impl Partial {
                 self.tally.paths
             ));
         }
-        Ok(())
+        check_tally(&self.tally)
     }
 }
 
@@ -466,13 +582,22 @@ impl Merger {
     pub fn finish(mut self) -> Result<MergedRun, Vec<String>> {
         if let Some(m) = &self.merged {
             let n = m.header.shard_count;
-            let missing: Vec<u64> = (0..n).filter(|i| !self.by_shard.contains_key(i)).collect();
-            if !missing.is_empty() {
+            // The gaps between the shards given (not a list of every
+            // missing index: a count may be large).
+            let mut gaps = Vec::new();
+            let mut next = 0;
+            for &i in self.by_shard.keys().chain(std::iter::once(&n)) {
+                if i > next {
+                    gaps.push((next, i - 1));
+                }
+                next = i + 1;
+            }
+            if !gaps.is_empty() {
+                let missing: u64 = gaps.iter().map(|(a, b)| b - a + 1).sum();
                 self.errors.push(format!(
-                    "missing {} of {n} shard{} (0-based): {}",
-                    missing.len(),
+                    "missing {missing} of {n} shard{} (0-based): {}",
                     if n == 1 { "" } else { "s" },
-                    ranges(&missing)
+                    ranges(&gaps)
                 ));
             }
             for (i, files) in self.by_shard.iter().filter(|(_, f)| f.len() > 1) {
@@ -526,38 +651,81 @@ fn mismatch(reference: &Header, other: &Header) -> Option<String> {
     }
 }
 
-/// Compresses sorted indices into ranges: `0, 2-5, 9`.
-fn ranges(indices: &[u64]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < indices.len() {
-        let mut j = i;
-        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
-            j += 1;
-        }
-        parts.push(if i == j {
-            indices[i].to_string()
-        } else {
-            format!("{}-{}", indices[i], indices[j])
-        });
-        i = j + 1;
+/// Sorted inclusive ranges as text: `0, 2-5, 9` (the first 20, then a
+/// count of the others).
+fn ranges(gaps: &[(u64, u64)]) -> String {
+    const SHOWN: usize = 20;
+    let mut parts: Vec<String> = gaps
+        .iter()
+        .take(SHOWN)
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    if gaps.len() > SHOWN {
+        parts.push(format!("and {} more ranges", gaps.len() - SHOWN));
     }
     parts.join(", ")
 }
 
-/// True if `t` has the shape of `like` (same metrics, flows and years).
+/// Checks the structure of a decoded tally before anything merges or
+/// summarises it: every accumulator ([`crate::statistics::StatAcc::check`],
+/// no kept values: shards refuse `--exact`), cap hits at most the paths,
+/// and hits by year at most the hits of their flow.
+fn check_tally(t: &Tally) -> Result<(), String> {
+    for (i, s) in t.stats.iter().enumerate() {
+        s.check(t.paths)
+            .map_err(|e| format!("accumulator {i}: {e}"))?;
+        if s.keeps_values() {
+            return Err(format!("accumulator {i} keeps every value (--exact)"));
+        }
+    }
+    if t.hits.iter().any(|&h| h > t.paths) {
+        return Err("more cap hits than paths".into());
+    }
+    let years = if t.hits.is_empty() {
+        0
+    } else {
+        t.hits_in_year.len() / t.hits.len()
+    };
+    if years * t.hits.len() != t.hits_in_year.len() {
+        return Err("cap hits by year do not match the flows".into());
+    }
+    for (f, &h) in t.hits.iter().enumerate() {
+        let by_year = &t.hits_in_year[f * years..(f + 1) * years];
+        let sum = by_year.iter().try_fold(0u64, |a, &b| a.checked_add(b));
+        if sum.is_none_or(|s| s > h) {
+            return Err(format!("flow {f}: more hits by year than hits"));
+        }
+    }
+    Ok(())
+}
+
+/// True if `t` has the shape of `like` (same metrics, flows and years)
+/// and the same shifts (the values of the all-shocks-zero path that the
+/// moments are taken around; exact merges need the same).
 fn fits(t: &Tally, like: &Tally) -> bool {
     t.stats.len() == like.stats.len()
         && t.hits.len() == like.hits.len()
         && t.hits_in_year.len() == like.hits_in_year.len()
+        && t.stats
+            .iter()
+            .zip(&like.stats)
+            .all(|(a, b)| a.shift().to_bits() == b.shift().to_bits())
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn ranges_compress_runs() {
-        assert_eq!(super::ranges(&[0, 2, 3, 4, 5, 9]), "0, 2-5, 9");
-        assert_eq!(super::ranges(&[7]), "7");
+        assert_eq!(super::ranges(&[(0, 0), (2, 5), (9, 9)]), "0, 2-5, 9");
+        assert_eq!(super::ranges(&[(7, 7)]), "7");
+        let many: Vec<(u64, u64)> = (0..25).map(|i| (2 * i, 2 * i)).collect();
+        assert!(super::ranges(&many).ends_with("38, and 5 more ranges"));
     }
 
     use super::*;

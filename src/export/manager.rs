@@ -18,7 +18,19 @@
 //! A reader therefore sees the previous complete result or the new one,
 //! never a mix, whatever happens in between (a kill, a full disk, a
 //! signal): at worst a stale staging folder is left, which the next run
-//! into the same folder removes. Files that an earlier run wrote and this
+//! into the same folder removes.
+//!
+//! A cancel flag ([`OutputDir::with_cancel`], raised by the command line's
+//! SIGINT, SIGTERM and SIGHUP handlers) is checked before each staged file
+//! and, in [`OutputDir::commit`], up to the swap: once raised, nothing more
+//! is written, the staging folder is removed and the previous result stays
+//! as it was ([`OutputError::Cancelled`]). The swap itself is the point of
+//! no return: a signal after it changes nothing.
+//!
+//! For tests, `REVSHARE_TEST_PAUSE_BEFORE_COMMIT_MS` makes
+//! [`OutputDir::commit`] wait that many milliseconds (or until the cancel
+//! flag is raised) with every file staged, so that a test can signal or
+//! kill a process at that point, or start a second run into the folder. Files that an earlier run wrote and this
 //! run does not (charts of another scenario, a workbook from a run with
 //! `--xlsx`) are gone after the swap; files the user put there are kept.
 
@@ -26,6 +38,13 @@ use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The environment variable of the test pause in [`OutputDir::commit`]
+/// (milliseconds; see the module docs).
+pub const TEST_PAUSE_ENV: &str = "REVSHARE_TEST_PAUSE_BEFORE_COMMIT_MS";
 
 /// Name of the manifest inside a result folder: one relative path per
 /// line of every file the run wrote, after a first line
@@ -82,6 +101,9 @@ pub enum OutputError {
     },
     /// A file name of the result is not a plain relative path.
     BadName(String),
+    /// The cancel flag was raised before the swap: nothing was written,
+    /// the previous result is untouched.
+    Cancelled,
 }
 
 impl std::fmt::Display for OutputError {
@@ -113,6 +135,7 @@ impl std::fmt::Display for OutputError {
             }
             OutputError::BadName(n) => write!(f, "not a relative file name: {n}"),
             OutputError::Unusable { why, .. } => f.write_str(why),
+            OutputError::Cancelled => f.write_str("interrupted: no output written"),
         }
     }
 }
@@ -138,6 +161,7 @@ pub struct OutputDir {
     written: BTreeSet<String>,
     _lock: Option<File>,
     done: bool,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl OutputDir {
@@ -218,7 +242,37 @@ impl OutputDir {
             written: BTreeSet::new(),
             _lock: lock,
             done: false,
+            cancel: None,
         })
+    }
+
+    /// Stops writing once `flag` is raised (see the module docs): every
+    /// later [`OutputDir::write`], and [`OutputDir::commit`] up to the
+    /// swap, fail with [`OutputError::Cancelled`].
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> OutputDir {
+        self.cancel = Some(flag);
+        self
+    }
+
+    fn check_cancel(&self) -> Result<(), OutputError> {
+        match &self.cancel {
+            Some(f) if f.load(Ordering::SeqCst) => Err(OutputError::Cancelled),
+            _ => Ok(()),
+        }
+    }
+
+    /// The test pause before the swap (see the module docs).
+    fn test_pause(&self) {
+        let Some(ms) = std::env::var(TEST_PAUSE_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return;
+        };
+        let until = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < until && self.check_cancel().is_ok() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The folder the result goes to.
@@ -229,6 +283,7 @@ impl OutputDir {
     /// Stages `bytes` as the file `name` (a relative path such as
     /// `charts/fan.png`), written and synced.
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        self.check_cancel()?;
         let rel = Path::new(name);
         if name.is_empty()
             || name == MANIFEST
@@ -254,6 +309,8 @@ impl OutputDir {
     /// Makes the staged files the folder's content (see the module docs)
     /// and returns their final paths.
     pub fn commit(mut self) -> Result<Vec<PathBuf>, OutputError> {
+        self.test_pause();
+        self.check_cancel()?;
         let mut manifest = format!("{MANIFEST_HEADER}\n");
         for n in &self.written {
             manifest.push_str(n);
@@ -276,11 +333,14 @@ impl OutputDir {
                 }
             }
             sync_tree(&self.staging);
+            // The last moment a signal can keep the previous result.
+            self.check_cancel()?;
             exchange(&self.staging, &self.dir)?;
             // The staging path now holds the previous result.
             let _ = fs::remove_dir_all(&self.staging);
         } else {
             sync_tree(&self.staging);
+            self.check_cancel()?;
             fs::rename(&self.staging, &self.dir).map_err(io(&self.dir))?;
         }
         self.done = true;
@@ -426,9 +486,11 @@ fn exchange(a: &Path, b: &Path) -> Result<(), OutputError> {
         }
     }
     // Two renames: the old result is moved aside, then the new one in; a
-    // crash in between leaves the old result under the staging name of
-    // this process, which the next run removes.
-    let aside = a.with_extension("old");
+    // crash in between leaves the old result under a name that starts with
+    // the staging name of this process, which the next run removes.
+    let mut aside = a.as_os_str().to_owned();
+    aside.push(".old");
+    let aside = PathBuf::from(aside);
     fs::rename(b, &aside).map_err(io(b))?;
     if let Err(e) = fs::rename(a, b) {
         let _ = fs::rename(&aside, b);

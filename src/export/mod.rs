@@ -14,6 +14,7 @@ use self::charts::{ChartSize, ReportError};
 use self::manager::{OutputDir, OutputError};
 use crate::result::RunResult;
 use crate::statistics::Stat;
+use crate::study::compare::csv_number;
 use crate::summary::Summary;
 
 /// Column names of the quantiles in CSV files.
@@ -148,7 +149,7 @@ fn stat_cells(out: &mut String, s: &Stat) {
         .iter()
         .chain(s.quantiles().iter())
     {
-        let _ = write!(out, ",{x}");
+        let _ = write!(out, ",{}", csv_number(*x));
     }
     out.push('\n');
 }
@@ -174,10 +175,12 @@ pub fn steps_csv(result: &RunResult) -> Vec<u8> {
             let _ = write!(
                 out,
                 "{q},{},{},{unit},{k},{time},{}",
-                col.regime, col.name, col.mean[i]
+                col.regime,
+                col.name,
+                csv_number(col.mean[i])
             );
             for x in col.quantiles[i] {
-                let _ = write!(out, ",{x}");
+                let _ = write!(out, ",{}", csv_number(x));
             }
             out.push('\n');
         }

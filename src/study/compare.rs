@@ -165,15 +165,25 @@ impl Table {
         out.push('\n');
         for (lead, cells) in &self.rows {
             let mut fields: Vec<String> = lead.iter().map(|c| csv_field(c)).collect();
-            fields.extend(
-                cells
-                    .iter()
-                    .map(|c| c.map_or(String::new(), |x| format!("{x}"))),
-            );
+            fields.extend(cells.iter().map(|c| c.map_or(String::new(), csv_number)));
             out.push_str(&fields.join(","));
             out.push('\n');
         }
         out.into_bytes()
+    }
+}
+
+/// A number for a CSV file: the shortest text that reads back as the same
+/// `f64`, positional (`1234.5`, `0.001`) for magnitudes in `[1e-7, 1e16)`
+/// and in exponent form (`1.5e300`, `2e-308`) outside, where positional
+/// text would run to hundreds of digits; non-finite values as Rust writes
+/// them (`NaN`, `inf`).
+pub fn csv_number(x: f64) -> String {
+    let a = x.abs();
+    if x != 0.0 && x.is_finite() && !(1e-7..1e16).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
