@@ -235,7 +235,7 @@ pub fn read(path: &Path) -> Result<Partial, ReadError> {
     if meta.is_dir() {
         return Err(ReadError::Io(std::io::Error::other("is a directory")));
     }
-    let size = meta.is_file().then(|| meta.len());
+    let size = meta.is_file().then_some(meta.len());
     let mut r = std::io::BufReader::new(file);
     let mut buf = Vec::new();
     let io = ReadError::Io;
