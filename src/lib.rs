@@ -48,6 +48,7 @@ pub mod metric;
 pub mod model;
 pub mod output;
 pub mod partial;
+pub mod random;
 pub mod report;
 pub mod scenario;
 pub mod simd;
