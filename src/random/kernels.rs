@@ -4,8 +4,12 @@
 //! the scalar code of [`super::philox`] and [`super::math`]; without fused
 //! multiply-adds the three builds give the same bits.
 //!
-//! A group of `N` blocks covers `P N` consecutive paths (`P` paths per
-//! block: 4 normals, 2 uniforms). The Philox rounds of the group run first,
+//! A group is eight blocks, the counters of eight consecutive paths
+//! `g .. g + 8` with `g` a multiple of 32 (normals) or 16 (uniforms); the
+//! four normals of block `g + i` go to paths `g + i`, `g + 8 + i`,
+//! `g + 16 + i`, `g + 24 + i` (the two uniforms to `g + i`, `g + 8 + i`),
+//! so that each output of the eight lanes is eight consecutive paths: no
+//! shuffling before the stores. The Philox rounds of the group run first,
 //! into an aligned buffer of words, and the conversion to doubles after
 //! them: two loops with fewer values live than one, so that the round keys
 //! stay in registers.
@@ -14,7 +18,12 @@ use super::level::Level;
 use super::math::{box_muller, exp_core, open_uniform};
 use super::philox::philox_lane;
 
-const LO: u64 = 0xFFFF_FFFF;
+/// Blocks per group: the lanes of the layout.
+pub(crate) const LANES: usize = 8;
+/// Paths per group of normals (four per block).
+pub(crate) const NORMAL_GROUP: usize = 4 * LANES;
+/// Paths per group of uniforms (two per block).
+pub(crate) const UNIFORM_GROUP: usize = 2 * LANES;
 
 /// What a row's blocks share: the round keys and counter words 2 and 3.
 #[derive(Clone, Debug)]
@@ -27,113 +36,92 @@ pub(crate) struct RowCtr {
     pub c3: u64,
 }
 
-/// The four output words of `N` blocks, word-major, on a cache line.
+/// The four output words of the eight blocks of a group, word-major, on
+/// a cache line.
 #[repr(C, align(64))]
-struct Words<const N: usize>([[u64; N]; 4]);
+struct Words([[u64; LANES]; 4]);
 
-/// The blocks whose counters carry the paths `base + stride i`,
-/// `i < N`, in `w`.
+/// The blocks of the paths `g .. g + 8` (`g` a multiple of 8, so one high
+/// counter word serves them all).
 #[inline(always)]
-fn blocks<const N: usize>(rc: &RowCtr, base: u64, stride: u64, w: &mut Words<N>) {
-    let hi = base >> 32;
-    let last = base.wrapping_add(stride * (N as u64 - 1));
-    if last >> 32 == hi {
-        // Common case: one high word for the whole group, which lets the
-        // compiler fold the lane-invariant half of the first two rounds.
-        let lo = base & LO;
-        for i in 0..N {
-            let x = philox_lane([lo + stride * i as u64, hi, rc.c2, rc.c3], &rc.ks);
-            for (j, &xj) in x.iter().enumerate() {
-                w.0[j][i] = xj;
-            }
-        }
-    } else {
-        for i in 0..N {
-            let p = base.wrapping_add(stride * i as u64);
-            let x = philox_lane([p & LO, p >> 32, rc.c2, rc.c3], &rc.ks);
-            for (j, &xj) in x.iter().enumerate() {
-                w.0[j][i] = xj;
-            }
+fn blocks(rc: &RowCtr, g: u64) -> Words {
+    let mut w = Words([[0; LANES]; 4]);
+    let (lo, hi) = (g & 0xFFFF_FFFF, g >> 32);
+    for i in 0..LANES {
+        let x = philox_lane([lo + i as u64, hi, rc.c2, rc.c3], &rc.ks);
+        for (j, &xj) in x.iter().enumerate() {
+            w.0[j][i] = xj;
         }
     }
+    w
 }
 
-/// One kind of output over a group of `N` blocks: block `i` of the group
-/// is the one of the paths `base + P i .. base + P (i + 1)` and fills
-/// `out[i]`.
-trait Group<const P: usize> {
-    fn run<const N: usize>(&self, base: u64, out: &mut [[f64; P]; N]);
+/// One kind of output over a group of `G` paths starting at `g`.
+trait Group<const G: usize> {
+    fn run(&self, g: u64, out: &mut [f64; G]);
 }
 
-/// Standard normals, four per block: Box–Muller on the word pairs
-/// `(x0, x1)` and `(x2, x3)`.
+/// Standard normals: Box–Muller on the word pairs `(x0, x1)` (paths
+/// `g + i`, `g + 8 + i`) and `(x2, x3)` (paths `g + 16 + i`, `g + 24 + i`).
 struct Normals<'a>(&'a RowCtr);
-/// Open uniforms, two per block: one from each 64-bit word
-/// `x0 | x1 << 32`, `x2 | x3 << 32`.
+/// Open uniforms: one from each 64-bit word, `x0 | x1 << 32` (path
+/// `g + i`) and `x2 | x3 << 32` (path `g + 8 + i`).
 struct Uniforms<'a>(&'a RowCtr);
 
-impl Group<4> for Normals<'_> {
+impl Group<NORMAL_GROUP> for Normals<'_> {
     #[inline(always)]
-    fn run<const N: usize>(&self, base: u64, out: &mut [[f64; 4]; N]) {
-        let mut w = Words([[0; N]; 4]);
-        blocks(self.0, base, 4, &mut w);
+    fn run(&self, g: u64, out: &mut [f64; NORMAL_GROUP]) {
+        let w = blocks(self.0, g);
         let [x0, x1, x2, x3] = &w.0;
-        for (i, o) in out.iter_mut().enumerate() {
+        for i in 0..LANES {
             let (a, b) = box_muller(x0[i], x1[i]);
             let (c, d) = box_muller(x2[i], x3[i]);
-            *o = [a, b, c, d];
+            out[i] = a;
+            out[LANES + i] = b;
+            out[2 * LANES + i] = c;
+            out[3 * LANES + i] = d;
         }
     }
 }
 
-impl Group<2> for Uniforms<'_> {
+impl Group<UNIFORM_GROUP> for Uniforms<'_> {
     #[inline(always)]
-    fn run<const N: usize>(&self, base: u64, out: &mut [[f64; 2]; N]) {
-        let mut w = Words([[0; N]; 4]);
-        blocks(self.0, base, 2, &mut w);
+    fn run(&self, g: u64, out: &mut [f64; UNIFORM_GROUP]) {
+        let w = blocks(self.0, g);
         let [x0, x1, x2, x3] = &w.0;
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = [
-                open_uniform(x0[i] | x1[i] << 32),
-                open_uniform(x2[i] | x3[i] << 32),
-            ];
+        for i in 0..LANES {
+            out[i] = open_uniform(x0[i] | x1[i] << 32);
+            out[LANES + i] = open_uniform(x2[i] | x3[i] << 32);
         }
     }
 }
 
 /// Fills `out` with the values of paths `first..first + out.len()`: whole
-/// groups of `N` blocks where they fit, single blocks (through a small
-/// buffer) at either end.
+/// groups straight into `out`, a partial group at either end through a
+/// buffer.
 #[inline(always)]
-fn drive<const P: usize, const N: usize, G: Group<P>>(g: &G, first: u64, out: &mut [f64]) {
+fn drive<const G: usize, T: Group<G>>(t: &T, first: u64, out: &mut [f64]) {
     let n = out.len();
-    let p = P as u64;
-    let mut base = first - first % p;
+    let mut g = first - first % G as u64;
     let mut pos = 0;
-    // A first block that starts before `first`.
-    let skip = (first - base) as usize;
+    let mut buf = [0.0; G];
+    let skip = (first - g) as usize;
     if skip > 0 && n > 0 {
-        let mut t = [[0.0; P]; 1];
-        g.run::<1>(base, &mut t);
-        let take = (P - skip).min(n);
-        out[..take].copy_from_slice(&t[0][skip..skip + take]);
+        t.run(g, &mut buf);
+        let take = (G - skip).min(n);
+        out[..take].copy_from_slice(&buf[skip..skip + take]);
         pos = take;
-        base = base.wrapping_add(p);
+        g = g.wrapping_add(G as u64);
     }
-    while n - pos >= P * N {
-        let (blocks, _) = out[pos..pos + P * N].as_chunks_mut::<P>();
-        let blocks: &mut [[f64; P]; N] = blocks.try_into().expect("P N values are N blocks");
-        g.run::<N>(base, blocks);
-        pos += P * N;
-        base = base.wrapping_add(p * N as u64);
+    let (groups, _) = out[pos..].as_chunks_mut::<G>();
+    for chunk in groups {
+        t.run(g, chunk);
+        pos += G;
+        g = g.wrapping_add(G as u64);
     }
-    while pos < n {
-        let mut t = [[0.0; P]; 1];
-        g.run::<1>(base, &mut t);
-        let take = (n - pos).min(P);
-        out[pos..pos + take].copy_from_slice(&t[0][..take]);
-        pos += take;
-        base = base.wrapping_add(p);
+    if pos < n {
+        t.run(g, &mut buf);
+        out[pos..].copy_from_slice(&buf[..n - pos]);
     }
 }
 
@@ -151,32 +139,25 @@ fn exp_lanes<const N: usize>(v: &mut [f64]) {
     }
 }
 
-/// Blocks per group in each build.
-const N_PORTABLE: usize = 4;
-#[cfg(target_arch = "x86_64")]
-const N_AVX2: usize = 4;
-#[cfg(target_arch = "x86_64")]
-const N_AVX512: usize = 8;
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
 
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
     pub(super) fn normals_avx512(rc: &RowCtr, first: u64, out: &mut [f64]) {
-        drive::<4, N_AVX512, _>(&Normals(rc), first, out)
+        drive(&Normals(rc), first, out)
     }
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn normals_avx2(rc: &RowCtr, first: u64, out: &mut [f64]) {
-        drive::<4, N_AVX2, _>(&Normals(rc), first, out)
+        drive(&Normals(rc), first, out)
     }
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
     pub(super) fn uniforms_avx512(rc: &RowCtr, first: u64, out: &mut [f64]) {
-        drive::<2, N_AVX512, _>(&Uniforms(rc), first, out)
+        drive(&Uniforms(rc), first, out)
     }
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn uniforms_avx2(rc: &RowCtr, first: u64, out: &mut [f64]) {
-        drive::<2, N_AVX2, _>(&Uniforms(rc), first, out)
+        drive(&Uniforms(rc), first, out)
     }
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
     pub(super) fn exp_avx512(v: &mut [f64]) {
@@ -202,7 +183,7 @@ pub(crate) fn normals(level: Level, rc: &RowCtr, first: u64, out: &mut [f64]) {
         // SAFETY: the processor has AVX2 and FMA (level supported).
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { x86::normals_avx2(rc, first, out) },
-        _ => drive::<4, N_PORTABLE, _>(&Normals(rc), first, out),
+        _ => drive(&Normals(rc), first, out),
     }
 }
 
@@ -216,7 +197,7 @@ pub(crate) fn uniforms(level: Level, rc: &RowCtr, first: u64, out: &mut [f64]) {
         // SAFETY: as in `normals`.
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { x86::uniforms_avx2(rc, first, out) },
-        _ => drive::<2, N_PORTABLE, _>(&Uniforms(rc), first, out),
+        _ => drive(&Uniforms(rc), first, out),
     }
 }
 
@@ -230,6 +211,6 @@ pub(crate) fn exp(level: Level, v: &mut [f64]) {
         // SAFETY: as in `normals`.
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { x86::exp_avx2(v) },
-        _ => exp_lanes::<N_PORTABLE>(v),
+        _ => exp_lanes::<8>(v),
     }
 }

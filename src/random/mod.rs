@@ -28,10 +28,18 @@
 //! **Key** (two 32-bit words): `k0 = seed & 0xFFFF_FFFF`, `k1 = seed >> 32`
 //! for the 64-bit seed.
 //!
-//! **Counter** (four 32-bit words `c0..c3`). A block serves a *quad* of
-//! paths for normals (`q = p & !3`: four normals per block), a *pair* for
-//! uniforms (`q = p & !1`: two 53-bit uniforms per block), or one path's
-//! substream (`q = p`):
+//! **Counter** (four 32-bit words `c0..c3`). A block serves four paths
+//! for normals, two for uniforms, or one path's substream; its *path
+//! word* `q` is
+//!
+//! - normals: `q = p & !0x18` (bits 3 and 4 of the path cleared): block
+//!   `q` serves paths `q`, `q + 8`, `q + 16`, `q + 24`;
+//! - uniforms: `q = p & !0x8` (bit 3 cleared): block `q` serves `q` and
+//!   `q + 8`;
+//! - substreams: `q = p`.
+//!
+//! (Eight consecutive blocks thus fill 32 or 16 consecutive paths, a lane
+//! each, with no shuffling in the vector kernels.) Then
 //!
 //! | word | meaning |
 //! |------|---------|
@@ -49,34 +57,36 @@
 //! normals, uniforms and substreams of the same address apart: no two
 //! draws ever share a block.
 //!
-//! **Normals** (Box–Muller on 32-bit words): block `x0, x1, x2, x3` gives
-//! paths `q, q + 1` the pair of `(a, b) = (x0, x1)` and paths `q + 2,
-//! q + 3` the pair of `(a, b) = (x2, x3)`: with `u = (a + 0.5) 2^-32` (in
-//! (0, 1), so the log is finite; `|z| <= 6.66`), `r = sqrt(-2 ln u)` and
-//! the angle `2 pi b / 2^32`, the even path gets `r cos`, the odd path
-//! `r sin`. The angle is reduced exactly on the integer:
-//! `t = (b + 2^29) mod 2^32`, the quarter turn `q = t >> 30`,
+//! **Normals** (Box–Muller on 32-bit words): a block `x0, x1, x2, x3` makes
+//! four normals, in this order: the pair of `(a, b) = (x0, x1)`, cosine
+//! then sine, and the pair of `(a, b) = (x2, x3)`, cosine then sine. Path
+//! `p` takes number `(p >> 3) & 3` of its block's four: pair
+//! `(p >> 4) & 1`, the sine if bit 3 of `p` is set. For a pair, with
+//! `u = (a + 0.5) 2^-32` (in (0, 1), so the log is finite; `|z| <= 6.77`),
+//! `r = sqrt(-2 ln u)` and the angle `2 pi b / 2^32`, the normals are
+//! `r cos` and `r sin`. The angle is reduced exactly on the integer:
+//! `t = (b + 2^29) mod 2^32`, the quarter turn `k = t >> 30`,
 //! `n = (t & (2^30 - 1)) - 2^29`, `theta = n * (pi/2 * 2^-30)` (one
 //! rounding) in `[-pi/4, pi/4)`; with `s = sin theta`, `c = cos theta`,
 //! `(sin, cos)` of the angle are `(s, c)`, `(c, -s)`, `(-s, -c)`,
-//! `(-c, s)` for `q = 0, 1, 2, 3`. `ln`, `sin` and `cos` are fdlibm's
+//! `(-c, s)` for `k = 0, 1, 2, 3`. `ln`, `sin` and `cos` are fdlibm's
 //! polynomials (see [`math`]) in plain double arithmetic, without fused
 //! multiply-add, so every build gives the same bits. A reproduction with
 //! any accurate libm (`numpy.log`, CUDA's `log`, `sincospi`) agrees to
 //! within a few ulp; for the same bits, port [`math`] operation for
 //! operation.
 //!
-//! **Uniforms** (53-bit, open interval): paths `q` and `q + 1` take the
-//! words `W0 = x0 | x1 << 32` and `W1 = x2 | x3 << 32`, and
-//! `u = (2 (W >> 12) + 1) 2^-53`, which lies in `[2^-53, 1 - 2^-53]` and
-//! is exact in `f64`.
+//! **Uniforms** (53-bit, open interval): path `p` takes the word
+//! `W = x0 | x1 << 32` if bit 3 of `p` is clear, `W = x2 | x3 << 32` if
+//! set, and `u = (2 (W >> 12) + 1) 2^-53`, which lies in
+//! `[2^-53, 1 - 2^-53]` and is exact in `f64`.
 //!
 //! A **substream** ([`PhiloxRng`]) reads its blocks `j = 0, 1, ...` word
 //! by word (`x0, x1, x2, x3`); its `next_u64` is `lo | hi << 32` of two
 //! consecutive words, and [`PhiloxRng::next_normal`] turns the next two
 //! words `(a, b)` into a Box–Muller pair as above (cosine first), so on a
-//! fresh substream normals `4j .. 4j + 3` come from block `j` exactly as
-//! a row's four paths do.
+//! fresh substream normals `4j .. 4j + 3` are block `j`'s four, in the
+//! order above.
 //!
 //! A reproduction in Python (plain integers; `math.log`, `math.cos` and
 //! `math.sin` give the normals to within a few ulp):
@@ -91,18 +101,18 @@
 //!         c = [(p1 >> 32) ^ c[1] ^ k[0], p1 & MASK, (p0 >> 32) ^ c[3] ^ k[1], p0 & MASK]
 //!     return c
 //! def normal(seed, path, step, series, kind, attempt=0):
-//!     q = path & ~3
+//!     q = path & ~0x18
 //!     tag = 0 << 30 | kind << 27 | series << 16 | attempt
 //!     x = philox([q & MASK, q >> 32, step, tag], [seed & MASK, seed >> 32])
-//!     a, b = (x[0], x[1]) if path % 4 < 2 else (x[2], x[3])
+//!     a, b = (x[0], x[1]) if (path >> 4) & 1 == 0 else (x[2], x[3])
 //!     r = math.sqrt(-2 * math.log((a + 0.5) * 2.0**-32))
 //!     angle = 2 * math.pi * b / 2.0**32
-//!     return r * math.cos(angle) if path % 2 == 0 else r * math.sin(angle)
+//!     return r * math.cos(angle) if (path >> 3) & 1 == 0 else r * math.sin(angle)
 //! def uniform(seed, path, step, series, kind, attempt=0):
-//!     q = path & ~1
+//!     q = path & ~0x8
 //!     tag = 1 << 30 | kind << 27 | series << 16 | attempt
 //!     x = philox([q & MASK, q >> 32, step, tag], [seed & MASK, seed >> 32])
-//!     w = x[0] | x[1] << 32 if path % 2 == 0 else x[2] | x[3] << 32
+//!     w = x[0] | x[1] << 32 if (path >> 3) & 1 == 0 else x[2] | x[3] << 32
 //!     return (2 * (w >> 12) + 1) * 2.0**-53
 //! ```
 //!
@@ -208,23 +218,24 @@ impl Row {
     }
 
     /// The counter of the block that holds path `path`'s normal (shared
-    /// by the four paths `path & !3 ..= path | 3`).
+    /// by the four paths `q`, `q + 8`, `q + 16`, `q + 24`, with
+    /// `q = path & !0x18`).
     ///
     /// # Panics
     /// If `series >= MAX_SERIES`.
     pub fn normal_counter(&self, path: u64) -> [u32; 4] {
-        let q = path & !3;
+        let q = path & !0x18;
         let t = tag(SHAPE_NORMALS, self.kind, self.series, self.attempt);
         [q as u32, (q >> 32) as u32, self.step, t]
     }
 
     /// The counter of the block that holds path `path`'s uniform (shared
-    /// by the two paths `path & !1`, `path | 1`).
+    /// by the two paths `q` and `q + 8`, with `q = path & !0x8`).
     ///
     /// # Panics
     /// If `series >= MAX_SERIES`.
     pub fn uniform_counter(&self, path: u64) -> [u32; 4] {
-        let q = path & !1;
+        let q = path & !0x8;
         let t = tag(SHAPE_UNIFORMS, self.kind, self.series, self.attempt);
         [q as u32, (q >> 32) as u32, self.step, t]
     }
@@ -304,9 +315,9 @@ impl Generator {
     /// as [`Generator::fill_normals`] gives).
     pub fn normal(&self, row: Row, path: u64) -> f64 {
         let x = philox4x32_10(row.normal_counter(path), self.key());
-        let h = if path & 2 == 0 { 0 } else { 2 };
+        let h = if path & 0x10 == 0 { 0 } else { 2 };
         let (c, s) = math::box_muller(u64::from(x[h]), u64::from(x[h + 1]));
-        if path & 1 == 0 {
+        if path & 0x8 == 0 {
             c
         } else {
             s
@@ -316,7 +327,7 @@ impl Generator {
     /// The open-interval uniform of `row` for one path (scalar).
     pub fn uniform(&self, row: Row, path: u64) -> f64 {
         let x = philox4x32_10(row.uniform_counter(path), self.key());
-        let h = 2 * (path & 1) as usize;
+        let h = if path & 0x8 == 0 { 0 } else { 2 };
         math::open_uniform(u64::from(x[h]) | u64::from(x[h + 1]) << 32)
     }
 
