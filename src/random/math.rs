@@ -173,6 +173,22 @@ pub(crate) fn box_muller(a: u64, b: u64) -> (f64, f64) {
     (zc, zs)
 }
 
+/// 1/13!, 1/12!, ..., 1/2!: e^r = 1 + r + r^2 (1/2! + r/3! + ... + r^11/13!).
+const EXP_TAYLOR: [f64; 12] = [
+    1.0 / 6_227_020_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    1.0 / 2.0,
+];
+
 /// e^x for every double, branch-free: x is clamped to [-746, 710]
 /// (beyond which e^x is 0 or infinite; NaN passes through), reduced to
 /// r = x - k ln 2 in about [-ln2/2, ln2/2] (Cody–Waite, two parts of
@@ -193,18 +209,11 @@ pub(crate) fn exp_core(x: f64) -> f64 {
     let hi = x - kf * LN2_HI;
     let lo = kf * LN2_LO;
     let r = hi - lo;
-    let p = 1.0 / 2.0
-        + r * (1.0 / 6.0
-            + r * (1.0 / 24.0
-                + r * (1.0 / 120.0
-                    + r * (1.0 / 720.0
-                        + r * (1.0 / 5_040.0
-                            + r * (1.0 / 40_320.0
-                                + r * (1.0 / 362_880.0
-                                    + r * (1.0 / 3_628_800.0
-                                        + r * (1.0 / 39_916_800.0
-                                            + r * (1.0 / 479_001_600.0
-                                                + r * (1.0 / 6_227_020_800.0)))))))))));
+    // Horner from r^11 / 13! down to 1 / 2!.
+    let mut p = EXP_TAYLOR[0];
+    for c in &EXP_TAYLOR[1..] {
+        p = c + r * p;
+    }
     let y = 1.0 + (hi - (lo - r * r * p));
     // Biased exponents of 2^(k >> 1) and 2^(k - (k >> 1)).
     let kb1 = kb >> 1;
