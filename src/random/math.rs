@@ -81,10 +81,11 @@ fn ln_scaled(x: f64, e: f64) -> f64 {
     // field. 1024 is added to k to keep every shift logical (AVX2 has no
     // 64-bit arithmetic shift).
     const OFF: u64 = 0x3FE6_A09E_667F_3BCD;
-    let bits = x.to_bits();
-    let kb = bits.wrapping_add((1024u64 << 52).wrapping_sub(OFF)) >> 52;
-    let m = f64::from_bits(bits.wrapping_sub(kb << 52).wrapping_add(1024 << 52));
-    let k = f64::from_bits(TWO52_BITS | kb) - (TWO52 + 1024.0 + e);
+    // t = x - OFF + 1024 2^52 (as integers): k + 1024 in the exponent
+    // field, and m's bits less OFF in the mantissa field.
+    let t = x.to_bits().wrapping_add((1024u64 << 52).wrapping_sub(OFF));
+    let m = f64::from_bits((t & 0x000F_FFFF_FFFF_FFFF) + OFF);
+    let k = f64::from_bits(TWO52_BITS | t >> 52) - (TWO52 + 1024.0 + e);
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let z = s * s;
@@ -144,8 +145,9 @@ fn reduce_turn32(b: u64) -> (f64, f64, u64) {
 fn quadrant(r: f64, s: f64, c: f64, t: u64) -> (f64, f64) {
     let swap = t & (1 << 30) != 0;
     let (sv, cv) = if swap { (c, s) } else { (s, c) };
+    // Bit 31 of t, and bit 31 of t + 2^30 (= bit 31 xor bit 30 of t).
     let sin_sign = (t << 32) & SIGN;
-    let cos_sign = ((t << 32) ^ (t << 33)) & SIGN;
+    let cos_sign = (t.wrapping_add(1 << 30) << 32) & SIGN;
     (
         f64::from_bits((r * sv).to_bits() ^ sin_sign),
         f64::from_bits((r * cv).to_bits() ^ cos_sign),
