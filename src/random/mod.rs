@@ -69,9 +69,10 @@
 //! `n = (t & (2^30 - 1)) - 2^29`, `theta = n * (pi/2 * 2^-30)` (one
 //! rounding) in `[-pi/4, pi/4)`; with `s = sin theta`, `c = cos theta`,
 //! `(sin, cos)` of the angle are `(s, c)`, `(c, -s)`, `(-s, -c)`,
-//! `(-c, s)` for `k = 0, 1, 2, 3`. `ln`, `sin` and `cos` are fdlibm's
-//! polynomials (see [`math`]) in plain double arithmetic, without fused
-//! multiply-add, so every build gives the same bits. A reproduction with
+//! `(-c, s)` for `k = 0, 1, 2, 3`. `ln u` and `s` are fdlibm's
+//! polynomials and `c = sqrt(1 - s^2)` (see [`math`]), in plain double
+//! arithmetic without fused multiply-add, so every build gives the same
+//! bits. A reproduction with
 //! any accurate libm (`numpy.log`, CUDA's `log`, `sincospi`) agrees to
 //! within a few ulp; for the same bits, port [`math`] operation for
 //! operation.
