@@ -13,9 +13,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use revshare::contract::{
     discount_factors, settle, settle_paths, FlowChunk, FlowOutcome, Position,
 };
-use revshare::engine::batch_rng;
 use revshare::engine::Engine;
-use revshare::model::{PathBuffer, RngShocks};
+use revshare::model::PathBuffer;
+use revshare::random::Generator;
 
 /// Pre-drawn paths, cycled through.
 const PATHS: usize = 256;
@@ -25,12 +25,12 @@ fn accounting(c: &mut Criterion) {
     let model = &engine.model;
     let n = model.steps;
     let discount = discount_factors(model, engine.scenario.discount_rate);
-    let mut rng = batch_rng(42, 0);
+    let generator = Generator::new(42);
     let mut buf = PathBuffer::new(model);
     // revenue[p][s] = revenue of series s on path p.
     let revenue: Vec<Vec<Vec<f64>>> = (0..PATHS)
-        .map(|_| {
-            model.simulate(&mut RngShocks(&mut rng), &mut buf);
+        .map(|p| {
+            model.simulate(&generator, p as u64, &mut buf);
             (0..model.series.len())
                 .map(|s| buf.revenue(s).to_vec())
                 .collect()
