@@ -101,6 +101,33 @@ pub fn rng_floor(model: &Model, paths: u64, threads: usize) -> u64 {
     })
 }
 
+/// The `rng_free` bound: `sampler` with every chunk's shock rows copied
+/// from a table of 4,096 normals (32 KiB, drawn once) instead of drawn
+/// (see `Engine::run_rng_free`): everything the engine does that is not
+/// random numbers.
+pub fn rng_free(engine: &Engine, paths: u64, threads: usize) -> usize {
+    use revshare::random::{Kind, Row};
+    let mut table = vec![0.0; 4096];
+    Generator::new(7).fill_normals(Row::new(0, 0, Kind::RevenueShock), 0, &mut table);
+    let opts = RunOptions {
+        paths,
+        seed: 42,
+        threads,
+        exact: false,
+        shard: (0, 1),
+    };
+    let out = engine.run_rng_free(&opts, &table).expect("run");
+    let result = RunResult::build(engine, &out.tally, out.threads, out.elapsed_seconds)
+        .expect("finite results");
+    let steps = if engine.records_step_statistics() {
+        export::steps_csv(&result)
+    } else {
+        Vec::new()
+    };
+    let annual = export::annual_csv(&result);
+    result.summary.to_json().len() + steps.len() + annual.len()
+}
+
 /// Median wall time in seconds of `rounds` calls of `f`.
 pub fn median_seconds(rounds: usize, mut f: impl FnMut()) -> f64 {
     let mut t: Vec<f64> = (0..rounds)

@@ -454,6 +454,18 @@ enum Draws<'a> {
     Zero,
     /// The generator's draws for the paths from this global index on.
     Paths(&'a Generator, u64),
+    /// Rows copied from a small table of normals (the `rng_free` bench:
+    /// the engine's cost without the random numbers).
+    Table(&'a [f64]),
+}
+
+/// The source of a run's shocks.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The run's [`Generator`].
+    Generator,
+    /// See [`Draws::Table`].
+    Table(&'a [f64]),
 }
 
 /// Scratch space for one worker, reused for every chunk (no allocation per
@@ -692,6 +704,15 @@ impl Engine {
             let drawn = &mut rest[..(rows.own - rows.revenue) * w];
             match draws {
                 Draws::Zero => drawn.fill(0.0),
+                Draws::Table(table) => {
+                    // Row r reads the table from offset 97 r (modulo the
+                    // room left), as cheap as the rows' stores allow.
+                    let room = table.len() - paths + 1;
+                    for (r, row) in drawn.chunks_exact_mut(w).enumerate() {
+                        let at = (97 * r) % room;
+                        row[..paths].copy_from_slice(&table[at..at + paths]);
+                    }
+                }
                 Draws::Paths(generator, first) => {
                     self.model
                         .draw_rows(generator, first, paths, &mut sc.state, drawn, w)
@@ -805,12 +826,24 @@ impl Engine {
     }
 
     /// Runs one batch into `t`.
-    fn batch(&self, generator: &Generator, b: u64, paths: u64, sc: &mut Scratch, t: &mut Tally) {
+    fn batch(
+        &self,
+        source: (Source, &Generator),
+        b: u64,
+        paths: u64,
+        sc: &mut Scratch,
+        t: &mut Tally,
+    ) {
+        let (source, generator) = source;
         let mut first = b * BATCH_PATHS;
         let mut left = BATCH_PATHS.min(paths - first) as usize;
         while left > 0 {
             let n = left.min(self.chunk);
-            self.chunk(Draws::Paths(generator, first), n, sc, t);
+            let draws = match source {
+                Source::Generator => Draws::Paths(generator, first),
+                Source::Table(table) => Draws::Table(table),
+            };
+            self.chunk(draws, n, sc, t);
             first += n as u64;
             left -= n;
         }
@@ -832,7 +865,32 @@ impl Engine {
 
     /// Runs the paths of `opts` (or of its shard).
     pub fn run(&self, opts: &RunOptions, control: &Control) -> Result<RunOutput, RunError> {
-        self.run_flushing(opts, control, FLUSH_BATCHES)
+        self.run_flushing(opts, control, FLUSH_BATCHES, Source::Generator)
+    }
+
+    /// [`Engine::run_quiet`] with every chunk's shock rows copied from
+    /// `table` (at least [`Engine::chunk_paths`] normals, best a few
+    /// thousand, which stay in L1) instead of drawn: the cost of
+    /// everything that is not random numbers, the `rng_free` bench. The
+    /// results are not a simulation of the scenario.
+    ///
+    /// # Panics
+    /// If `table` is shorter than [`Engine::chunk_paths`].
+    #[doc(hidden)]
+    pub fn run_rng_free(&self, opts: &RunOptions, table: &[f64]) -> Result<RunOutput, RunError> {
+        assert!(table.len() >= self.chunk, "table shorter than a chunk");
+        let cancel = AtomicBool::new(false);
+        let control = Control {
+            progress: &|_| {},
+            cancel: &cancel,
+        };
+        self.run_flushing(opts, &control, FLUSH_BATCHES, Source::Table(table))
+    }
+
+    /// Paths simulated together in one chunk.
+    #[doc(hidden)]
+    pub fn chunk_paths(&self) -> usize {
+        self.chunk
     }
 
     /// [`Engine::run`], with workers handing their tally to the first
@@ -843,6 +901,7 @@ impl Engine {
         opts: &RunOptions,
         control: &Control,
         flush: u64,
+        source: Source,
     ) -> Result<RunOutput, RunError> {
         let started = Instant::now();
         let threads = if opts.threads == 0 {
@@ -911,7 +970,7 @@ impl Engine {
                 };
                 let mut finished = 1;
                 while let Some(b) = claim() {
-                    self.batch(&generator, b, opts.paths, &mut sc, &mut t);
+                    self.batch((source, &generator), b, opts.paths, &mut sc, &mut t);
                     report(b);
                     while let Ok(h) = handed.try_recv() {
                         finished += usize::from(merge(h, &mut t));
@@ -933,7 +992,7 @@ impl Engine {
             let mut own = empty();
             let mut batches = 0;
             while let Some(b) = claim() {
-                self.batch(&generator, b, opts.paths, &mut sc, &mut own);
+                self.batch((source, &generator), b, opts.paths, &mut sc, &mut own);
                 report(b);
                 batches += 1;
                 if batches % flush == 0 {
@@ -1037,7 +1096,10 @@ mod tests {
                 progress: &|_| {},
                 cancel: &cancel,
             };
-            engine.run_flushing(&opts, &control, flush).unwrap().tally
+            engine
+                .run_flushing(&opts, &control, flush, Source::Generator)
+                .unwrap()
+                .tally
         };
         for exact in [false, true] {
             let one = run(1, exact, FLUSH_BATCHES);
