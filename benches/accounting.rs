@@ -12,9 +12,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use revshare::contract::{discount_factors, settle_paths, FlowChunk, Net};
-use revshare::engine::batch_rng;
 use revshare::engine::Engine;
-use revshare::model::{PathBuffer, RngShocks};
+use revshare::model::PathBuffer;
+use revshare::random::Generator;
 
 /// Pre-drawn paths, cycled through.
 const PATHS: usize = 256;
@@ -24,12 +24,12 @@ fn accounting(c: &mut Criterion) {
     let model = &engine.model;
     let n = model.steps;
     let discount = discount_factors(model, engine.scenario.discount_rate);
-    let mut rng = batch_rng(42, 0);
+    let generator = Generator::new(42);
     let mut buf = PathBuffer::new(model);
     // revenue[p][s] = revenue of series s on path p.
     let revenue: Vec<Vec<Vec<f64>>> = (0..PATHS)
-        .map(|_| {
-            model.simulate(&mut RngShocks(&mut rng), &mut buf);
+        .map(|p| {
+            model.simulate(&generator, p as u64, &mut buf);
             (0..model.series.len())
                 .map(|s| buf.revenue(s).to_vec())
                 .collect()

@@ -1,8 +1,8 @@
 //! The random-number floor alone: for each benchmark scenario, a loop that
-//! draws exactly the random numbers `revshare run` draws (same batches,
-//! same Xoshiro256++ generators, same distributions and count, see
-//! `Model::draw_shocks`) and does nothing else; plus the unit costs of one
-//! standard normal, one uniform and one `exp`. `benches/sampler.rs`
+//! draws exactly the random numbers `revshare run` draws (same paths, same
+//! counter-based rows and substreams, see `Model::draw_rows`) and does
+//! nothing else; plus the unit costs of one standard normal, one uniform
+//! and one `exp` filled a row of 10,000 at a time. `benches/sampler.rs`
 //! measures the floor again beside the sampler for the ratio.
 
 mod common;
@@ -10,9 +10,8 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
-use revshare::model::{Model, RngShocks, Shocks};
+use revshare::model::Model;
+use revshare::random::{exp_slice, Generator, Kind, Row};
 
 const PATHS: u64 = 50_000;
 
@@ -36,34 +35,28 @@ fn units(c: &mut Criterion) {
     const N: u64 = 10_000;
     let mut g = c.benchmark_group("draw");
     g.throughput(Throughput::Elements(N));
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let generator = Generator::new(1);
+    let mut out = vec![0.0; N as usize];
+    let mut step = 0u32;
     g.bench_function("normal", |b| {
         b.iter(|| {
-            let mut s = RngShocks(&mut rng);
-            let mut acc = 0u64;
-            for _ in 0..N {
-                acc ^= s.normal().to_bits();
-            }
-            acc
+            step = step.wrapping_add(1);
+            generator.fill_normals(Row::new(step, 0, Kind::RevenueShock), 0, &mut out);
+            black_box(&out);
         })
     });
     g.bench_function("uniform", |b| {
         b.iter(|| {
-            let mut s = RngShocks(&mut rng);
-            let mut acc = 0u64;
-            for _ in 0..N {
-                acc ^= s.uniform().to_bits();
-            }
-            acc
+            step = step.wrapping_add(1);
+            generator.fill_uniforms(Row::new(step, 0, Kind::JumpCount), 0, &mut out);
+            black_box(&out);
         })
     });
     let xs: Vec<f64> = (0..N).map(|i| 3.0 + i as f64 * 1e-4).collect();
-    let mut out = vec![0.0; N as usize];
     g.bench_function("exp", |b| {
         b.iter(|| {
-            for (o, &x) in out.iter_mut().zip(black_box(&xs)) {
-                *o = x.exp();
-            }
+            out.copy_from_slice(black_box(&xs));
+            exp_slice(&mut out);
             black_box(&out);
         })
     });

@@ -67,6 +67,9 @@ fn benches(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("rng_floor", threads), &threads, |b, &t| {
                 b.iter(|| black_box(common::rng_floor(&engine.model, PATHS, t)))
             });
+            g.bench_with_input(BenchmarkId::new("rng_free", threads), &threads, |b, &t| {
+                b.iter(|| black_box(common::rng_free(&engine, PATHS, t)))
+            });
             g.bench_with_input(BenchmarkId::new("sampler", threads), &threads, |b, &t| {
                 b.iter(|| black_box(common::sampler(&engine, PATHS, t)))
             });
@@ -78,13 +81,15 @@ fn benches(c: &mut Criterion) {
 /// The closing table: floor and sampler timed alternately.
 fn ratios() {
     println!(
-        "\n{:<8} {:>7} {:>7} {:>14} {:>14} {:>9} {:>14} {:>10}",
+        "\n{:<8} {:>7} {:>7} {:>14} {:>14} {:>14} {:>9} {:>9} {:>14} {:>10}",
         "scenario",
         "threads",
         "paths",
         "floor paths/s",
+        "free paths/s",
         "run paths/s",
         "run/floor",
+        "run/free",
         "ns/path-step",
         "scaling"
     );
@@ -94,8 +99,11 @@ fn ratios() {
         let paths = engine.scenario.simulation.paths;
         let mut one = None;
         for threads in thread_counts() {
-            let (mut floor, mut run) = (Vec::new(), Vec::new());
+            let (mut floor, mut free, mut run) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..5 {
+                free.push(common::median_seconds(1, || {
+                    black_box(common::rng_free(&engine, paths, threads));
+                }));
                 floor.push(common::median_seconds(1, || {
                     black_box(common::rng_floor(&engine.model, paths, threads));
                 }));
@@ -109,15 +117,18 @@ fn ratios() {
             };
             let floor_ps = paths as f64 / med(&mut floor);
             let run_ps = paths as f64 / med(&mut run);
+            let free_ps = paths as f64 / med(&mut free);
             let base = *one.get_or_insert(run_ps);
             println!(
-                "{:<8} {:>7} {:>7} {:>14.0} {:>14.0} {:>8.1}% {:>14.2} {:>9.2}x",
+                "{:<8} {:>7} {:>7} {:>14.0} {:>14.0} {:>14.0} {:>8.1}% {:>8.1}% {:>14.2} {:>9.2}x",
                 name,
                 threads,
                 paths,
                 floor_ps,
+                free_ps,
                 run_ps,
                 100.0 * run_ps / floor_ps,
+                100.0 * run_ps / free_ps,
                 1e9 / (run_ps * steps),
                 run_ps / base
             );

@@ -50,6 +50,7 @@ pub mod contract;
 pub mod engine;
 pub mod export;
 pub mod model;
+pub mod random;
 pub mod result;
 pub mod scenario;
 pub mod simd;

@@ -9,10 +9,9 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use rand::SeedableRng;
 use revshare::contract::{settle_paths, Book, FlowChunk, FlowTerms};
 use revshare::engine::{Engine, RunOptions};
-use revshare::model::{Model, PathBuffer, RngShocks};
+use revshare::model::{Model, PathBuffer};
 use revshare::scenario;
 use revshare::statistics::StatAcc;
 use revshare::summary::Summary;
@@ -301,9 +300,9 @@ proptest! {
         let model = Model::new(&sc);
         let book = Book::new(&sc, &model);
         let mut buf = PathBuffer::new(&model);
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(path_seed);
-        for _ in 0..4 {
-            model.simulate(&mut RngShocks(&mut rng), &mut buf);
+        let generator = revshare::random::Generator::new(path_seed);
+        for path in 0..4 {
+            model.simulate(&generator, path, &mut buf);
             let rev = buf.revenue(0);
             prop_assert!(rev.iter().all(|x| x.is_finite() && *x >= 0.0));
             let mut totals = Vec::new();

@@ -26,10 +26,9 @@
 
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
 use revshare::engine::{Engine, RunOptions};
-use revshare::model::{Model, PathBuffer, RngShocks};
+use revshare::model::{Model, PathBuffer};
+use revshare::random::Generator;
 use revshare::scenario::{self, Scenario};
 use revshare::summary::Summary;
 use statrs::distribution::{ChiSquared, ContinuousCDF, Discrete, LogNormal, Poisson, StudentsT};
@@ -61,14 +60,15 @@ fn scenario(series: &str, steps_per_year: u32, end_year: i32, extra: &str) -> Sc
         .scenario
 }
 
-/// Simulates `n` paths and returns `f(buffer)` for each.
+/// Simulates paths `0..n` of `seed` (the engine's paths, one at a time)
+/// and returns `f(buffer)` for each.
 fn sample<T>(sc: &Scenario, n: usize, seed: u64, mut f: impl FnMut(&PathBuffer) -> T) -> Vec<T> {
     let m = Model::new(sc);
     let mut buf = PathBuffer::new(&m);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            m.simulate(&mut RngShocks(&mut rng), &mut buf);
+    let generator = Generator::new(seed);
+    (0..n as u64)
+        .map(|p| {
+            m.simulate(&generator, p, &mut buf);
             f(&buf)
         })
         .collect()

@@ -9,9 +9,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use revshare::engine::{batch_count, batch_rng, Engine, RunOptions, BATCH_PATHS};
+use revshare::engine::{batch_count, Engine, RunOptions, BATCH_PATHS};
 use revshare::export;
-use revshare::model::{Model, RngShocks};
+use revshare::model::{Model, StepState};
+use revshare::random::Generator;
 use revshare::result::RunResult;
 use revshare::scenario::{self, Scenario};
 
@@ -55,10 +56,13 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
     result.summary.to_json().len() + steps.len() + annual.len()
 }
 
+/// Paths per chunk in [`rng_floor`], as in the engine.
+const CHUNK: usize = 128;
+
 /// The random-number floor: exactly the draws that `sampler` makes (same
-/// batches, same Xoshiro256++ generators, same distributions and count,
-/// see [`Model::draw_shocks`]) on the same number of threads, and nothing
-/// else.
+/// paths, same [`Generator`] rows and substreams, see
+/// [`Model::draw_rows`], chunks of 128 paths into a buffer of the engine's
+/// shape) on the same number of threads, and nothing else.
 pub fn rng_floor(model: &Model, paths: u64, threads: usize) -> u64 {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -66,23 +70,62 @@ pub fn rng_floor(model: &Model, paths: u64, threads: usize) -> u64 {
         .expect("thread pool");
     let batches = batch_count(paths);
     let min_len = (batches / (threads as u64 * 8)).max(1) as usize;
+    let generator = Generator::new(42);
+    let stride = CHUNK + 8;
     pool.install(|| {
         (0..batches as usize)
             .into_par_iter()
             .with_min_len(min_len)
-            .map(|b| {
-                let b = b as u64;
-                let mut rng = batch_rng(42, b);
-                let mut shocks = RngShocks(&mut rng);
-                let count = BATCH_PATHS.min(paths - b * BATCH_PATHS);
-                let mut acc = 0u64;
-                for _ in 0..count {
-                    acc ^= model.draw_shocks(&mut shocks);
-                }
-                acc
-            })
+            .map_init(
+                || {
+                    (
+                        StepState::new(model, CHUNK),
+                        vec![0.0; model.shock_rows() * stride],
+                    )
+                },
+                |(state, buf), b| {
+                    let b = b as u64;
+                    let mut first = b * BATCH_PATHS;
+                    let end = paths.min(first + BATCH_PATHS);
+                    let mut acc = 0u64;
+                    while first < end {
+                        let n = (end - first).min(CHUNK as u64) as usize;
+                        model.draw_rows(&generator, first, n, state, buf, stride);
+                        acc ^= buf[n - 1].to_bits() ^ buf[buf.len() - stride].to_bits();
+                        first += n as u64;
+                    }
+                    acc
+                },
+            )
             .reduce(|| 0, |a, b| a ^ b)
     })
+}
+
+/// The `rng_free` bound: `sampler` with every chunk's shock rows copied
+/// from a table of 4,096 normals (32 KiB, drawn once) instead of drawn
+/// (see `Engine::run_rng_free`): everything the engine does that is not
+/// random numbers.
+pub fn rng_free(engine: &Engine, paths: u64, threads: usize) -> usize {
+    use revshare::random::{Kind, Row};
+    let mut table = vec![0.0; 4096];
+    Generator::new(7).fill_normals(Row::new(0, 0, Kind::RevenueShock), 0, &mut table);
+    let opts = RunOptions {
+        paths,
+        seed: 42,
+        threads,
+        exact: false,
+        shard: (0, 1),
+    };
+    let out = engine.run_rng_free(&opts, &table).expect("run");
+    let result = RunResult::build(engine, &out.tally, out.threads, out.elapsed_seconds)
+        .expect("finite results");
+    let steps = if engine.records_step_statistics() {
+        export::steps_csv(&result)
+    } else {
+        Vec::new()
+    };
+    let annual = export::annual_csv(&result);
+    result.summary.to_json().len() + steps.len() + annual.len()
 }
 
 /// Median wall time in seconds of `rounds` calls of `f`.

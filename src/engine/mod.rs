@@ -4,8 +4,10 @@
 //! threads.
 //!
 //! Determinism lives here. Paths are grouped in fixed batches of
-//! [`BATCH_PATHS`]; batch `b` draws from its own Xoshiro256++ generator
-//! seeded from `(seed, b)` by SplitMix64 (see [`batch_rng`]). One worker
+//! [`BATCH_PATHS`]; path `b * BATCH_PATHS + i` (batch `b`, offset `i`)
+//! draws its shocks from the counter-based [`Generator`] of the run's seed
+//! at its global path index (see [`crate::random`]), so the stream does
+//! not depend on batches, threads or shards at all. One worker
 //! per thread (a rayon pool) claims batches one at a time and folds whole
 //! batches into a [`Tally`] of its own; every worker but the first hands
 //! its tally to the first every few hundred batches and at the end, over a
@@ -16,8 +18,9 @@
 //! the batches are sharded across machines.
 //!
 //! Speed lives here too. Within a batch, chunks of up to 128 paths are
-//! simulated together in a step-major buffer (structure of arrays): each
-//! path's shocks are drawn in turn, then every later stage runs as loops
+//! simulated together in a step-major buffer (structure of arrays): the
+//! shocks are drawn a row (one step, one series, one kind of draw, all
+//! the chunk's paths) at a time, then every later stage runs as loops
 //! over the chunk's paths, one row (one step of one quantity) at a time,
 //! which vectorise; the per-step metrics are flushed into their
 //! accumulators straight from those rows. The row loops have an AVX2 build
@@ -30,12 +33,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{discount_factors, settle_paths, Book, FlowChunk, Net};
-use crate::model::{exp_in_place, Model, RngShocks, Shocks, StepState, ZeroShocks};
+use crate::model::{Model, StepState};
+use crate::random::{exp_slice, Generator};
 use crate::scenario::Scenario;
 use crate::simd::Aligned;
 use crate::statistics::StatAcc;
@@ -71,24 +73,6 @@ const FLUSH_BATCHES: u64 = 256;
 /// Number of batches for a path count.
 pub fn batch_count(paths: u64) -> u64 {
     paths.div_ceil(BATCH_PATHS)
-}
-
-/// The generator of batch `b`: Xoshiro256++ whose 256-bit state is the
-/// SplitMix64 outputs number 4b+1 ..= 4b+4 of the stream that starts at
-/// state `seed`. Portable and independent of the thread count.
-pub fn batch_rng(seed: u64, batch: u64) -> Xoshiro256PlusPlus {
-    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-    fn mix(mut z: u64) -> u64 {
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    let mut bytes = [0u8; 32];
-    for i in 0..4u64 {
-        let state = seed.wrapping_add(GAMMA.wrapping_mul(4 * batch + i + 1));
-        bytes[i as usize * 8..(i as usize + 1) * 8].copy_from_slice(&mix(state).to_le_bytes());
-    }
-    Xoshiro256PlusPlus::from_seed(bytes)
 }
 
 /// Where each metric lives in a [`Tally`]'s flat list of accumulators.
@@ -338,7 +322,7 @@ struct Row {
 
 /// The rows of a chunk's buffer: log run rates / run rates
 /// (`series * (n + 1)` rows); then the shocks (`3 * series * n` rows, see
-/// [`Model::draw_path`]), whose rows, once the log run rates are stepped,
+/// [`Model::draw_rows`]), whose rows, once the log run rates are stepped,
 /// are reused for revenue (`series * n`) and cumulative payments
 /// (`flows * (n + 1)`); then one row per metric that is not one of those
 /// (annual sums, NPVs, party and comparison metrics).
@@ -457,6 +441,28 @@ impl Drop for LastHandover<'_> {
             let _ = self.to.send(((self.empty)(), true, back));
         }
     }
+}
+
+/// Where a chunk's shocks come from.
+#[derive(Clone, Copy)]
+enum Draws<'a> {
+    /// All shocks zero (no jumps, Student-t scale 1): the "expected
+    /// growth" path whose metrics shift the moment sums.
+    Zero,
+    /// The generator's draws for the paths from this global index on.
+    Paths(&'a Generator, u64),
+    /// Rows copied from a small table of normals (the `rng_free` bench:
+    /// the engine's cost without the random numbers).
+    Table(&'a [f64]),
+}
+
+/// The source of a run's shocks.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The run's [`Generator`].
+    Generator,
+    /// See [`Draws::Table`].
+    Table(&'a [f64]),
 }
 
 /// Scratch space for one worker, reused for every chunk (no allocation per
@@ -595,7 +601,7 @@ impl Engine {
         // zero path: cheap, deterministic and the same on every machine.
         let mut zero = Tally::new(&engine.layout, &vec![0.0; engine.layout.len()], true, 0);
         let mut scratch = engine.scratch();
-        engine.chunk(&mut ZeroShocks, 1, &mut scratch, &mut zero);
+        engine.chunk(Draws::Zero, 1, &mut scratch, &mut zero);
         engine.shifts = zero
             .stats
             .iter()
@@ -645,41 +651,40 @@ impl Engine {
     }
 
     /// Simulates, settles and records `paths` (at most `self.chunk`) paths
-    /// drawn in order from `shocks`.
+    /// whose shocks come from `draws`.
     ///
-    /// Each path's log run rates are generated in turn (the draws keep the
-    /// per-path order of the reproducibility contract) into the columns of
-    /// a step-major buffer; everything after that runs row by row across
-    /// the chunk's paths: exponentials, trapezoid revenue, annual sums, the
+    /// The shocks are drawn a row at a time ([`Model::draw_rows`]) into a
+    /// step-major buffer and the log run rates stepped across the chunk
+    /// ([`Model::log_paths`]); everything after that runs row by row across
+    /// the chunk's paths: exponentials ([`exp_slice`]), trapezoid revenue, annual sums, the
     /// flows' accounting, and finally each metric's row into its
     /// accumulator. Every path gets the same numbers, and every accumulator
     /// the same values in the same order, as one path at a time would give.
     ///
     /// On x86-64 processors with AVX2 and FMA the same code is compiled a
     /// second time with both enabled and chosen at run time (see
-    /// [`crate::simd`]): twice the vector width for the row loops, FMA
-    /// instructions for the explicit `mul_add`s of the exponential, and
+    /// [`crate::simd`]): twice the vector width for the row loops, and
     /// exactly the same results, because Rust never fuses or reorders
     /// floating-point operations on its own.
-    fn chunk<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
+    fn chunk(&self, draws: Draws, paths: usize, sc: &mut Scratch, t: &mut Tally) {
         #[cfg(target_arch = "x86_64")]
         if crate::simd::avx2() {
             // SAFETY: the processor supports AVX2 and FMA (checked at run time).
-            unsafe { self.chunk_avx2(shocks, paths, sc, t) };
+            unsafe { self.chunk_avx2(draws, paths, sc, t) };
             return;
         }
-        self.chunk_body(shocks, paths, sc, t);
+        self.chunk_body(draws, paths, sc, t);
     }
 
     /// [`Engine::chunk`] compiled with AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn chunk_avx2<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
-        self.chunk_body(shocks, paths, sc, t);
+    fn chunk_avx2(&self, draws: Draws, paths: usize, sc: &mut Scratch, t: &mut Tally) {
+        self.chunk_body(draws, paths, sc, t);
     }
 
     #[inline(always)]
-    fn chunk_body<S: Shocks>(&self, shocks: &mut S, paths: usize, sc: &mut Scratch, t: &mut Tally) {
+    fn chunk_body(&self, draws: Draws, paths: usize, sc: &mut Scratch, t: &mut Tally) {
         let l = &self.layout;
         let n = self.model.steps;
         let spy = self.model.steps_per_year;
@@ -691,10 +696,21 @@ impl Engine {
         let (logs, rest) = buf.split_at_mut(rows.revenue * w);
         {
             let drawn = &mut rest[..(rows.own - rows.revenue) * w];
-            self.model.clear_jumps(drawn, w, paths);
-            for p in 0..paths {
-                self.model
-                    .draw_path(shocks, &mut sc.state, &mut drawn[p..], w);
+            match draws {
+                Draws::Zero => drawn.fill(0.0),
+                Draws::Table(table) => {
+                    // Row r reads the table from offset 97 r (modulo the
+                    // room left), as cheap as the rows' stores allow.
+                    let room = table.len() - paths + 1;
+                    for (r, row) in drawn.chunks_exact_mut(w).enumerate() {
+                        let at = (97 * r) % room;
+                        row[..paths].copy_from_slice(&table[at..at + paths]);
+                    }
+                }
+                Draws::Paths(generator, first) => {
+                    self.model
+                        .draw_rows(generator, first, paths, &mut sc.state, drawn, w)
+                }
             }
             self.model.log_paths(drawn, &mut sc.state, logs, w, paths);
         }
@@ -704,7 +720,7 @@ impl Engine {
         for s in 0..l.series {
             let a = &mut logs[s * (n + 1) * w..(s + 1) * (n + 1) * w];
             for k in 0..=n {
-                exp_in_place(&mut a[k * w..k * w + paths]);
+                exp_slice(&mut a[k * w..k * w + paths]);
             }
             let rev = &mut revenue[s * n * w..(s + 1) * n * w];
             for k in 1..=n {
@@ -775,14 +791,25 @@ impl Engine {
     }
 
     /// Runs one batch into `t`.
-    fn batch(&self, seed: u64, b: u64, paths: u64, sc: &mut Scratch, t: &mut Tally) {
-        let mut rng = batch_rng(seed, b);
-        let first = b * BATCH_PATHS;
+    fn batch(
+        &self,
+        source: (Source, &Generator),
+        b: u64,
+        paths: u64,
+        sc: &mut Scratch,
+        t: &mut Tally,
+    ) {
+        let (source, generator) = source;
+        let mut first = b * BATCH_PATHS;
         let mut left = BATCH_PATHS.min(paths - first) as usize;
-        let mut shocks = RngShocks(&mut rng);
         while left > 0 {
             let n = left.min(self.chunk);
-            self.chunk(&mut shocks, n, sc, t);
+            let draws = match source {
+                Source::Generator => Draws::Paths(generator, first),
+                Source::Table(table) => Draws::Table(table),
+            };
+            self.chunk(draws, n, sc, t);
+            first += n as u64;
             left -= n;
         }
         t.end_batch();
@@ -803,7 +830,32 @@ impl Engine {
 
     /// Runs the paths of `opts` (or of its shard).
     pub fn run(&self, opts: &RunOptions, control: &Control) -> Result<RunOutput, RunError> {
-        self.run_flushing(opts, control, FLUSH_BATCHES)
+        self.run_flushing(opts, control, FLUSH_BATCHES, Source::Generator)
+    }
+
+    /// [`Engine::run_quiet`] with every chunk's shock rows copied from
+    /// `table` (at least [`Engine::chunk_paths`] normals, best a few
+    /// thousand, which stay in L1) instead of drawn: the cost of
+    /// everything that is not random numbers, the `rng_free` bench. The
+    /// results are not a simulation of the scenario.
+    ///
+    /// # Panics
+    /// If `table` is shorter than [`Engine::chunk_paths`].
+    #[doc(hidden)]
+    pub fn run_rng_free(&self, opts: &RunOptions, table: &[f64]) -> Result<RunOutput, RunError> {
+        assert!(table.len() >= self.chunk, "table shorter than a chunk");
+        let cancel = AtomicBool::new(false);
+        let control = Control {
+            progress: &|_| {},
+            cancel: &cancel,
+        };
+        self.run_flushing(opts, &control, FLUSH_BATCHES, Source::Table(table))
+    }
+
+    /// Paths simulated together in one chunk.
+    #[doc(hidden)]
+    pub fn chunk_paths(&self) -> usize {
+        self.chunk
     }
 
     /// [`Engine::run`], with workers handing their tally to the first
@@ -814,6 +866,7 @@ impl Engine {
         opts: &RunOptions,
         control: &Control,
         flush: u64,
+        source: Source,
     ) -> Result<RunOutput, RunError> {
         let started = Instant::now();
         let batches = batch_count(opts.paths);
@@ -832,6 +885,9 @@ impl Engine {
             .num_threads(threads)
             .build()
             .map_err(|e| RunError::Threads(e.to_string()))?;
+        let generator = Generator::new(opts.seed);
+        let batches = batch_count(opts.paths);
+        let (first, end) = shard_batches(batches, opts.shard.0, opts.shard.1);
         let done = AtomicU64::new(0);
         // One worker per thread claims batches one at a time (one atomic
         // counter, touched once per batch of 1024 paths; batches cost about
@@ -886,7 +942,7 @@ impl Engine {
                 };
                 let mut finished = 1;
                 while let Some(b) = claim() {
-                    self.batch(opts.seed, b, opts.paths, &mut sc, &mut t);
+                    self.batch((source, &generator), b, opts.paths, &mut sc, &mut t);
                     report(b);
                     while let Ok(h) = handed.try_recv() {
                         finished += usize::from(merge(h, &mut t));
@@ -908,7 +964,7 @@ impl Engine {
             let mut own = empty();
             let mut batches = 0;
             while let Some(b) = claim() {
-                self.batch(opts.seed, b, opts.paths, &mut sc, &mut own);
+                self.batch((source, &generator), b, opts.paths, &mut sc, &mut own);
                 report(b);
                 batches += 1;
                 if batches % flush == 0 {
@@ -1012,7 +1068,10 @@ mod tests {
                 progress: &|_| {},
                 cancel: &cancel,
             };
-            engine.run_flushing(&opts, &control, flush).unwrap().tally
+            engine
+                .run_flushing(&opts, &control, flush, Source::Generator)
+                .unwrap()
+                .tally
         };
         for exact in [false, true] {
             let one = run(1, exact, FLUSH_BATCHES);
@@ -1027,17 +1086,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn batch_streams_differ() {
-        use rand::Rng;
-        let mut a = batch_rng(1, 0);
-        let mut b = batch_rng(1, 1);
-        let mut c = batch_rng(2, 0);
-        let (x, y, z) = (a.next_u64(), b.next_u64(), c.next_u64());
-        assert!(x != y && x != z && y != z);
-        // Pinned value: the seeding is part of the reproducibility contract.
-        assert_eq!(batch_rng(42, 7).next_u64(), batch_rng(42, 7).next_u64());
     }
 }

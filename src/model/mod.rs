@@ -3,88 +3,23 @@
 //! turns random numbers into revenue paths, one path at a time, into a
 //! reusable [`PathBuffer`] (no allocation per path).
 //!
-//! The model never owns randomness: shocks come from a [`Shocks`] source
-//! passed in, after rand's `sample(&self, rng)` pattern, so the model is
-//! immutable and trivially shared between threads. [`RngShocks`] draws them
-//! from a seeded generator; [`ZeroShocks`] gives the deterministic
-//! "all shocks zero" path used as a numerical shift for the statistics.
+//! The model never owns randomness: shocks come from a
+//! [`crate::random::Generator`] passed in, a row of paths at a time
+//! ([`Model::draw_rows`]): every draw is addressed by (seed, global path
+//! index, step, series, kind), so the model is immutable, trivially shared
+//! between threads, and any path can be regenerated alone
+//! ([`Model::simulate`]).
 //!
 //! The mathematics is MODEL.md §2: log run rate with decaying volatility,
 //! exact Ornstein–Uhlenbeck expected growth, growth/revenue shock
 //! correlation, Poisson jumps, unit-variance Student-t tails, Cholesky
 //! correlation between series, and trapezoid revenue per step.
 
-use rand::Rng;
-use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use rand_distr::{ChiSquared, Distribution};
 
+use crate::random::{exp_slice, Generator, Kind, Row, MAX_SERIES};
 use crate::scenario::{self, Scenario};
 use crate::simd::Aligned;
-
-/// Replaces every `x` in `v` by e^x.
-///
-/// A pure-Rust exponential (so results do not depend on the platform's
-/// maths library) written to vectorise: x = k ln2 + r with |r| <= ln2/2
-/// (Cody–Waite split of ln2, so k ln2 is exact), e^r by its Taylor
-/// polynomial of degree 13 (truncation error below 2^-60 relative), then
-/// scaled by 2^k through the exponent bits. Every multiply-add is fused
-/// (`f64::mul_add`, one rounding, the same result everywhere): a single
-/// instruction in the engine's AVX2+FMA build and on aarch64, half the
-/// operations of a separate multiply and add; elsewhere (x86-64 without
-/// FMA, `REVSHARE_SIMD=off`) a call to the maths library's correctly
-/// rounded `fma`, slower but with the same bits. Relative error within a few
-/// units in the last place of `f64::exp` (checked in the tests). Arguments
-/// outside [-708, 709] (never reached by run rates in practice) go through
-/// `f64::exp`. Each element's result depends on that element alone (not on
-/// the slice it came in), so paths give the same run rates whether their
-/// exponentials are taken one path or one chunk of paths at a time.
-#[inline(always)]
-pub fn exp_in_place(v: &mut [f64]) {
-    let in_range = v
-        .iter()
-        .fold(true, |ok, &x| ok & (-708.0..=709.0).contains(&x));
-    if in_range {
-        v.iter_mut().for_each(|x| *x = exp_core(*x));
-    } else {
-        v.iter_mut().for_each(|x| {
-            *x = if (-708.0..=709.0).contains(x) {
-                exp_core(*x)
-            } else {
-                x.exp()
-            }
-        });
-    }
-}
-
-/// e^x for x in [-708, 709]; see [`exp_in_place`].
-#[inline(always)]
-fn exp_core(x: f64) -> f64 {
-    const LOG2_E: f64 = std::f64::consts::LOG2_E;
-    // ln2 split (fdlibm's) so that k * LN2_HI is exact for |k| < 2^11.
-    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
-    // Adding 1.5 * 2^52 rounds to the integer k, held in the low mantissa bits.
-    const SHIFTER: f64 = 6_755_399_441_055_744.0;
-    let t = x * LOG2_E + SHIFTER;
-    let kf = t - SHIFTER;
-    let k = t.to_bits() as i64 - SHIFTER.to_bits() as i64;
-    let r = (-kf).mul_add(LN2_LO, (-kf).mul_add(LN2_HI, x));
-    // e^r = sum r^j / j!, j = 0..=13, by Horner.
-    let mut p: f64 = 1.0 / 6_227_020_800.0;
-    p = p.mul_add(r, 1.0 / 479_001_600.0);
-    p = p.mul_add(r, 1.0 / 39_916_800.0);
-    p = p.mul_add(r, 1.0 / 3_628_800.0);
-    p = p.mul_add(r, 1.0 / 362_880.0);
-    p = p.mul_add(r, 1.0 / 40_320.0);
-    p = p.mul_add(r, 1.0 / 5_040.0);
-    p = p.mul_add(r, 1.0 / 720.0);
-    p = p.mul_add(r, 1.0 / 120.0);
-    p = p.mul_add(r, 1.0 / 24.0);
-    p = p.mul_add(r, 1.0 / 6.0);
-    p = p.mul_add(r, 0.5);
-    p = p.mul_add(r, 1.0);
-    p = p.mul_add(r, 1.0);
-    p * f64::from_bits(((k + 1023) as u64) << 52)
-}
 
 /// Paths per block in the loops over a chunk's paths (the f64 lanes of an
 /// AVX2 register).
@@ -103,51 +38,6 @@ fn cholesky_in_place(l: &[f64], z: &mut [f64]) {
             acc += row[j] * z[j];
         }
         z[i] = acc;
-    }
-}
-
-/// The source of the shocks that drive a path.
-pub trait Shocks {
-    /// A standard normal draw.
-    fn normal(&mut self) -> f64;
-    /// A uniform draw in [0, 1).
-    fn uniform(&mut self) -> f64;
-    /// The Student-t divisor sqrt(W / (nu - 2)) with W ~ `chi` = chi-squared(nu).
-    fn tail_scale(&mut self, chi: &ChiSquared<f64>, nu_minus_2: f64) -> f64;
-}
-
-/// Shocks drawn from a random number generator.
-pub struct RngShocks<'a, R: Rng + ?Sized>(pub &'a mut R);
-
-impl<R: Rng + ?Sized> Shocks for RngShocks<'_, R> {
-    #[inline(always)]
-    fn normal(&mut self) -> f64 {
-        StandardNormal.sample(self.0)
-    }
-    #[inline(always)]
-    fn uniform(&mut self) -> f64 {
-        // 53 random bits: a uniform on [0, 1) with spacing 2^-53.
-        (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    #[inline(always)]
-    fn tail_scale(&mut self, chi: &ChiSquared<f64>, nu_minus_2: f64) -> f64 {
-        (chi.sample(self.0) / nu_minus_2).sqrt()
-    }
-}
-
-/// All shocks zero: normals are 0, no jumps, Student-t scale 1. Gives the
-/// "expected-growth" path used to shift the moment sums.
-pub struct ZeroShocks;
-
-impl Shocks for ZeroShocks {
-    fn normal(&mut self) -> f64 {
-        0.0
-    }
-    fn uniform(&mut self) -> f64 {
-        0.0
-    }
-    fn tail_scale(&mut self, _chi: &ChiSquared<f64>, _nu_minus_2: f64) -> f64 {
-        1.0
     }
 }
 
@@ -187,16 +77,12 @@ impl JumpModel {
         })
     }
 
-    /// The step's total jump in log revenue: the count by inversion of one
-    /// uniform, then (only if jumps occur) one normal for their total size;
-    /// `None` without jumps.
+    /// The total jump in log revenue of `count > 0` jumps, given one
+    /// standard normal `z` for their total size.
     #[inline(always)]
-    fn draw<S: Shocks>(&self, shocks: &mut S) -> Option<f64> {
-        let count = self.count(shocks.uniform());
-        (count > 0).then(|| {
-            let c = count as f64;
-            c * self.mean + self.sd * c.sqrt() * shocks.normal()
-        })
+    fn size(&self, count: usize, z: f64) -> f64 {
+        let c = count as f64;
+        c * self.mean + self.sd * c.sqrt() * z
     }
 
     /// Number of jumps in a step, by inversion of one uniform.
@@ -265,7 +151,7 @@ pub struct PathBuffer {
     run_rate: Vec<f64>,
     /// Revenue R(1..=n) per series (index k-1), series-major.
     revenue: Vec<f64>,
-    /// The path's shocks (see [`Model::draw_path`]).
+    /// The path's shocks (see [`Model::draw_rows`]).
     shocks: Vec<f64>,
     state: StepState,
 }
@@ -402,15 +288,16 @@ impl Model {
         }
     }
 
-    /// Generates one path of every series into `buf`.
+    /// Generates path `path` (its global index in the run: batch * 1024 +
+    /// offset) of every series into `buf`, with exactly the numbers the
+    /// engine gives that path (same draws, same operations).
     ///
     /// Three passes, the same the engine runs over a whole chunk of paths
-    /// at once: [`Model::draw_path`] draws the shocks, [`Model::log_paths`]
+    /// at once: [`Model::draw_rows`] draws the shocks, [`Model::log_paths`]
     /// steps the log run rates (cheap multiply-adds), then the exponentials
-    /// are taken, which are independent of each other and run at the `exp`
-    /// throughput rather than its latency.
+    /// are taken ([`exp_slice`]).
     #[inline]
-    pub fn simulate<S: Shocks>(&self, shocks: &mut S, buf: &mut PathBuffer) {
+    pub fn simulate(&self, generator: &Generator, path: u64, buf: &mut PathBuffer) {
         let k = self.series.len();
         let n = self.steps;
         let half_dt = 0.5 * self.dt;
@@ -421,12 +308,11 @@ impl Model {
             state,
             ..
         } = buf;
-        self.clear_jumps(drawn, 1, 1);
-        self.draw_path(shocks, state, drawn, 1);
+        self.draw_rows(generator, path, 1, state, drawn, 1);
         self.log_paths(drawn, state, run_rate, 1, 1);
         for i in 0..k {
             let a = &mut run_rate[i * (n + 1)..(i + 1) * (n + 1)];
-            exp_in_place(a);
+            exp_slice(a);
             for (r, w) in revenue[i * n..(i + 1) * n].iter_mut().zip(a.windows(2)) {
                 *r = half_dt * (w[0] + w[1]);
             }
@@ -434,130 +320,113 @@ impl Model {
     }
 
     /// Rows of shocks per path: three per series and step (see
-    /// [`Model::draw_path`]).
+    /// [`Model::draw_rows`]).
     pub fn shock_rows(&self) -> usize {
         3 * self.series.len() * self.steps
     }
 
-    /// Draws one path's shocks, in the order of the reproducibility
-    /// contract, and writes for step `j` (0-based) and series `i`, at row
-    /// `r = 3 * (j * series + i)`: the revenue shock at `out[r * stride]`,
-    /// the growth shock's independent normal z2 at `out[(r + 1) * stride]`
-    /// and, for a series with jumps, the step's total jump in log revenue
-    /// at `out[(r + 2) * stride]`. The jump is only written in the steps
-    /// where jumps occur: [`Model::clear_jumps`] must have zeroed the jump
-    /// rows first. (A series without jumps has its jump row left as it is;
-    /// [`Model::log_paths`] reads zeros instead. The draw loop is bound by
-    /// its instruction count, like the floor's: every store and operation
-    /// saved there counts.)
+    /// Draws the shocks of the paths `first..first + paths` (global path
+    /// indices) a row at a time and writes, for step `j` (0-based) and
+    /// series `i`, at row `r = 3 * (j * series + i)` (row stride `stride`,
+    /// path `first + p` in column `p`): the revenue shock in row `r`, the
+    /// growth shock's independent normal z2 in row `r + 1` and, for a
+    /// series with jumps, the step's total jump in log revenue in row
+    /// `r + 2` (a series without jumps has its jump row left as it is;
+    /// [`Model::log_paths`] reads zeros instead).
+    ///
+    /// The draws (see [`crate::random`] for the stream):
+    /// - z_i: the normal row (step j, series i, [`Kind::RevenueShock`]);
+    /// - z2: the normal row (j, i, [`Kind::GrowthShock`]);
+    /// - the jump count N: Poisson(lambda dt) by inversion of the uniform
+    ///   row (j, i, [`Kind::JumpCount`]); for paths with N > 0 the total
+    ///   size N m + s sqrt(N) Z with Z the first normal of the path's
+    ///   substream (path, j, i, [`Kind::JumpSize`]);
+    /// - under Student-t tails, the revenue shock divided by
+    ///   sqrt(W / (nu - 2)), W ~ chi-squared(nu) drawn by `rand_distr`
+    ///   from the substream (path, j, i, [`Kind::Gamma`]).
     ///
     /// The revenue shock written is the independent normal z_i when the
     /// series are correlated and none has tails: [`Model::log_paths`] then
-    /// takes the Cholesky product e = L z across the chunk's paths, where
-    /// it vectorises (taken here, per path, it cost more than a tenth of
-    /// the drawing). Otherwise it is e1 itself: (L z)_i, divided by the
-    /// Student-t scale under tails.
-    ///
-    /// Draw order per step: one standard normal per series for the revenue
-    /// shocks, then per series in name order: the growth shock's normal,
-    /// the jump uniform and (if jumps occur) one normal for their total
-    /// size, and the chi-squared draw for tails.
-    ///
-    /// With `stride` = the row length of a chunk and `out` starting at a
-    /// path's column, a chunk of paths lands step-major (structure of
-    /// arrays) for [`Model::log_paths`].
+    /// takes the Cholesky product e = L z across the chunk's paths.
+    /// Otherwise it is e1 itself: (L z)_i (taken here, row by row, before
+    /// the tails' division), divided by the Student-t scale under tails.
     ///
     /// # Panics
-    /// If `out` is shorter than `(shock_rows - 1) * stride + 1`.
-    #[inline]
-    pub fn draw_path<S: Shocks>(
+    /// If `out` is too short, `paths > stride`, `paths` exceeds the paths
+    /// `state` was made for (when the Cholesky product is taken here), or
+    /// there are [`MAX_SERIES`] series or more.
+    pub fn draw_rows(
         &self,
-        shocks: &mut S,
+        generator: &Generator,
+        first: u64,
+        paths: usize,
         state: &mut StepState,
         out: &mut [f64],
         stride: usize,
     ) {
         let k = self.series.len();
-        if self.steps == 0 || k == 0 {
+        if self.steps == 0 || k == 0 || paths == 0 {
             return;
         }
-        let out = &mut out[..(self.shock_rows() - 1) * stride + 1];
-        if self.chol_in_draw {
-            return self.draw_path_correlated(shocks, &mut state.z, out, stride);
-        }
+        assert!(paths <= stride && k < usize::from(MAX_SERIES));
         for step in 0..self.steps {
+            let j = step as u32;
             let at = 3 * step * k * stride;
-            for i in 0..k {
-                out[at + 3 * i * stride] = shocks.normal();
-            }
             for (i, s) in self.series.iter().enumerate() {
+                let si = i as u16;
                 let r = at + 3 * i * stride;
-                out[r + stride] = shocks.normal();
-                if let Some(j) = &s.jumps {
-                    // The row holds zeros (`clear_jumps`): only steps with
-                    // jumps are written, a few in a hundred.
-                    if let Some(jump) = j.draw(shocks) {
-                        out[r + 2 * stride] = jump;
+                let row = |kind| Row::new(j, si, kind);
+                generator.fill_normals(row(Kind::RevenueShock), first, &mut out[r..][..paths]);
+                generator.fill_normals(
+                    row(Kind::GrowthShock),
+                    first,
+                    &mut out[r + stride..][..paths],
+                );
+                if let Some(jm) = &s.jumps {
+                    let jumps = &mut out[r + 2 * stride..][..paths];
+                    generator.fill_uniforms(row(Kind::JumpCount), first, jumps);
+                    for (p, x) in jumps.iter_mut().enumerate() {
+                        let count = jm.count(*x);
+                        *x = if count > 0 {
+                            let path = first + p as u64;
+                            let z = generator
+                                .substream(path, j, si, Kind::JumpSize)
+                                .next_normal();
+                            jm.size(count, z)
+                        } else {
+                            0.0
+                        };
                     }
                 }
-                if let Some((chi, nu_minus_2)) = &s.tails {
-                    out[r] /= shocks.tail_scale(chi, *nu_minus_2);
+            }
+            if self.chol_in_draw {
+                let l = self.chol.as_ref().expect("chol_in_draw implies chol");
+                let z = &mut state.z;
+                for p in 0..paths {
+                    for (i, zi) in z.iter_mut().enumerate() {
+                        *zi = out[at + 3 * i * stride + p];
+                    }
+                    cholesky_in_place(l, z);
+                    for (i, zi) in z.iter().enumerate() {
+                        out[at + 3 * i * stride + p] = *zi;
+                    }
                 }
-            }
-        }
-    }
-
-    /// Zeroes the jump rows of the series with jumps for `paths` paths (row
-    /// stride `stride`), before [`Model::draw_path`] draws them.
-    #[inline(always)]
-    pub fn clear_jumps(&self, shocks: &mut [f64], stride: usize, paths: usize) {
-        let k = self.series.len();
-        for (i, s) in self.series.iter().enumerate() {
-            if s.jumps.is_some() {
-                for step in 0..self.steps {
-                    let r = 3 * (step * k + i) + 2;
-                    shocks[r * stride..][..paths].fill(0.0);
-                }
-            }
-        }
-    }
-
-    /// [`Model::draw_path`] when the Cholesky product must be taken while
-    /// drawing (correlated series, one of them with tails); `z` holds one
-    /// step's normals (the [`StepState`]'s, one per series).
-    #[inline(never)]
-    fn draw_path_correlated<S: Shocks>(
-        &self,
-        shocks: &mut S,
-        z: &mut [f64],
-        out: &mut [f64],
-        stride: usize,
-    ) {
-        let k = self.series.len();
-        for step in 0..self.steps {
-            for zi in z.iter_mut() {
-                *zi = shocks.normal();
-            }
-            if let Some(l) = &self.chol {
-                cholesky_in_place(l, z);
             }
             for (i, s) in self.series.iter().enumerate() {
-                let mut e1 = z[i];
-                let z2 = shocks.normal();
-                let jump = s.jumps.as_ref().and_then(|j| j.draw(shocks)).unwrap_or(0.0);
                 if let Some((chi, nu_minus_2)) = &s.tails {
-                    e1 /= shocks.tail_scale(chi, *nu_minus_2);
+                    let e1 = &mut out[at + 3 * i * stride..][..paths];
+                    for (p, e) in e1.iter_mut().enumerate() {
+                        let mut rng =
+                            generator.substream(first + p as u64, j, i as u16, Kind::Gamma);
+                        *e /= (chi.sample(&mut rng) / nu_minus_2).sqrt();
+                    }
                 }
-                let r = 3 * (step * k + i);
-                out[r * stride] = e1;
-                out[(r + 1) * stride] = z2;
-                out[(r + 2) * stride] = jump;
             }
         }
     }
 
     /// Takes the Cholesky product e = L z of every step of `paths` paths
-    /// that [`Model::draw_path`] left uncorrelated, in place in the shock
+    /// that [`Model::draw_rows`] left uncorrelated, in place in the shock
     /// rows (no-op when the series are uncorrelated or it was taken while
     /// drawing). Each path gets exactly the operations
     /// [`cholesky_in_place`] gives it alone.
@@ -595,7 +464,7 @@ impl Model {
     }
 
     /// Steps the log run rates of `paths` paths whose shocks
-    /// [`Model::draw_path`] wrote to `shocks` (row stride `stride`), and
+    /// [`Model::draw_rows`] wrote to `shocks` (row stride `stride`), and
     /// writes `ln A(k)` of series `i` on path `p` to
     /// `logs[(i * (n + 1) + k) * stride + p]`, k = 0..=n. Each step is one
     /// loop over the paths (vectorisable); every path gets the same
@@ -698,36 +567,6 @@ impl Model {
         }
     }
 
-    /// Draws exactly the random numbers one call of [`Model::simulate`]
-    /// draws (same generator calls, same distributions, same order and
-    /// count, the jump count included since it decides whether a jump size
-    /// is drawn) and does nothing else with them: the random-number floor
-    /// that the sampler is benchmarked against. Returns the XOR of the
-    /// draws' bits so that the compiler cannot drop them.
-    #[inline]
-    pub fn draw_shocks<S: Shocks>(&self, shocks: &mut S) -> u64 {
-        let mut acc = 0u64;
-        for _ in 0..self.steps {
-            for _ in 0..self.series.len() {
-                acc ^= shocks.normal().to_bits();
-            }
-            for s in &self.series {
-                acc ^= shocks.normal().to_bits();
-                if let Some(j) = &s.jumps {
-                    let u = shocks.uniform();
-                    acc ^= u.to_bits();
-                    if j.count(u) > 0 {
-                        acc ^= shocks.normal().to_bits();
-                    }
-                }
-                if let Some((chi, nu_minus_2)) = &s.tails {
-                    acc ^= shocks.tail_scale(chi, *nu_minus_2).to_bits();
-                }
-            }
-        }
-        acc
-    }
-
     /// Calendar year of step k (1-based).
     #[inline]
     pub fn year_of_step(&self, k: usize) -> i32 {
@@ -765,8 +604,7 @@ mod tests {
         let sc = deterministic();
         let m = Model::new(&sc);
         let mut buf = PathBuffer::new(&m);
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::from_seed_u64(1);
-        m.simulate(&mut RngShocks(&mut rng), &mut buf);
+        m.simulate(&Generator::new(1), 0, &mut buf);
         // Hand computation: mu(k) = 0.2 + 0.6 e^{-0.5 k dt}; x(k) = x(k-1) + mu(k-1) dt.
         let dt = 0.25;
         let mut x = 10f64.ln();
@@ -782,72 +620,45 @@ mod tests {
         assert!((r[0] - dt * (a[0] + a[1]) / 2.0).abs() < 1e-12);
     }
 
-    trait FromSeedU64 {
-        fn from_seed_u64(s: u64) -> Self;
-    }
-    impl FromSeedU64 for rand_xoshiro::Xoshiro256PlusPlus {
-        fn from_seed_u64(s: u64) -> Self {
-            rand::SeedableRng::seed_from_u64(s)
-        }
-    }
-
-    #[test]
-    fn exp_matches_the_system_exp_to_a_few_ulp() {
-        let xs: Vec<f64> = (-700_000..=700_000)
-            .map(|i| i as f64 * 1.0e-3 + 1.0e-7 * (i % 7) as f64)
-            .chain([0.0, -0.0, 1e-300, 708.9, -707.9, 709.0, -708.0])
-            .collect();
-        let mut ys = xs.clone();
-        exp_in_place(&mut ys);
-        let worst = xs
-            .iter()
-            .zip(&ys)
-            .map(|(x, y)| ((y - x.exp()) / x.exp()).abs())
-            .fold(0.0, f64::max);
-        assert!(worst < 4.0 * f64::EPSILON, "worst relative error {worst:e}");
-        // Outside the fast range: the system exp, overflow and NaN included.
-        let mut v = [710.0, -800.0, 1.0, f64::NAN];
-        exp_in_place(&mut v);
-        assert_eq!(v[0], 710f64.exp());
-        assert_eq!(v[1], 0.0);
-        assert_eq!(v[2], exp_core(1.0));
-        assert!(v[3].is_nan());
-    }
-
-    #[test]
-    fn draw_shocks_consumes_the_generator_exactly_as_simulate() {
-        use rand::{Rng, SeedableRng};
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
-        let m = Model::new(&crate::scenario::load(&file).unwrap().scenario);
-        let mut buf = PathBuffer::new(&m);
-        let mut a = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
-        let mut b = a.clone();
-        for _ in 0..200 {
-            m.simulate(&mut RngShocks(&mut a), &mut buf);
-            m.draw_shocks(&mut RngShocks(&mut b));
-        }
-        assert_eq!(a.next_u64(), b.next_u64());
-    }
-
-    /// Log run rates of `paths` paths drawn from `seed` as the engine lays
-    /// them out (row stride `stride`).
-    fn chunk_logs(m: &Model, seed: u64, paths: usize, stride: usize) -> Vec<f64> {
-        use rand::SeedableRng;
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    /// Log run rates of the paths `first..first + paths` drawn from
+    /// `seed` as the engine lays them out (row stride `stride`).
+    fn chunk_logs(m: &Model, seed: u64, first: u64, paths: usize, stride: usize) -> Vec<f64> {
+        let generator = Generator::new(seed);
         let mut state = StepState::new(m, paths);
         let mut shocks = vec![f64::NAN; m.shock_rows() * stride];
-        m.clear_jumps(&mut shocks, stride, paths);
-        for p in 0..paths {
-            m.draw_path(
-                &mut RngShocks(&mut rng),
-                &mut state,
-                &mut shocks[p..],
-                stride,
-            );
-        }
+        m.draw_rows(&generator, first, paths, &mut state, &mut shocks, stride);
         let mut logs = vec![f64::NAN; m.series.len() * (m.steps + 1) * stride];
         m.log_paths(&mut shocks, &mut state, &mut logs, stride, paths);
         logs
+    }
+
+    fn base_model() -> Model {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
+        Model::new(&crate::scenario::load(&file).unwrap().scenario)
+    }
+
+    #[test]
+    fn a_path_drawn_alone_equals_its_column_in_any_chunk() {
+        // Every draw is addressed by the global path index: a path's log
+        // run rates do not depend on which chunk (or batch, thread or
+        // shard) drew it.
+        let mut m = base_model();
+        for forced in [false, true] {
+            m.chol_in_draw = forced;
+            let (first, paths, stride) = (1000, 45, 48);
+            let chunk = chunk_logs(&m, 3, first, paths, stride);
+            let rows = m.series.len() * (m.steps + 1);
+            for p in [0, 1, 7, 8, 23, 31, 44] {
+                let alone = chunk_logs(&m, 3, first + p as u64, 1, 1);
+                for r in 0..rows {
+                    assert_eq!(
+                        alone[r].to_bits(),
+                        chunk[r * stride + p].to_bits(),
+                        "path {p}, row {r}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -855,14 +666,13 @@ mod tests {
         // base.json: two correlated series, no tails, so the Cholesky
         // product is taken across the chunk; forcing it into the draw loop
         // (as under tails) must give the same bits on every path.
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
-        let m = Model::new(&crate::scenario::load(&file).unwrap().scenario);
+        let m = base_model();
         assert!(m.chol.is_some() && !m.chol_in_draw);
         let mut forced = m.clone();
         forced.chol_in_draw = true;
         for (paths, stride) in [(1, 1), (7, 9), (13, 16)] {
-            let a = chunk_logs(&m, 5, paths, stride);
-            let b = chunk_logs(&forced, 5, paths, stride);
+            let a = chunk_logs(&m, 5, 0, paths, stride);
+            let b = chunk_logs(&forced, 5, 0, paths, stride);
             for (i, (x, y)) in a.iter().zip(&b).enumerate() {
                 if i % stride < paths {
                     assert_eq!(x.to_bits(), y.to_bits(), "value {i} ({paths} paths)");
