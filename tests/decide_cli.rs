@@ -199,7 +199,10 @@ fn calibrate_by_simulation_meets_a_quantile_target() {
     let t = &cal["targets"]["series.openai.annual_revenue.2028.p50"];
     assert!(t["z"].as_f64().unwrap().abs() <= 3.0, "{t}");
     assert!(
-        t["se_method"].as_str().unwrap().starts_with("asymptotic"),
+        t["se_method"]
+            .as_str()
+            .unwrap()
+            .starts_with("order-statistic"),
         "{t}"
     );
     assert!(Path::new(&out).join("calibration.xlsx").is_file());

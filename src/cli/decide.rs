@@ -129,7 +129,7 @@ pub(crate) fn eval_all(
 ) -> Result<Vec<Option<MetricValue>>, EvalError> {
     metrics
         .iter()
-        .map(|m| match m.eval_run(run) {
+        .map(|m| match m.eval(&run.summary) {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.message.contains("null in this run") => Ok(None),
             Err(e) => Err(EvalError::Metric(e.to_string())),

@@ -27,20 +27,10 @@
 //! - a probability: the binomial sqrt(p (1 − p) / N);
 //! - `.sd`: sd / sqrt(2 (N − 1)), exact for normal values (an
 //!   approximation otherwise);
-//! - a quantile `.pNN` of a distribution the run keeps (flow totals,
-//!   `comparisons.*.delta_net`, cap hit times; [`Metric::eval_run`]): the
-//!   distribution-free order-statistic interval, the quantiles at
-//!   q ± 1.96 sqrt(q (1 − q) / N) read from the run's sketch, whose
-//!   half-width over 1.96 is the se;
-//! - any other quantile (annual revenue, run rates, or a summary without
-//!   its run): the asymptotic se of a sample quantile,
-//!   sqrt(q (1 − q) / N) / f(x_q), with the density f(x_q) estimated by the
-//!   difference quotient over the neighbouring reported quantiles (e.g.
-//!   0.5 / (p75 − p25) for p50; one-sided at p1 and p99). It is 0 inside an
-//!   atom (e.g. totals equal to a cap on most paths);
-//! - both quantile methods add, in quadrature, the sketch's resolution
-//!   (a uniform error over its worst-case relative accuracy,
-//!   [`SKETCH_RELATIVE_ACCURACY`] × |x| / sqrt(3));
+//! - a quantile `.pNN`: its distribution-free order-statistic 95% interval
+//!   from the run's sketch (the `Stat`'s `quantile_ci95`), half its width
+//!   over 1.96; 0 inside an atom (e.g. totals equal to a cap on most
+//!   paths);
 //! - `min`, `max`, `se` and plain numbers: no standard error (NaN).
 //!
 //! N is the number of values behind the figure: the paths, or for hit
@@ -50,9 +40,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::result::{Distribution, RunResult};
 use crate::scenario::Scenario;
-use crate::statistics::{Stat, QUANTILES, SKETCH_RELATIVE_ACCURACY};
+use crate::statistics::{Stat, QUANTILES};
 use crate::summary::Summary;
 
 /// z for a two-sided 90% interval.
@@ -156,9 +145,8 @@ impl MetricValue {
 }
 
 const SE_MEAN: &str = "sd / sqrt(N)";
-const SE_ORDER: &str = "order-statistic 95% interval from the run's sketch, half-width / 1.96";
-const SE_DENSITY: &str =
-    "asymptotic sqrt(q (1 - q) / N) / f(x_q), density from the neighbouring reported quantiles";
+const SE_ORDER: &str =
+    "order-statistic 95% interval from the run's sketch (quantile_ci95), half-width / 1.96";
 
 /// The number of values behind a statistic: (sd / se)², else `paths`.
 fn count_of(stat: &Stat, paths: u64) -> f64 {
@@ -167,11 +155,6 @@ fn count_of(stat: &Stat, paths: u64) -> f64 {
     } else {
         paths.max(1) as f64
     }
-}
-
-/// The sketch's resolution at `x` as a standard deviation.
-fn sketch_sd(x: f64) -> f64 {
-    SKETCH_RELATIVE_ACCURACY * x.abs() / 3f64.sqrt()
 }
 
 /// A figure `field` of the statistic `stat` with its standard error.
@@ -184,7 +167,10 @@ fn stat_field(stat: &Stat, field: &str, value: f64, paths: u64) -> MetricValue {
             "sd / sqrt(2 (N - 1)), exact for normal values",
         ),
         _ => match quantile_level(field) {
-            Some(i) => (quantile_density_se(stat, i, n), SE_DENSITY),
+            Some(i) => {
+                let [lo, hi] = stat.quantile_ci95.all()[i];
+                ((hi - lo) / (2.0 * Z95), SE_ORDER)
+            }
             None => (f64::NAN, "none"),
         },
     };
@@ -197,35 +183,6 @@ fn quantile_level(field: &str) -> Option<usize> {
     QUANTILES
         .iter()
         .position(|&q| (q * 100.0 - pct).abs() < 1e-9)
-}
-
-/// The asymptotic se of the `i`-th reported quantile, the density from the
-/// neighbouring reported quantiles, with the sketch's resolution.
-fn quantile_density_se(stat: &Stat, i: usize, n: f64) -> f64 {
-    let x = stat.quantiles();
-    let (lo, hi) = (i.saturating_sub(1), (i + 1).min(QUANTILES.len() - 1));
-    let dx = x[hi] - x[lo];
-    let q = QUANTILES[i];
-    let sampling = if dx > 0.0 {
-        let density = (QUANTILES[hi] - QUANTILES[lo]) / dx;
-        (q * (1.0 - q) / n).sqrt() / density
-    } else {
-        0.0
-    };
-    sampling.hypot(sketch_sd(x[i]))
-}
-
-/// The order-statistic se of the q-quantile of a distribution the run keeps.
-fn order_statistic_se(dist: &Distribution, q: f64, offset: f64) -> Option<f64> {
-    let n = dist.count();
-    if n < 2 {
-        return None;
-    }
-    let d = Z95 * (q * (1.0 - q) / n as f64).sqrt();
-    let levels = [(q - d).max(0.0), q, (q + d).min(1.0)];
-    let v = dist.quantiles_at(&levels);
-    let se = (v[2] - v[0]) / (2.0 * Z95);
-    se.is_finite().then(|| se.hypot(sketch_sd(v[1] + offset)))
 }
 
 /// The statistic a JSON object holds, if it is one.
@@ -331,43 +288,6 @@ impl Metric {
         self.eval_value(&root, summary.run.paths)
     }
 
-    /// The metric's value in one run: as [`Metric::eval`], and the
-    /// quantiles of the distributions the run keeps (flow totals, the
-    /// comparisons' `delta_net`, cap hit times) get the order-statistic
-    /// standard error (see the module documentation).
-    pub fn eval_run(&self, run: &RunResult) -> Result<MetricValue, MetricError> {
-        let value = self.eval(&run.summary)?;
-        let MetricValue::Field { value: x, .. } = value else {
-            return Ok(value);
-        };
-        let parts: Vec<&str> = self.key.split('.').collect();
-        let Some(level) = parts.last().and_then(|f| quantile_level(f)) else {
-            return Ok(value);
-        };
-        let start = run.scenario().start_year as f64;
-        let found = match parts[..parts.len() - 1] {
-            ["regimes", r, "flows", f, "total"] => run.flow(r, f).map(|f| (&f.total, 0.0)),
-            ["regimes", r, "flows", f, "cap_hit", "time"] => {
-                run.flow(r, f).map(|f| (&f.hit_time, start))
-            }
-            ["comparisons", r, p, "delta_net"] => run
-                .comparisons
-                .iter()
-                .find(|c| c.regime == r && c.party == p)
-                .map(|c| (&c.delta_net, 0.0)),
-            _ => None,
-        };
-        let se = found.and_then(|(d, offset)| order_statistic_se(d, QUANTILES[level], offset));
-        Ok(match se {
-            Some(se) => MetricValue::Field {
-                value: x,
-                se,
-                method: SE_ORDER,
-            },
-            None => value,
-        })
-    }
-
     /// The metric's value in a summary already turned into JSON.
     pub fn eval_value(&self, root: &Value, paths: u64) -> Result<MetricValue, MetricError> {
         let err = |message: String| MetricError {
@@ -442,16 +362,24 @@ mod tests {
     use super::*;
 
     fn root() -> Value {
-        // A normal(100, 10) sample of N = 10,000: se 0.1, quantiles exact.
+        // A normal(100, 10) sample of N = 10,000: se 0.1, quantiles exact;
+        // the median's order-statistic interval 100 ± 1.96 × 0.1253.
         let z = [
             -2.326_348, -1.644_854, -1.281_552, -0.674_490, 0.0, 0.674_490, 1.281_552, 1.644_854,
             2.326_348,
         ];
         let q: Vec<f64> = z.iter().map(|z| 100.0 + 10.0 * z).collect();
+        let h = 1.96 * 0.125_331;
+        let ci = |x: f64| [x - h, x + h];
         serde_json::json!({ "s": {
             "mean": 100.0, "sd": 10.0, "se": 0.1, "min": 60.0, "max": 140.0,
             "p1": q[0], "p5": q[1], "p10": q[2], "p25": q[3], "p50": q[4],
-            "p75": q[5], "p90": q[6], "p95": q[7], "p99": q[8]
+            "p75": q[5], "p90": q[6], "p95": q[7], "p99": q[8],
+            "mean_ci95": [99.804, 100.196],
+            "quantile_ci95": {
+                "p1": ci(q[0]), "p5": ci(q[1]), "p10": ci(q[2]), "p25": ci(q[3]), "p50": ci(q[4]),
+                "p75": ci(q[5]), "p90": ci(q[6]), "p95": ci(q[7]), "p99": ci(q[8])
+            }
         }, "probability": 0.2 })
     }
 
@@ -473,18 +401,10 @@ mod tests {
             (sd - 10.0 / (2.0f64 * 9_999.0).sqrt()).abs() < 1e-12,
             "{sd}"
         );
-        // The median of a normal sample: se = sd sqrt(pi / 2N) = 0.1253;
-        // the density from p25..p75 is 1% low, and the sketch adds 0.2%
-        // of 100 in quadrature.
+        // The median: half the order-statistic interval over 1.96.
         let m = eval("s.p50");
-        let exact = 10.0 * (std::f64::consts::PI / 2.0 / 10_000.0).sqrt();
-        let sketch = SKETCH_RELATIVE_ACCURACY * 100.0 / 3f64.sqrt();
-        assert!(
-            (m.se() - exact.hypot(sketch)).abs() < 0.03 * m.se(),
-            "{}",
-            m.se()
-        );
-        assert!(m.se_method().starts_with("asymptotic"));
+        assert!((m.se() - 0.125_331).abs() < 1e-5, "{}", m.se());
+        assert!(m.se_method().starts_with("order-statistic"));
         assert!(eval("s.min").se().is_nan());
     }
 }
