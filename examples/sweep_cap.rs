@@ -10,8 +10,8 @@
 //! `revshare sweep scenarios/base.json --param regimes.amended.0.cap --values 20:80:5`.
 
 use revshare::engine::{Engine, RunOptions};
-use revshare::study::metric::{Metric, MetricValue};
 use revshare::scenario;
+use revshare::study::metric::{Metric, MetricValue};
 use revshare::summary::Summary;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -30,7 +30,9 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use revshare::study::decide::closed_form::{self, ClosedFormError, Grid, JumpParams, SeriesParams};
-use revshare::study::decide::fit::{self, Bound, Convergence, FitError, FitOptions, Parameter, Target};
+use revshare::study::decide::fit::{
+    self, Bound, Convergence, FitError, FitOptions, Parameter, Target,
+};
 use revshare::study::decide::sobol::{Distribution, Input, Sobol, SobolError};
 use revshare::study::decide::solve::{self, root_interval, SolveError, SolveOptions};
 

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use revshare::engine::{Engine, RunOptions, Tally};
 use revshare::engine::partial::{Partial, FILE_NAME};
+use revshare::engine::{Engine, RunOptions, Tally};
 use revshare::scenario::{self, Scenario};
 use revshare::summary::Summary;
 use serde::{Deserialize, Serialize};

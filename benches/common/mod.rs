@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use revshare::engine::{batch_count, batch_rng, Engine, RunOptions, BATCH_PATHS};
-use revshare::model::{Model, RngShocks};
 use revshare::export;
+use revshare::model::{Model, RngShocks};
 use revshare::result::RunResult;
 use revshare::scenario::{self, Scenario};
 

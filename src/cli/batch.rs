@@ -10,11 +10,11 @@ use clap::Args;
 use super::progress::Progress;
 use super::run::{apply_paths_seed, cancel_flag, simulate, stage_run, RunFailure, Simulate};
 use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
-use revshare::study::compare;
 use revshare::export::manager::OutputDir;
-use revshare::scenario::{self, Scenario};
-use revshare::summary::Summary;
 use revshare::export::xlsx;
+use revshare::scenario::{self, Scenario};
+use revshare::study::compare;
+use revshare::summary::Summary;
 
 /// Options of `revshare batch`.
 #[derive(Args, Debug, Clone)]

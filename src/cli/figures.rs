@@ -6,10 +6,10 @@ use revshare::export::draw::{
     band_line_chart, box_chart, tornado_chart, BandLineChart, BoxChart, BoxStats, ChartStyle,
     ReferenceLine, Rendered, TornadoChart, TornadoRow, PALETTE,
 };
-use revshare::study::metric::{Metric, MetricValue};
 use revshare::export::manager::OutputDir;
 use revshare::scenario::Scenario;
 use revshare::statistics::Stat;
+use revshare::study::metric::{Metric, MetricValue};
 use revshare::study::{Axis, Swing};
 use revshare::summary::Summary;
 

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use revshare::export::charts::ChartSize;
 use revshare::export::manager::OutputDir;
 use revshare::export::OutputOptions;
-use revshare::export::charts::ChartSize;
 use revshare::scenario;
 
 mod batch;

@@ -12,9 +12,9 @@ use super::progress::Progress;
 use super::run::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::sweep::check_metric;
 use super::{OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use revshare::scenario::{self, Scenario};
 use revshare::study::compare::csv_field;
 use revshare::study::metric::Metric;
-use revshare::scenario::{self, Scenario};
 use revshare::study::{self, rank_swings, Parameter, Swing};
 
 /// The default path count of a sensitivity analysis: modest, so the

@@ -20,9 +20,9 @@ use anyhow::Context as _;
 use super::progress::Progress;
 use super::run::{cancel_flag, load_scenario, print_written, stage_run, RunFailure};
 use super::{invalid, OutputArgs, RunArgs};
+use revshare::engine::partial::{self, Merger, Partial};
 use revshare::engine::{batch_count, shard_batches, Control, Engine, RunError, RunOptions};
 use revshare::export;
-use revshare::engine::partial::{self, Merger, Partial};
 use revshare::result::RunResult;
 
 /// The value of `--shard`: an explicit index, or one read from the

@@ -10,11 +10,11 @@ use clap::Args;
 use super::progress::Progress;
 use super::run::{apply_paths_seed, cancel_flag, simulate, RunFailure, Simulate};
 use super::{print_warnings, OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use revshare::export::xlsx;
+use revshare::scenario::{self, Scenario};
 use revshare::study::compare::{self, KeyMetric, Kind};
 use revshare::study::metric::{Metric, MetricValue};
-use revshare::scenario::{self, Scenario};
 use revshare::study::{self, Axis};
-use revshare::export::xlsx;
 
 /// Options of `revshare sweep`.
 #[derive(Args, Debug, Clone)]

@@ -10,8 +10,8 @@ pub mod xlsx;
 
 use std::fmt::Write as _;
 
-use self::manager::{OutputDir, OutputError};
 use self::charts::{ChartSize, ReportError};
+use self::manager::{OutputDir, OutputError};
 use crate::result::RunResult;
 use crate::statistics::Stat;
 use crate::summary::Summary;

@@ -12,10 +12,10 @@
 
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 
-use crate::study::compare::{self, Kind};
 use crate::export::QUANTILE_COLUMNS;
 use crate::result::RunResult;
 use crate::statistics::Stat;
+use crate::study::compare::{self, Kind};
 
 /// Excel's last row index (1,048,576 rows).
 const MAX_ROWS: usize = 1_048_576;
