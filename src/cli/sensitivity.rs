@@ -12,6 +12,8 @@ use super::progress::Progress;
 use super::run::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::sweep::check_metric;
 use super::{OutputArgs, EXIT_FAILURE, EXIT_INVALID};
+use revshare::export::report;
+use revshare::export::{self, xlsx};
 use revshare::scenario::{self, Scenario};
 use revshare::study::compare::csv_field;
 use revshare::study::metric::Metric;
@@ -207,18 +209,33 @@ pub fn run(args: &SensitivityArgs) -> i32 {
 
     // 3. Export.
     let csv = sensitivity_csv(&metric, base_value, &rows);
+    let options = args.output.options();
+    let spread = args.ranges.is_none().then_some(args.spread);
     let written = (|| -> anyhow::Result<Vec<PathBuf>> {
         out.write("sensitivity.csv", &csv)?;
-        if !args.output.no_charts {
-            super::figures::tornado(
-                &mut out,
-                &base,
-                &metric,
-                base_value,
-                &rows,
-                args.ranges.is_none().then_some(args.spread),
-            )
-            .map_err(anyhow::Error::msg)?;
+        let charts = if args.output.no_charts {
+            None
+        } else {
+            let charts: Vec<_> = super::figures::tornado(&base, &metric, base_value, &rows, spread)
+                .map_err(anyhow::Error::msg)?
+                .into_iter()
+                .collect();
+            super::figures::write_charts(&mut out, &charts).map_err(anyhow::Error::msg)?;
+            Some(charts)
+        };
+        if options.report {
+            let study = sensitivity_report(&base, &metric, base_value, &rows, spread, n_runs);
+            let html = report::study_report(&study, charts.as_deref(), &options.context);
+            out.write(export::REPORT, html.as_bytes())?;
+        }
+        if args.output.xlsx {
+            let sheets = [
+                xlsx::sensitivity_sheet(metric.key(), base_value, &rows),
+                xlsx::inputs_sheet(&[(base.name.clone(), &base)]),
+            ];
+            let bytes = xlsx::workbook_bytes(&sheets)
+                .map_err(|e| anyhow::anyhow!("cannot build sensitivity.xlsx: {e}"))?;
+            out.write("sensitivity.xlsx", &bytes)?;
         }
         Ok(out.commit()?)
     })();
@@ -302,4 +319,92 @@ fn sensitivity_csv(metric: &Metric, base_value: f64, rows: &[Swing]) -> Vec<u8> 
         o.push('\n');
     }
     o.into_bytes()
+}
+
+/// The report of a sensitivity analysis: the parameters ranked by swing.
+fn sensitivity_report<'a>(
+    base: &'a Scenario,
+    metric: &Metric,
+    base_value: f64,
+    rows: &[Swing],
+    spread: Option<f64>,
+    n_runs: u64,
+) -> report::StudyReport<'a> {
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.4}")
+        } else {
+            "n/a".into()
+        }
+    };
+    let signed = |x: f64| {
+        if x.is_finite() {
+            format!("{x:+.4}").replace('-', "\u{2212}")
+        } else {
+            "n/a".into()
+        }
+    };
+    let mut headline = vec![format!(
+        "{} at the base setting: {} ({} runs of {} paths, seed {} in every run: common random numbers; {}).",
+        metric.key(),
+        num(base_value),
+        n_runs,
+        base.simulation.paths,
+        base.simulation.seed,
+        match spread {
+            Some(s) => format!("each parameter moved by ±{:.0}%, clamped to its range", 100.0 * s),
+            None => "each parameter moved to the bounds of the ranges file".into(),
+        }
+    )];
+    let top: Vec<String> = rows
+        .iter()
+        .filter(|r| r.swing.is_finite())
+        .take(3)
+        .map(|r| format!("{} (swing {})", r.param.path, num(r.swing)))
+        .collect();
+    if !top.is_empty() {
+        headline.push(format!("The metric moves most with {}.", top.join(", ")));
+    }
+    let table = rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            vec![
+                (k + 1).to_string(),
+                r.param.path.clone(),
+                format!("{} → {}", num(r.param.low), num(r.param.high)),
+                num(r.metric_low),
+                num(r.metric_high),
+                signed(r.metric_low - base_value),
+                signed(r.metric_high - base_value),
+                num(r.swing),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    report::StudyReport {
+        title: format!("revshare sensitivity: {}", base.name),
+        headline,
+        table_title: format!("Parameters ranked by the swing of {}", metric.key()),
+        headers: [
+            "rank",
+            "parameter",
+            "low → high",
+            "metric at low",
+            "metric at high",
+            "Δ at low",
+            "Δ at high",
+            "swing",
+            "note",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: table,
+        scenario: base,
+        repro: vec![
+            report::ReproLine::fixed("paths per run", base.simulation.paths.to_string()),
+            report::ReproLine::fixed("seed (every run)", base.simulation.seed.to_string()),
+            report::ReproLine::fixed("runs", n_runs.to_string()),
+        ],
+    }
 }

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontFamily, FontStyle, FontTransform, RGBAColor};
 
-use super::{render_err, ChartError, ChartStyle, DrawResult, Rgb};
+use super::{render_err, ChartError, ChartStyle, DrawResult, Rgb, FAMILY};
 
 // ---------------------------------------------------------------------------
 // Pixel geometry, text and primitive drawing
@@ -114,7 +114,17 @@ pub(super) fn font(px: f64, bold: bool) -> TextStyle<'static> {
     } else {
         FontStyle::Normal
     };
-    TextStyle::from((FontFamily::SansSerif, px, st).into_font())
+    TextStyle::from((FontFamily::Name(FAMILY), px, st).into_font())
+}
+
+/// Width in pixels of `text` at pixel size `px` in the bundled font (the
+/// fonts must be registered).
+pub(super) fn measure(text: &str, px: f64, bold: bool) -> f64 {
+    font(px, bold)
+        .font
+        .box_size(text)
+        .map(|(w, _)| w as f64)
+        .unwrap_or(text.chars().count() as f64 * px * 0.6)
 }
 
 impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
@@ -132,10 +142,7 @@ impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
         if text.is_empty() {
             return 0;
         }
-        self.area
-            .estimate_text_size(text, &font(px, bold))
-            .map(|(w, _)| w as i32)
-            .unwrap_or((text.chars().count() as f64 * px * 0.6) as i32)
+        measure(text, px, bold).ceil() as i32
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -215,6 +222,17 @@ impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
         Ok(())
     }
 
+    /// A dotted line: short dashes, close together.
+    pub(super) fn dotted(
+        &self,
+        a: (i32, i32),
+        b: (i32, i32),
+        colour: RGBColor,
+        width: u32,
+    ) -> DrawResult {
+        self.dashed(a, b, colour, width, (width as i32 * 2).max(3))
+    }
+
     pub(super) fn fill_rect(&self, r: Rect, colour: RGBAColor) -> DrawResult {
         self.area
             .draw(&Rectangle::new(
@@ -283,6 +301,15 @@ impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
 
     /// Splits `text` into lines no wider than `max_w` (explicit `\n` kept).
     pub(super) fn wrap(&self, text: &str, px: f64, max_w: i32) -> Vec<String> {
+        self.wrap_with(text, px, max_w, false)
+    }
+
+    /// [`Canvas::wrap`] for bold text.
+    pub(super) fn wrap_bold(&self, text: &str, px: f64, max_w: i32) -> Vec<String> {
+        self.wrap_with(text, px, max_w, true)
+    }
+
+    fn wrap_with(&self, text: &str, px: f64, max_w: i32, bold: bool) -> Vec<String> {
         let mut out = Vec::new();
         for para in text.split('\n') {
             let mut line = String::new();
@@ -292,7 +319,7 @@ impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
                 } else {
                     format!("{line} {word}")
                 };
-                if !line.is_empty() && self.text_w(&cand, px, false) > max_w {
+                if !line.is_empty() && self.text_w(&cand, px, bold) > max_w {
                     out.push(std::mem::replace(&mut line, word.to_string()));
                 } else {
                     line = cand;
@@ -318,31 +345,36 @@ impl LabelPlacer {
         }
     }
 
-    /// Picks the first candidate top-left corner whose box is free; then
-    /// the candidates shifted up or down by whole label heights (nearest
-    /// first), so that labels of nearby points stack instead of covering
-    /// each other; falls back to the first candidate moved inside the
-    /// bounds.
-    pub(super) fn place(&mut self, size: (i32, i32), candidates: &[(i32, i32)]) -> Rect {
+    /// Reserves `r` (a box drawn by other means, e.g. an annotation) so
+    /// that no label is placed over it.
+    pub(super) fn reserve(&mut self, r: Rect) {
+        self.placed.push(r);
+    }
+
+    /// The first candidate top-left corner whose box is inside the bounds
+    /// and free of every placed box and of `avoid`; then the candidates
+    /// shifted up or down by whole label heights (nearest first), so that
+    /// labels of nearby points stack instead of covering each other. None
+    /// when no candidate is free: the caller then shows the label
+    /// elsewhere (in the legend) instead of over another one.
+    pub(super) fn try_place(
+        &mut self,
+        size: (i32, i32),
+        candidates: &[(i32, i32)],
+        avoid: &[Rect],
+    ) -> Option<Rect> {
         let mk = |p: (i32, i32)| Rect::new(p.0, p.1, p.0 + size.0, p.1 + size.1);
         let step = size.1 + 2;
         let shifted = (0..=12i32)
             .flat_map(|k| if k == 0 { vec![0] } else { vec![-k, k] })
             .flat_map(|k| candidates.iter().map(move |&(x, y)| (x, y + k * step)));
-        let free = shifted
-            .map(mk)
-            .find(|r| r.inside(&self.bounds) && !self.placed.iter().any(|o| o.intersects(r)));
-        let r = free.unwrap_or_else(|| {
-            let p = candidates
-                .first()
-                .copied()
-                .unwrap_or((self.bounds.x0, self.bounds.y0));
-            let x = p.0.min(self.bounds.x1 - size.0).max(self.bounds.x0);
-            let y = p.1.min(self.bounds.y1 - size.1).max(self.bounds.y0);
-            mk((x, y))
-        });
-        self.placed.push(r);
-        r
+        let free = shifted.map(mk).find(|r| {
+            r.inside(&self.bounds)
+                && !self.placed.iter().any(|o| o.intersects(r))
+                && !avoid.iter().any(|o| o.intersects(r))
+        })?;
+        self.placed.push(free);
+        Some(free)
     }
 }
 
@@ -360,10 +392,14 @@ pub(super) enum Swatch {
     Line(RGBColor),
     /// Dashed line.
     Dashed(RGBColor),
+    /// Dotted line.
+    Dotted(RGBColor),
     /// Round marker.
     Marker(RGBColor),
     /// Bold group header, no swatch.
     Header,
+    /// Plain text, no swatch (e.g. a note moved out of the plot).
+    Text,
 }
 
 #[derive(Debug, Clone)]
@@ -386,8 +422,21 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
     /// Draws background, title, legend rows and caption; returns the free
     /// rectangle left for the plot (axes included).
     pub(super) fn frame(&self, title: &str, legend: &Legend) -> Result<Rect, ChartError> {
+        self.frame_impl(title, legend, true)
+    }
+
+    /// The rectangle [`Canvas::frame`] would leave for the plot, drawing
+    /// nothing (to try a layout before committing to it).
+    pub(super) fn frame_rect(&self, title: &str, legend: &Legend) -> Rect {
+        self.frame_impl(title, legend, false)
+            .unwrap_or_else(|_| unreachable!("measuring draws nothing"))
+    }
+
+    fn frame_impl(&self, title: &str, legend: &Legend, draw: bool) -> Result<Rect, ChartError> {
         let m = self.m;
-        self.area.fill(&WHITE).map_err(render_err)?;
+        if draw {
+            self.area.fill(&WHITE).map_err(render_err)?;
+        }
         let usable = self.width - 2 * m.pad;
         let mut y = m.pad;
 
@@ -396,16 +445,18 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             while px > m.tick && self.text_w(title, px, true) > usable {
                 px -= 1.0;
             }
-            for line in self.wrap(title, px, usable) {
-                self.text(
-                    &line,
-                    (self.width / 2, y),
-                    px,
-                    true,
-                    INK,
-                    HPos::Center,
-                    VPos::Top,
-                )?;
+            for line in self.wrap_bold(title, px, usable) {
+                if draw {
+                    self.text(
+                        &line,
+                        (self.width / 2, y),
+                        px,
+                        true,
+                        INK,
+                        HPos::Center,
+                        VPos::Top,
+                    )?;
+                }
                 y += (px * 1.3) as i32;
             }
             y += m.pad / 2;
@@ -417,7 +468,9 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             let total: i32 = row.iter().map(|e| self.entry_w(e)).sum();
             let mut x = (self.width - total) / 2;
             for e in row {
-                self.draw_entry(e, x, y + row_h / 2)?;
+                if draw {
+                    self.draw_entry(e, x, y + row_h / 2)?;
+                }
                 x += self.entry_w(e);
             }
             y += row_h;
@@ -431,7 +484,7 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             let lines = self.wrap(self.caption, m.caption, usable);
             let lh = (m.caption * 1.3) as i32;
             bottom -= lh * lines.len() as i32;
-            for (i, line) in lines.iter().enumerate() {
+            for (i, line) in lines.iter().enumerate().filter(|_| draw) {
                 self.text(
                     line,
                     (m.pad, bottom + lh * i as i32 + lh / 2),
@@ -456,6 +509,9 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         let spacing = (self.m.legend * 1.3) as i32;
         match e.swatch {
             Swatch::Header => self.text_w(&e.label, self.m.legend, true) + gap * 2,
+            Swatch::Text => {
+                self.text_w(&e.label, self.m.legend, false) + (self.m.legend * 1.3) as i32
+            }
             _ => self.swatch_w() + gap + self.text_w(&e.label, self.m.legend, false) + spacing,
         }
     }
@@ -497,6 +553,17 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
                     VPos::Center,
                 );
             }
+            Swatch::Text => {
+                return self.text(
+                    &e.label,
+                    (x, cy),
+                    m.legend,
+                    false,
+                    INK,
+                    HPos::Left,
+                    VPos::Center,
+                );
+            }
             Swatch::Fill(c) => self.fill_rect(sq, c.to_rgba())?,
             Swatch::Boxed(f, o) => {
                 self.fill_rect(sq, f.to_rgba())?;
@@ -504,6 +571,7 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             }
             Swatch::Line(c) => self.path(vec![(x, cy), (x + sw, cy)], *c, m.line + 1)?,
             Swatch::Dashed(c) => self.dashed((x, cy), (x + sw, cy), *c, m.line, sw / 4)?,
+            Swatch::Dotted(c) => self.dotted((x, cy), (x + sw, cy), *c, m.line)?,
             Swatch::Marker(c) => self.dot((x + sw / 2, cy), (m.legend * 0.4) as i32, *c, WHITE)?,
         }
         self.text(

@@ -30,9 +30,10 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use plotters::prelude::*;
-use plotters::style::{register_font, FontFamily, FontStyle};
+use plotters::style::{register_font, FontStyle};
 
 mod band_line;
+mod bars;
 mod boxplot;
 mod cumulative;
 mod fan;
@@ -41,11 +42,12 @@ mod layout;
 mod plot;
 mod tornado;
 
-pub use band_line::{band_line_chart, BandLineChart};
+pub use band_line::{band_line_chart, BandLineChart, LineSeries};
+pub use bars::{bar_chart, BarChart, BarGroup};
 pub use boxplot::{box_chart, BoxChart, BoxStats};
-pub use cumulative::{cumulative_chart, CumulativeChart, CurveSeries};
+pub use cumulative::{cumulative_chart, CumulativeChart, CurveSeries, XAxis};
 pub use fan::{fan_chart, Band, FanChart, FanSeries};
-pub use histogram::{histogram_chart, HistogramChart};
+pub use histogram::{histogram_chart, HistogramChart, PointMass};
 pub use tornado::{tornado_chart, TornadoChart, TornadoRow};
 
 use layout::Canvas;
@@ -53,10 +55,16 @@ use layout::Canvas;
 const FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
-/// Smallest accepted image width in pixels.
-pub const MIN_WIDTH: u32 = 320;
+/// The font family written into SVG files: the bundled DejaVu Sans first
+/// (installed on most Linux systems), then Verdana, whose widths are
+/// close to it, so that a browser lays text out as the PNG has it.
+const FAMILY: &str = "DejaVu Sans, Verdana, sans-serif";
+
+/// Smallest accepted image width in pixels (below it the caption and the
+/// legends leave too little room to read the plot).
+pub const MIN_WIDTH: u32 = 640;
 /// Smallest accepted image height in pixels.
-pub const MIN_HEIGHT: u32 = 200;
+pub const MIN_HEIGHT: u32 = 400;
 /// Largest accepted image width or height in pixels.
 pub const MAX_SIDE: u32 = 8192;
 
@@ -163,13 +171,17 @@ pub const PALETTE: [Rgb; 6] = [
 
 /// A labelled value on one axis: a horizontal or vertical reference line,
 /// or a statistic marker on a histogram. The label is drawn as given (put
-/// the value and unit in it if wanted, e.g. "Cap $38B").
+/// the value and unit in it if wanted, e.g. "Cap $38B"), next to the line
+/// where there is room, else in the legend.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReferenceLine {
     /// Position in data units of the axis it crosses.
     pub value: f64,
     /// Text drawn next to the line.
     pub label: String,
+    /// Colour of the line and its label (e.g. the hue of the regime a cap
+    /// belongs to); `None` for the neutral dark grey.
+    pub hue: Option<Rgb>,
 }
 
 /// A labelled point drawn as a marker (e.g. a reported figure).
@@ -179,9 +191,25 @@ pub struct ReferencePoint {
     pub x: f64,
     /// y in data units.
     pub y: f64,
-    /// Text drawn next to the marker and in the legend.
+    /// Text drawn next to the marker (or in the legend where there is no
+    /// room next to it).
     pub label: String,
 }
+
+/// Width in user units of `text` in an SVG this layer drew at `font_size`
+/// (the `font-size` attribute), bold or not: with the position and anchor
+/// of a `<text>` element it gives the box the text covers, for checks
+/// that no two texts of a chart overlap.
+pub fn svg_text_width(text: &str, font_size: f64, bold: bool) -> f64 {
+    if ensure_fonts().is_err() || text.is_empty() {
+        return 0.0;
+    }
+    // plotters writes font-size = pixel size / 1.24 into SVG files.
+    layout::measure(text, font_size * SVG_FONT_SCALE, bold)
+}
+
+/// plotters' ratio of a text's pixel size to the SVG `font-size` it writes.
+const SVG_FONT_SCALE: f64 = 1.24;
 
 // ---------------------------------------------------------------------------
 // Rendering driver
@@ -232,9 +260,8 @@ fn check_style(style: &ChartStyle) -> DrawResult {
 fn ensure_fonts() -> DrawResult {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
-        let family = FontFamily::SansSerif.as_str();
-        register_font(family, FontStyle::Normal, FONT_REGULAR).is_ok()
-            && register_font(family, FontStyle::Bold, FONT_BOLD).is_ok()
+        register_font(FAMILY, FontStyle::Normal, FONT_REGULAR).is_ok()
+            && register_font(FAMILY, FontStyle::Bold, FONT_BOLD).is_ok()
     });
     if ok {
         Ok(())

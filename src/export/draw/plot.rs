@@ -8,7 +8,7 @@ use plotters::style::RGBAColor;
 
 use super::layout::Rect;
 use super::layout::*;
-use super::{ChartError, DrawResult, ReferenceLine};
+use super::{ChartError, DrawResult, ReferenceLine, Rgb};
 
 // ---------------------------------------------------------------------------
 // Axes: ranges, ticks, number formats, layout
@@ -22,6 +22,9 @@ pub(super) enum AxisKind {
     Number,
     /// Fractions drawn as percent.
     Percent,
+    /// log10 of positive numbers: ticks at 1, 2 and 5 times powers of
+    /// ten, labelled with the numbers themselves.
+    Log,
     /// Named slots at 0, 1, 2, ...
     Category(Vec<String>),
 }
@@ -163,6 +166,9 @@ pub(super) fn build_axis(spec: &AxisSpec, max_ticks: usize) -> Axis {
             category: true,
         };
     }
+    if spec.kind == AxisKind::Log {
+        return log_axis(spec, max_ticks);
+    }
     let (mut lo, mut hi) = padded_range(spec.lo, spec.hi, &spec.kind);
     if spec.towards_zero && spec.lo == spec.hi {
         // one value: show it against zero rather than against itself
@@ -219,6 +225,77 @@ pub(super) fn build_axis(spec: &AxisSpec, max_ticks: usize) -> Axis {
             AxisKind::Year if t.fract() == 0.0 => fmt_fixed(t, 0).replace(',', ""),
             AxisKind::Year => fmt_fixed(t, d).replace(',', ""),
             _ => fmt_fixed(t, d),
+        })
+        .collect();
+    Axis {
+        lo,
+        hi,
+        ticks,
+        labels,
+        category: false,
+    }
+}
+
+/// A log axis over `spec.lo..spec.hi` (already log10 values): the range
+/// widened to the nearest 1-2-5 values outside it, ticks at the 1-2-5
+/// values inside (only the powers of ten when they are too many).
+fn log_axis(spec: &AxisSpec, max_ticks: usize) -> Axis {
+    let (lo, hi) = padded_range(spec.lo, spec.hi, &AxisKind::Log);
+    let (lo, hi) = if hi - lo < 0.3 {
+        ((lo + hi) / 2.0 - 0.15, (lo + hi) / 2.0 + 0.15)
+    } else {
+        (lo, hi)
+    };
+    let candidates = |mantissas: &[f64]| -> Vec<f64> {
+        let (k0, k1) = (lo.floor() as i32 - 1, hi.ceil() as i32 + 1);
+        (k0..=k1)
+            .flat_map(|k| mantissas.iter().map(move |m| (m * 10f64.powi(k)).log10()))
+            .collect()
+    };
+    let fine = candidates(&[1.0, 2.0, 5.0]);
+    let below = fine
+        .iter()
+        .copied()
+        .filter(|&t| t <= lo + 1e-9)
+        .fold(lo, f64::min);
+    let lo = fine
+        .iter()
+        .copied()
+        .filter(|&t| t <= lo + 1e-9)
+        .fold(below, f64::max);
+    let above = fine
+        .iter()
+        .copied()
+        .filter(|&t| t >= hi - 1e-9)
+        .fold(hi, f64::max);
+    let hi = fine
+        .iter()
+        .copied()
+        .filter(|&t| t >= hi - 1e-9)
+        .fold(above, f64::min);
+    let inside = |v: &Vec<f64>| -> Vec<f64> {
+        v.iter()
+            .copied()
+            .filter(|&t| t >= lo - 1e-9 && t <= hi + 1e-9)
+            .collect()
+    };
+    let mut ticks = inside(&fine);
+    if ticks.len() > max_ticks.max(2) {
+        ticks = inside(&candidates(&[1.0]));
+    }
+    while ticks.len() > max_ticks.max(2) {
+        ticks = ticks.iter().copied().step_by(2).collect();
+    }
+    let labels = ticks
+        .iter()
+        .map(|&t| {
+            let v = 10f64.powf(t);
+            let d = if v >= 1.0 - 1e-9 {
+                0
+            } else {
+                (-(v.log10().floor()) as usize).min(8)
+            };
+            fmt_fixed(v, d)
         })
         .collect();
     Axis {
@@ -455,53 +532,264 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         )
     }
 
-    /// Horizontal reference lines with labels at the right end.
-    pub(super) fn h_lines(
+    /// A horizontal reference line across the plot.
+    pub(super) fn h_rule(&self, p: &Plot, y: f64, style: &LineStyle) -> DrawResult {
+        if !y.is_finite() {
+            return Ok(());
+        }
+        let y = p.py(y);
+        self.styled((p.r.x0, y), (p.r.x1, y), style)
+    }
+
+    /// A vertical reference line across the plot.
+    pub(super) fn v_rule(&self, p: &Plot, x: f64, style: &LineStyle) -> DrawResult {
+        if !x.is_finite() {
+            return Ok(());
+        }
+        let x = p.px(x);
+        self.styled((x, p.r.y0), (x, p.r.y1), style)
+    }
+
+    /// A segment in `style`.
+    pub(super) fn styled(&self, a: (i32, i32), b: (i32, i32), style: &LineStyle) -> DrawResult {
+        let w = self.m.line;
+        match style.dash {
+            Dash::Solid => self.path(vec![a, b], style.colour, w),
+            Dash::Dashed => self.dashed(a, b, style.colour, w, (self.m.tick * 0.6) as i32),
+            Dash::Dotted => self.dotted(a, b, style.colour, w),
+        }
+    }
+
+    /// Candidate top-left corners of a label of `size` next to `anchor`,
+    /// best first.
+    fn candidates(&self, p: &Plot, anchor: Anchor, (w, h): (i32, i32)) -> Vec<(i32, i32)> {
+        let pad = self.m.pad;
+        match anchor {
+            Anchor::HLine(v) => {
+                let y = p.py(v);
+                let (xr, xl, xm) = (
+                    p.r.x1 - w - pad / 2,
+                    p.r.x0 + pad / 2,
+                    (p.r.x0 + p.r.x1 - w) / 2,
+                );
+                vec![
+                    (xr, y - h - 3),
+                    (xr, y + 3),
+                    (xl, y - h - 3),
+                    (xl, y + 3),
+                    (xm, y - h - 3),
+                    (xm, y + 3),
+                ]
+            }
+            Anchor::VLine(v) => {
+                let x = p.px(v);
+                let mut c = Vec::new();
+                for k in 0..10 {
+                    let y = p.r.y0 + 4 + k * (h + 2);
+                    c.push((x + 5, y));
+                    c.push((x - w - 5, y));
+                }
+                c
+            }
+            Anchor::Point(x, y) => {
+                let (x, y) = p.pt(x, y);
+                let d = (self.m.tick * 0.4) as i32 + 4;
+                vec![
+                    (x + d, y - h - d / 2),
+                    (x + d, y + d / 2),
+                    (x - d - w, y - h - d / 2),
+                    (x - d - w, y + d / 2),
+                    (x - w / 2, y - h - d),
+                    (x - w / 2, y + d),
+                ]
+            }
+            Anchor::Above(x, y) => {
+                let (x, y) = p.pt(x, y);
+                vec![
+                    (x - w / 2, y - h - 4),
+                    (x - w - 4, y - h - 4),
+                    (x + 4, y - h - 4),
+                    (x - w - 6, y + 4),
+                ]
+            }
+        }
+    }
+
+    /// Lays out a chart whose labels sit next to what they name: the frame
+    /// with `legend`, the plot (`plot_of` the free area), and a box for
+    /// every label that finds a free place, away from `reserved` boxes and
+    /// from the thin `lines` (reference lines, whiskers). A label that finds
+    /// none goes into the legend instead (with its swatch), and the layout
+    /// is redone, so no text ever covers another text or a line.
+    pub(super) fn fit(
         &self,
-        p: &Plot,
-        lines: &[ReferenceLine],
-        placer: &mut LabelPlacer,
-    ) -> DrawResult {
-        for l in lines.iter().filter(|l| l.value.is_finite()) {
-            let y = p.py(l.value);
-            self.dashed((p.r.x0, y), (p.r.x1, y), REF_GREY, self.m.line, 14)?;
-            let (w, h) = self.label_box(&l.label, self.m.note);
-            let x = p.r.x1 - w - self.m.pad / 2;
-            let r = placer.place(
-                (w, h),
-                &[(x, y - h - 3), (x, y + 3), (p.r.x0 + 8, y - h - 3)],
-            );
-            self.boxed_text(&l.label, r, self.m.note, REF_GREY)?;
+        title: &str,
+        legend: &Legend,
+        labels: &[DirectLabel],
+        plot_of: &dyn Fn(Rect) -> Plot,
+        reserved: &dyn Fn(&Plot) -> Vec<Rect>,
+        lines: &dyn Fn(&Plot) -> Vec<Rect>,
+    ) -> Fitted {
+        let mut in_legend = vec![false; labels.len()];
+        loop {
+            let mut full = legend.clone();
+            let moved: Vec<LegendEntry> = labels
+                .iter()
+                .zip(&in_legend)
+                .filter(|(_, &m)| m)
+                .map(|(l, _)| entry(l.swatch.clone(), l.text.clone()))
+                .collect();
+            if !moved.is_empty() {
+                full.push(moved);
+            }
+            let area = self.frame_rect(title, &full);
+            let plot = plot_of(area);
+            let mut placer = LabelPlacer::new(plot.r);
+            for r in reserved(&plot) {
+                placer.reserve(r);
+            }
+            let thin = lines(&plot);
+            let mut boxes = Vec::with_capacity(labels.len());
+            let mut missing = false;
+            for (l, &moved) in labels.iter().zip(&in_legend) {
+                if moved || l.text.is_empty() || !l.anchor.is_finite() {
+                    boxes.push(None);
+                    continue;
+                }
+                let size = self.label_box(&l.text, self.m.note);
+                let cands = self.candidates(&plot, l.anchor, size);
+                let b = placer.try_place(size, &cands, &thin);
+                missing |= b.is_none();
+                boxes.push(b);
+            }
+            if !missing {
+                return Fitted {
+                    legend: full,
+                    plot,
+                    boxes,
+                };
+            }
+            for (m, b) in in_legend.iter_mut().zip(&boxes) {
+                if b.is_none() {
+                    *m = true;
+                }
+            }
+        }
+    }
+
+    /// Draws the labels that [`Canvas::fit`] placed.
+    pub(super) fn draw_labels(&self, labels: &[DirectLabel], boxes: &[Option<Rect>]) -> DrawResult {
+        for (l, b) in labels.iter().zip(boxes) {
+            if let Some(r) = b {
+                self.boxed_text(&l.text, *r, self.m.note, l.colour)?;
+            }
         }
         Ok(())
     }
 
-    /// Vertical reference lines with labels near the top.
-    pub(super) fn v_lines(
-        &self,
-        p: &Plot,
-        lines: &[(f64, String, RGBColor, bool)],
-        placer: &mut LabelPlacer,
-    ) -> DrawResult {
-        for (v, label, colour, dashed) in lines.iter().filter(|l| l.0.is_finite()) {
-            let x = p.px(*v);
-            if *dashed {
-                self.dashed((x, p.r.y0), (x, p.r.y1), *colour, self.m.line, 14)?;
-            } else {
-                self.path(vec![(x, p.r.y0), (x, p.r.y1)], *colour, self.m.line)?;
-            }
-            let (w, h) = self.label_box(label, self.m.note);
-            let mut cands = Vec::new();
-            for k in 0..8 {
-                let y = p.r.y0 + 4 + k * (h + 2);
-                cands.push((x + 4, y));
-                cands.push((x - w - 4, y));
-            }
-            let r = placer.place((w, h), &cands);
-            self.boxed_text(label, r, self.m.note, *colour)?;
+    /// Thin boxes along the vertical and horizontal `rules` (data values),
+    /// for [`Canvas::fit`]'s `lines`.
+    pub(super) fn rule_boxes(&self, p: &Plot, verticals: &[f64], horizontals: &[f64]) -> Vec<Rect> {
+        let mut out = Vec::new();
+        for &v in verticals.iter().filter(|v| v.is_finite()) {
+            let x = p.px(v);
+            out.push(Rect::new(x - 2, p.r.y0, x + 2, p.r.y1));
         }
-        Ok(())
+        for &v in horizontals.iter().filter(|v| v.is_finite()) {
+            let y = p.py(v);
+            out.push(Rect::new(p.r.x0, y - 2, p.r.x1, y + 2));
+        }
+        out
     }
+}
+
+/// Solid, dashed or dotted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+/// How a reference line is drawn.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LineStyle {
+    pub(super) colour: RGBColor,
+    pub(super) dash: Dash,
+}
+
+impl LineStyle {
+    /// A reference line: dashed in its hue, else in dark grey.
+    pub(super) fn reference(hue: Option<Rgb>) -> Self {
+        LineStyle {
+            colour: hue.map_or(REF_GREY, |h| shade(h, 0.25)),
+            dash: Dash::Dashed,
+        }
+    }
+
+    /// The legend swatch of a line in this style.
+    pub(super) fn swatch(&self) -> Swatch {
+        match self.dash {
+            Dash::Solid => Swatch::Line(self.colour),
+            Dash::Dashed => Swatch::Dashed(self.colour),
+            Dash::Dotted => Swatch::Dotted(self.colour),
+        }
+    }
+}
+
+/// Where a label sits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Anchor {
+    /// Along a horizontal line at this y (data units).
+    HLine(f64),
+    /// Along a vertical line at this x.
+    VLine(f64),
+    /// Next to the point (x, y).
+    Point(f64, f64),
+    /// Centred above the point (x, y), e.g. a bar's top.
+    Above(f64, f64),
+}
+
+impl Anchor {
+    fn is_finite(&self) -> bool {
+        match *self {
+            Anchor::HLine(v) | Anchor::VLine(v) => v.is_finite(),
+            Anchor::Point(x, y) | Anchor::Above(x, y) => x.is_finite() && y.is_finite(),
+        }
+    }
+}
+
+/// A label drawn next to what it names, or in the legend when there is no
+/// free place there.
+#[derive(Debug, Clone)]
+pub(super) struct DirectLabel {
+    pub(super) text: String,
+    pub(super) colour: RGBColor,
+    /// How the legend shows it if it moves there.
+    pub(super) swatch: Swatch,
+    pub(super) anchor: Anchor,
+}
+
+impl DirectLabel {
+    /// The label of a reference line drawn in `style`.
+    pub(super) fn of_line(l: &ReferenceLine, style: &LineStyle, anchor: Anchor) -> Self {
+        DirectLabel {
+            text: l.label.clone(),
+            colour: style.colour,
+            swatch: style.swatch(),
+            anchor,
+        }
+    }
+}
+
+/// The result of [`Canvas::fit`].
+pub(super) struct Fitted {
+    /// The legend to draw (with the labels that moved into it).
+    pub(super) legend: Legend,
+    /// The plot.
+    pub(super) plot: Plot,
+    /// Each label's box; None when it is in the legend (or empty).
+    pub(super) boxes: Vec<Option<Rect>>,
 }
 
 // ---------------------------------------------------------------------------

@@ -115,29 +115,69 @@ impl Drawable for PreparedTornado<'_> {
         let px = c.m.note;
         for (i, row) in ch.rows.iter().enumerate() {
             let yc = p.py((n - 1 - i) as f64);
-            for (v, col) in [(row.low, lo_c), (row.high, hi_c)] {
-                if !v.is_finite() {
-                    continue;
-                }
-                let x = p.px(v);
-                let r = Rect::new(base_x, yc - half, x, yc + half);
+            let sides = [(row.low, lo_c, "low"), (row.high, hi_c, "high")];
+            let finite: Vec<(f64, RGBColor, &str)> = sides
+                .into_iter()
+                .filter(|(v, _, _)| v.is_finite())
+                .collect();
+            // The longer bar first, so that a shorter one on the same side
+            // stays visible (drawn narrower on top of it).
+            let mut by_len = finite.clone();
+            by_len.sort_by(|a, b| {
+                (b.0 - ch.base_value)
+                    .abs()
+                    .total_cmp(&(a.0 - ch.base_value).abs())
+            });
+            for (k, (v, col, _)) in by_len.iter().enumerate() {
+                let x = p.px(*v);
+                let hh = if k > 0 && (by_len[0].0 >= ch.base_value) == (*v >= ch.base_value) {
+                    (half * 3 / 5).max(1)
+                } else {
+                    half
+                };
+                let r = Rect::new(base_x, yc - hh, x, yc + hh);
                 if r.w() > 0 {
                     c.fill_rect(r, col.to_rgba())?;
                 }
-                let (hpos, dx) = if v >= ch.base_value {
-                    (HPos::Left, 6)
-                } else {
-                    (HPos::Right, -6)
+            }
+            // One label per side of the base line: both values when both
+            // settings move the metric the same way.
+            for right in [true, false] {
+                let on_side: Vec<&(f64, RGBColor, &str)> = finite
+                    .iter()
+                    .filter(|(v, _, _)| (*v >= ch.base_value) == right)
+                    .collect();
+                let Some(far) = on_side.iter().max_by(|a, b| {
+                    (a.0 - ch.base_value)
+                        .abs()
+                        .total_cmp(&(b.0 - ch.base_value).abs())
+                }) else {
+                    continue;
                 };
-                c.text(
-                    &fmt_sig(v),
-                    (x + dx, yc),
-                    px,
-                    false,
-                    INK,
-                    hpos,
-                    VPos::Center,
-                )?;
+                let text = if on_side.len() == 2 {
+                    on_side
+                        .iter()
+                        .map(|(v, _, name)| format!("{name} {}", fmt_sig(*v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    fmt_sig(far.0)
+                };
+                let x = p.px(far.0);
+                let w = c.text_w(&text, px, false);
+                // Outside the bar's end if it fits in the plot, else inside.
+                let (hpos, at) = if right {
+                    if x + 6 + w <= p.r.x1 {
+                        (HPos::Left, x + 6)
+                    } else {
+                        (HPos::Right, x - 6)
+                    }
+                } else if x - 6 - w >= p.r.x0 {
+                    (HPos::Right, x - 6)
+                } else {
+                    (HPos::Left, x + 6)
+                };
+                c.text(&text, (at, yc), px, false, INK, hpos, VPos::Center)?;
             }
         }
         c.path(vec![(base_x, p.r.y0), (base_x, p.r.y1)], INK, c.m.line)
