@@ -243,6 +243,9 @@ table { border-collapse: collapse; margin: .4rem 0 1rem; width: 100%; font-size:
 th, td { padding: .28rem .5rem; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
 th { background: #f3f3f3; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+div.wide { overflow-x: auto; }
+table.side-by-side { font-size: .8rem; }
+table.side-by-side td:first-child { min-width: 15rem; }
 table.inputs td:first-child { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .82rem; }
 figure { margin: 1rem 0 1.6rem; }
 figure svg { width: 100%; height: auto; display: block; border: 1px solid var(--rule); }
@@ -256,8 +259,9 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .
 @media print {
   body { max-width: none; font-size: 11px; padding: 0; }
   nav { display: none; }
-  section, figure, table { break-inside: avoid; page-break-inside: avoid; }
-  h2 { break-after: avoid; }
+  figure, tr, dl.repro, ul.headline { break-inside: avoid; page-break-inside: avoid; }
+  div.wide { overflow: visible; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
   a { color: inherit; text-decoration: none; }
 }
 "#;
@@ -1069,7 +1073,9 @@ pub fn batch_report(
     }
     b.push_str("<section id=\"side-by-side\">\n<h2>Side by side</h2>\n<p class=\"note\">Money in $B; ± is the standard error of the mean; probabilities with their Wilson 95% interval. Every figure is in comparison.csv and in each scenario's own report.</p>\n");
     let h: Vec<&str> = headers.iter().map(String::as_str).collect();
+    b.push_str("<div class=\"wide\">\n");
     b.push_str(&table("side-by-side", &h, &rows));
+    b.push_str("</div>\n");
     b.push_str("</section>\n");
     b.push_str(&charts_section(charts));
 
