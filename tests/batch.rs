@@ -405,10 +405,7 @@ fn xlsx_workbooks_read_back() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let path = out.join("results.xlsx");
     let wb: Xlsx<_> = open_workbook(&path).expect("a valid workbook");
-    assert_eq!(
-        wb.sheet_names(),
-        ["summary", "per year", "per step", "inputs", "run"]
-    );
+    assert_eq!(wb.sheet_names(), ["summary", "per year", "per step"]);
     let js = summary(&out.join("summary.json"));
     let rows = sheet(&path, "summary");
     assert_eq!(s(&rows[0][0]), "run");
@@ -451,14 +448,7 @@ fn xlsx_workbooks_read_back() {
     let wb: Xlsx<_> = open_workbook(&path).unwrap();
     assert_eq!(
         wb.sheet_names(),
-        [
-            "comparison",
-            "summary",
-            "per year",
-            "per step",
-            "inputs",
-            "run"
-        ]
+        ["comparison", "summary", "per year", "per step"]
     );
     let cmp = sheet(&path, "comparison");
     assert_eq!(cmp.len(), 3);

@@ -189,17 +189,17 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     )
     .unwrap();
     let out = mnt.join("out");
-    // (Charts and the report are left out: the tiny disk is sized for the
-    // data files; they go through the same staged write.)
+    // (Charts are left out: the tiny disk is sized for the data files;
+    // charts go through the same staged write.)
     assert_failed(
-        &run(&big, &out, &["--no-charts", "--no-report"]),
+        &run(&big, &out, &["--no-charts"]),
         &["cannot write", "No space left on device"],
     );
     assert!(listing(&out).is_empty(), "left: {:?}", listing(&out));
 
     // 2. A complete previous result, then the disk fills: the rewrite
     //    fails and the previous files stay exactly as they were.
-    let o = run(&sc, &out, &["--no-charts", "--no-report"]);
+    let o = run(&sc, &out, &["--no-charts"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let before: Vec<(String, Vec<u8>)> = listing(&out)
         .into_iter()
@@ -225,7 +225,7 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     let filler = vec![0u8; free.saturating_sub(4) * 1024];
     let _ = std::fs::write(mnt.join("filler"), &filler);
     assert_failed(
-        &run(&sc, &out, &["--seed", "2", "--no-charts", "--no-report"]),
+        &run(&sc, &out, &["--seed", "2", "--no-charts"]),
         &["cannot write", "No space left on device"],
     );
     let after: Vec<(String, Vec<u8>)> = listing(&out)
