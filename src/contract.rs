@@ -259,7 +259,7 @@ fn settle_steps<const CAPPED: bool>(
 
 /// The numbers of one step k that are the same on every path.
 #[derive(Debug, Clone, Copy)]
-struct StepTerms {
+pub(crate) struct StepTerms {
     rate: f64,
     cap: f64,
     discount: f64,
@@ -269,7 +269,7 @@ struct StepTerms {
 
 /// One step's rows of a chunk (all of the same length): R(k), the state
 /// (see [`FlowChunk`]), and C(k) - C(0) out.
-struct Rows<'a> {
+pub(crate) struct Rows<'a> {
     revenue: &'a [f64],
     c: &'a mut [f64],
     total: &'a mut [f64],
@@ -368,7 +368,7 @@ fn step<V: Lanes, const CAPPED: bool>(k: &Consts<V>, revenue: V, s: State<V>) ->
 /// instruction set `isa`; returns the number of paths done (the row's
 /// length rounded down to a multiple of `W`).
 #[inline(always)]
-fn settle_blocks<const W: usize, I: Isa<W>, const CAPPED: bool>(
+pub(crate) fn settle_blocks<const W: usize, I: Isa<W>, const CAPPED: bool>(
     isa: I,
     s: &StepTerms,
     rows: &mut Rows,
@@ -440,7 +440,7 @@ enum Level {
     Portable,
     /// Four paths at a time in AVX2 registers, then one at a time.
     #[cfg(target_arch = "x86_64")]
-    Avx2(avx2::Avx2),
+    Avx2(crate::simd::contract_avx2::Avx2),
 }
 
 impl Level {
@@ -448,7 +448,7 @@ impl Level {
     #[inline(always)]
     fn detect() -> Level {
         #[cfg(target_arch = "x86_64")]
-        if let Some(isa) = avx2::Avx2::detect() {
+        if let Some(isa) = crate::simd::contract_avx2::Avx2::detect() {
             return Level::Avx2(isa);
         }
         Level::Portable
@@ -461,7 +461,9 @@ impl Level {
             Level::Portable => 0,
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa` exists, so the processor runs AVX2.
-            Level::Avx2(isa) => unsafe { avx2::settle_blocks::<CAPPED>(isa, s, &mut rows) },
+            Level::Avx2(isa) => unsafe {
+                crate::simd::contract_avx2::settle_blocks::<CAPPED>(isa, s, &mut rows)
+            },
         };
         if done < rows.revenue.len() {
             settle_blocks::<1, Portable, CAPPED>(Portable, s, &mut rows.from(done));
@@ -472,7 +474,7 @@ impl Level {
 /// An instruction set for [`step`]: vectors of `W` lanes of type `V`, made
 /// only through a value of the set (which, for AVX2, exists only where the
 /// processor runs it).
-trait Isa<const W: usize>: Copy {
+pub(crate) trait Isa<const W: usize>: Copy {
     /// A vector of `W` lanes.
     type V: Lanes;
     /// `x` in every lane.
@@ -486,7 +488,7 @@ trait Isa<const W: usize>: Copy {
 /// The operations of [`step`] on every lane of a vector. Masks are vectors
 /// whose lanes are all ones or all zeros; `and`, `or` and `unless` act on
 /// the bits.
-trait Lanes: Copy {
+pub(crate) trait Lanes: Copy {
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -566,94 +568,6 @@ impl Lanes for f64 {
     #[inline(always)]
     fn gt(self, o: f64) -> f64 {
         mask(self > o)
-    }
-}
-
-/// Four lanes in AVX2 registers.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    use super::{Isa, Lanes, Rows, StepTerms};
-
-    /// Proof that the processor runs AVX2: made only by [`Avx2::detect`].
-    #[derive(Debug, Clone, Copy)]
-    pub(super) struct Avx2(());
-
-    impl Avx2 {
-        /// `Some` if the processor runs AVX2 and [`crate::simd::avx2`] says
-        /// to use it.
-        #[inline(always)]
-        pub(super) fn detect() -> Option<Avx2> {
-            crate::simd::avx2().then_some(Avx2(()))
-        }
-    }
-
-    /// Four `f64` lanes: made only through an [`Avx2`], so wherever one
-    /// exists the processor runs AVX2, which makes the intrinsics below
-    /// sound to call (each `unsafe` block relies on this). Inlined into
-    /// [`settle_blocks`], they are compiled with AVX2 enabled.
-    #[derive(Clone, Copy)]
-    pub(super) struct F64x4(__m256d);
-
-    impl Isa<4> for Avx2 {
-        type V = F64x4;
-        #[inline(always)]
-        fn splat(self, x: f64) -> F64x4 {
-            // SAFETY: see `F64x4`.
-            F64x4(unsafe { _mm256_set1_pd(x) })
-        }
-        #[inline(always)]
-        fn load(self, x: &[f64; 4]) -> F64x4 {
-            // SAFETY: see `F64x4`; `x` holds four values.
-            F64x4(unsafe { _mm256_loadu_pd(x.as_ptr()) })
-        }
-        #[inline(always)]
-        fn store(self, v: F64x4, x: &mut [f64; 4]) {
-            // SAFETY: see `F64x4`; `x` holds four values.
-            unsafe { _mm256_storeu_pd(x.as_mut_ptr(), v.0) }
-        }
-    }
-
-    /// An `F64x4` method as the AVX2 intrinsic `$f` of its lanes.
-    macro_rules! lanes {
-        ($($name:ident: $f:expr;)*) => {
-            $(
-                #[inline(always)]
-                fn $name(self, o: F64x4) -> F64x4 {
-                    // SAFETY: see `F64x4`.
-                    F64x4(unsafe { $f(self.0, o.0) })
-                }
-            )*
-        };
-    }
-
-    impl Lanes for F64x4 {
-        lanes! {
-            add: _mm256_add_pd;
-            sub: _mm256_sub_pd;
-            mul: _mm256_mul_pd;
-            and: _mm256_and_pd;
-            or: _mm256_or_pd;
-            lt: _mm256_cmp_pd::<_CMP_LT_OQ>;
-            ge: _mm256_cmp_pd::<_CMP_GE_OQ>;
-            gt: _mm256_cmp_pd::<_CMP_GT_OQ>;
-        }
-        #[inline(always)]
-        fn unless(self, m: F64x4) -> F64x4 {
-            // SAFETY: see `F64x4`.
-            F64x4(unsafe { _mm256_andnot_pd(m.0, self.0) })
-        }
-    }
-
-    /// [`super::settle_blocks`] four paths at a time, compiled with AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn settle_blocks<const CAPPED: bool>(
-        isa: Avx2,
-        s: &StepTerms,
-        rows: &mut Rows,
-    ) -> usize {
-        super::settle_blocks::<4, Avx2, CAPPED>(isa, s, rows)
     }
 }
 

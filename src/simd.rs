@@ -1,4 +1,8 @@
-//! Shared by stages 2–5 of the pipeline: the run-time choice of the
+//! Shared by stages 2–5 of the pipeline; every `std::arch` intrinsic of
+//! the crate lives here (the AVX2 settlement step of [`crate::contract`]
+//! and the AVX2 lane loop of [`crate::statistics::StatAcc::add_slice`]; the
+//! random-number kernels are plain Rust compiled per level). Also the
+//! run-time choice of the
 //! instruction set for the loops that run across a chunk of paths (the
 //! engine's row loops, [`crate::contract::settle_paths`] and
 //! [`crate::statistics::StatAcc::add_slice`]). Those loops have a portable
@@ -97,5 +101,130 @@ mod tests {
             assert_eq!(&b[..], &a[..]);
             assert_eq!(b.as_ptr() as usize % 64, 0);
         }
+    }
+}
+
+/// The settlement step of [`crate::contract`] on four lanes in AVX2
+/// registers (the generic step instantiated with `__m256d`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod contract_avx2 {
+    use std::arch::x86_64::*;
+
+    use crate::contract::{Isa, Lanes, Rows, StepTerms};
+
+    /// Proof that the processor runs AVX2: made only by [`Avx2::detect`].
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Avx2(());
+
+    impl Avx2 {
+        /// `Some` if the processor runs AVX2 and [`crate::simd::avx2`] says
+        /// to use it.
+        #[inline(always)]
+        pub(crate) fn detect() -> Option<Avx2> {
+            crate::simd::avx2().then_some(Avx2(()))
+        }
+    }
+
+    /// Four `f64` lanes: made only through an [`Avx2`], so wherever one
+    /// exists the processor runs AVX2, which makes the intrinsics below
+    /// sound to call (each `unsafe` block relies on this). Inlined into
+    /// [`settle_blocks`], they are compiled with AVX2 enabled.
+    #[derive(Clone, Copy)]
+    pub(crate) struct F64x4(__m256d);
+
+    impl Isa<4> for Avx2 {
+        type V = F64x4;
+        #[inline(always)]
+        fn splat(self, x: f64) -> F64x4 {
+            // SAFETY: see `F64x4`.
+            F64x4(unsafe { _mm256_set1_pd(x) })
+        }
+        #[inline(always)]
+        fn load(self, x: &[f64; 4]) -> F64x4 {
+            // SAFETY: see `F64x4`; `x` holds four values.
+            F64x4(unsafe { _mm256_loadu_pd(x.as_ptr()) })
+        }
+        #[inline(always)]
+        fn store(self, v: F64x4, x: &mut [f64; 4]) {
+            // SAFETY: see `F64x4`; `x` holds four values.
+            unsafe { _mm256_storeu_pd(x.as_mut_ptr(), v.0) }
+        }
+    }
+
+    /// An `F64x4` method as the AVX2 intrinsic `$f` of its lanes.
+    macro_rules! lanes {
+        ($($name:ident: $f:expr;)*) => {
+            $(
+                #[inline(always)]
+                fn $name(self, o: F64x4) -> F64x4 {
+                    // SAFETY: see `F64x4`.
+                    F64x4(unsafe { $f(self.0, o.0) })
+                }
+            )*
+        };
+    }
+
+    impl Lanes for F64x4 {
+        lanes! {
+            add: _mm256_add_pd;
+            sub: _mm256_sub_pd;
+            mul: _mm256_mul_pd;
+            and: _mm256_and_pd;
+            or: _mm256_or_pd;
+            lt: _mm256_cmp_pd::<_CMP_LT_OQ>;
+            ge: _mm256_cmp_pd::<_CMP_GE_OQ>;
+            gt: _mm256_cmp_pd::<_CMP_GT_OQ>;
+        }
+        #[inline(always)]
+        fn unless(self, m: F64x4) -> F64x4 {
+            // SAFETY: see `F64x4`.
+            F64x4(unsafe { _mm256_andnot_pd(m.0, self.0) })
+        }
+    }
+
+    /// [`super::settle_blocks`] four paths at a time, compiled with AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn settle_blocks<const CAPPED: bool>(
+        isa: Avx2,
+        s: &StepTerms,
+        rows: &mut Rows,
+    ) -> usize {
+        crate::contract::settle_blocks::<4, Avx2, CAPPED>(isa, s, rows)
+    }
+}
+
+/// The lane loop of [`crate::statistics::StatAcc::add_slice`] over whole chunks of four values
+/// in AVX2 registers: per lane the same subtraction, additions and
+/// comparisons (`minpd(x, low)` is `if x < low { x } else { low }`).
+/// `acc` is the sums, sums of squares, lows and highs, updated in place.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(crate) fn stat_lanes_avx2(
+    chunks: &mut std::slice::ChunksExact<'_, f64>,
+    shift: f64,
+    acc: [&mut [f64; crate::statistics::LANES]; 4],
+) {
+    use std::arch::x86_64::*;
+    let [s1, s2, lows, highs] = acc;
+    // SAFETY: each array holds crate::statistics::LANES = 4 values; each chunk has exactly 4.
+    unsafe {
+        let shift = _mm256_set1_pd(shift);
+        let (mut a1, mut a2) = (_mm256_loadu_pd(s1.as_ptr()), _mm256_loadu_pd(s2.as_ptr()));
+        let (mut lo, mut hi) = (
+            _mm256_loadu_pd(lows.as_ptr()),
+            _mm256_loadu_pd(highs.as_ptr()),
+        );
+        for c in chunks {
+            let x = _mm256_loadu_pd(c.as_ptr());
+            let d = _mm256_sub_pd(x, shift);
+            a1 = _mm256_add_pd(a1, d);
+            a2 = _mm256_add_pd(a2, _mm256_mul_pd(d, d));
+            lo = _mm256_min_pd(x, lo);
+            hi = _mm256_max_pd(x, hi);
+        }
+        _mm256_storeu_pd(s1.as_mut_ptr(), a1);
+        _mm256_storeu_pd(s2.as_mut_ptr(), a2);
+        _mm256_storeu_pd(lows.as_mut_ptr(), lo);
+        _mm256_storeu_pd(highs.as_mut_ptr(), hi);
     }
 }

@@ -590,43 +590,7 @@ fn subnormal_key(bits: u64) -> i64 {
 }
 
 /// Independent chains in [`StatAcc::add_slice`].
-const LANES: usize = 4;
-
-/// The lane loop of [`StatAcc::add_slice`] over whole chunks of four values
-/// in AVX2 registers: per lane the same subtraction, additions and
-/// comparisons (`minpd(x, low)` is `if x < low { x } else { low }`).
-/// `acc` is the sums, sums of squares, lows and highs, updated in place.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn lanes_avx2(
-    chunks: &mut std::slice::ChunksExact<'_, f64>,
-    shift: f64,
-    acc: [&mut [f64; LANES]; 4],
-) {
-    use std::arch::x86_64::*;
-    let [s1, s2, lows, highs] = acc;
-    // SAFETY: each array holds LANES = 4 values; each chunk has exactly 4.
-    unsafe {
-        let shift = _mm256_set1_pd(shift);
-        let (mut a1, mut a2) = (_mm256_loadu_pd(s1.as_ptr()), _mm256_loadu_pd(s2.as_ptr()));
-        let (mut lo, mut hi) = (
-            _mm256_loadu_pd(lows.as_ptr()),
-            _mm256_loadu_pd(highs.as_ptr()),
-        );
-        for c in chunks {
-            let x = _mm256_loadu_pd(c.as_ptr());
-            let d = _mm256_sub_pd(x, shift);
-            a1 = _mm256_add_pd(a1, d);
-            a2 = _mm256_add_pd(a2, _mm256_mul_pd(d, d));
-            lo = _mm256_min_pd(x, lo);
-            hi = _mm256_max_pd(x, hi);
-        }
-        _mm256_storeu_pd(s1.as_mut_ptr(), a1);
-        _mm256_storeu_pd(s2.as_mut_ptr(), a2);
-        _mm256_storeu_pd(lows.as_mut_ptr(), lo);
-        _mm256_storeu_pd(highs.as_mut_ptr(), hi);
-    }
-}
+pub(crate) const LANES: usize = 4;
 
 /// The sum of the lanes, pairwise in a fixed order.
 #[inline(always)]
@@ -1263,7 +1227,7 @@ impl StatAcc {
         if crate::simd::avx2() {
             // SAFETY: the processor supports AVX2 (checked at run time).
             unsafe {
-                lanes_avx2(
+                crate::simd::stat_lanes_avx2(
                     chunks.by_ref(),
                     self.shift,
                     [&mut s1, &mut s2, &mut lows, &mut highs],
