@@ -85,10 +85,12 @@ impl ExactSum {
     /// Rewrites the expansion in a form that depends only on the exact
     /// value, not on the order of the additions that built it: the
     /// correctly rounded value, then the correctly rounded remainder, and
-    /// so on (each step exact). Expansions holding a non-finite partial
-    /// are left alone.
+    /// so on (each step exact). An expansion holding a non-finite partial
+    /// becomes its value alone (NaN or an infinity: the sum is lost, and
+    /// such an expansion would otherwise grow by one partial per addition).
     pub fn canonicalize(&mut self) {
         if self.partials.iter().any(|p| !p.is_finite()) {
+            self.partials = vec![self.value()];
             return;
         }
         let mut rest = std::mem::take(self);
@@ -884,7 +886,7 @@ pub fn exact_quantiles(sorted: &[f64], levels: &[f64]) -> Vec<f64> {
 /// Within it no square overflows, even summed over 2^64 paths (at most
 /// 2^864), and squares that underflow are below 2^-1022 while the largest
 /// is at least 2^-800: their loss is far below one rounding of the sum.
-/// Outside it, the slice is summed scaled (see [`ScaledMoments`]).
+/// Outside it, the slice is summed scaled (see the module docs).
 pub const PLAIN_MOMENTS: (f64, f64) = (
     f64::from_bits((1023 - 400) << 52),
     f64::from_bits((1023 + 400) << 52),
@@ -924,7 +926,7 @@ fn scale_group(m: f64) -> i32 {
 
 /// `x * 2^k`, in steps that stay within the range of a double: exact
 /// unless the result overflows or is subnormal.
-pub fn scale_by_power_of_two(mut x: f64, mut k: i32) -> f64 {
+fn scale_by_power_of_two(mut x: f64, mut k: i32) -> f64 {
     while k != 0 && x != 0.0 && x.is_finite() {
         let step = k.clamp(-1000, 1000);
         x *= f64::from_bits(((1023 + step) as u64) << 52);
@@ -936,13 +938,13 @@ pub fn scale_by_power_of_two(mut x: f64, mut k: i32) -> f64 {
 /// The moment sums of the slices summed scaled by `2^-exp`: the sum of
 /// the scaled deviations `d * 2^-exp` and of their squares, exact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ScaledMoments {
+struct ScaledMoments {
     /// The scale exponent (a multiple of 64).
-    pub exp: i32,
+    exp: i32,
     /// Sum of `d * 2^-exp`.
-    pub sum: ExactSum,
+    sum: ExactSum,
     /// Sum of `(d * 2^-exp)^2`.
-    pub sumsq: ExactSum,
+    sumsq: ExactSum,
 }
 
 /// The sums of `group` in `groups` (kept sorted by exponent, so that equal

@@ -243,7 +243,10 @@ pub fn failure(message: impl Into<String>) -> anyhow::Error {
 fn report(result: anyhow::Result<()>) -> i32 {
     let Err(e) = result else { return 0 };
     if let Some(code) = common::interrupted_code() {
-        eprintln!("{}", escape_controls(&common::interrupted_message()));
+        // After SIGHUP the terminal may be gone: a failed write must not
+        // turn the exit code into a panic's.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{}", common::interrupted_message());
         return code;
     }
     let code = e

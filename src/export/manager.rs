@@ -204,22 +204,17 @@ impl OutputDir {
             )));
         }
         if dir.is_dir() {
-            let probe = dir.join(format!(".revshare-probe-{}", std::process::id()));
-            match File::create(&probe) {
-                Ok(_) => {
-                    let _ = fs::remove_file(&probe);
-                }
-                Err(e) => {
-                    return Err(OutputError::Unusable {
-                        dir: dir.to_owned(),
-                        why: format!("output directory {} is not writable: {e}", dir.display()),
-                    })
-                }
+            if let Err(e) = probe_writable(dir) {
+                return Err(OutputError::Unusable {
+                    dir: dir.to_owned(),
+                    why: format!("output directory {} is not writable: {e}", dir.display()),
+                });
             }
         }
         let lock = lock(&parent.join(format!(".{name}.revshare-lock")), dir)?;
         // With the lock held no other run uses these: leftovers of a killed run.
         remove_leftovers(&parent, &name);
+        remove_probes(dir);
         // A folder a revshare run wrote (it has a manifest, or is a result
         // of a version before manifests) may hold the user's files too;
         // any other non-empty folder needs --force.
@@ -419,7 +414,7 @@ fn foreign_files(dir: &Path) -> Result<Vec<String>, OutputError> {
     };
     Ok(all
         .into_iter()
-        .filter(|f| f != MANIFEST && !ours.contains(f))
+        .filter(|f| f != MANIFEST && !ours.contains(f) && !f.starts_with(PROBE))
         .collect())
 }
 
@@ -439,6 +434,52 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Resul
         }
     }
     Ok(())
+}
+
+/// The prefix of the file that checks that an output folder can be
+/// written, where the platform cannot check without a name.
+const PROBE: &str = ".revshare-probe-";
+
+/// Checks that a file can be created in `dir` without leaving a name a
+/// reader could see: an unnamed `O_TMPFILE` file on Linux; elsewhere, or
+/// on file systems without it, a named probe removed at once (one left by
+/// a run killed in between is removed by the next run, and never carried
+/// into a result).
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+        {
+            Ok(_) => return Ok(()),
+            // No O_TMPFILE here (an old kernel, or a file system without
+            // it): the named probe says.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let probe = dir.join(format!("{PROBE}{}", std::process::id()));
+    File::create(&probe)?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Removes named probes that killed runs left in `dir`.
+fn remove_probes(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(PROBE) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Removes staging folders and swapped-out results of earlier runs into
@@ -640,6 +681,28 @@ mod tests {
         assert!(e
             .to_string()
             .contains(&format!("pid {}", std::process::id())));
+    }
+
+    #[test]
+    fn a_probe_left_by_a_killed_run_is_removed_not_carried_over() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("out");
+        let mut o = OutputDir::open(&d, false, true).unwrap();
+        o.write("summary.json", b"1").unwrap();
+        o.commit().unwrap();
+        let probe = d.join(format!("{PROBE}4242"));
+        fs::write(&probe, "").unwrap();
+        let mut o = OutputDir::open(&d, false, true).unwrap();
+        assert!(!probe.exists(), "removed when the folder is opened");
+        fs::write(&probe, "").unwrap();
+        o.write("summary.json", b"2").unwrap();
+        o.commit().unwrap();
+        assert!(!probe.exists(), "carried into the new result");
+        assert_eq!(
+            fs::read_dir(&d).unwrap().count(),
+            2,
+            "summary.json and the manifest"
+        );
     }
 
     #[test]
