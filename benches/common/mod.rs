@@ -43,6 +43,12 @@ pub fn sampler(engine: &Engine, paths: u64, threads: usize) -> usize {
         shard: (0, 1),
     };
     let out = engine.run_quiet(&opts).expect("run");
+    result_bytes(engine, &out)
+}
+
+/// Builds the result of a run and its data files, as `revshare run` does
+/// (files aside); returns their total size to keep them alive.
+fn result_bytes(engine: &Engine, out: &revshare::engine::RunOutput) -> usize {
     let result = RunResult::build(engine, &out.tally, out.threads, out.elapsed_seconds)
         .expect("finite results");
     // steps.csv only when the run recorded per-step statistics (a sweep
@@ -117,15 +123,7 @@ pub fn rng_free(engine: &Engine, paths: u64, threads: usize) -> usize {
         shard: (0, 1),
     };
     let out = engine.run_rng_free(&opts, &table).expect("run");
-    let result = RunResult::build(engine, &out.tally, out.threads, out.elapsed_seconds)
-        .expect("finite results");
-    let steps = if engine.records_step_statistics() {
-        export::steps_csv(&result)
-    } else {
-        Vec::new()
-    };
-    let annual = export::annual_csv(&result);
-    result.summary.to_json().len() + steps.len() + annual.len()
+    result_bytes(engine, &out)
 }
 
 /// Median wall time in seconds of `rounds` calls of `f`.

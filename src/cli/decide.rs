@@ -11,7 +11,7 @@ use super::{coded, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID};
 use revshare::export::xlsx::{Cell, Sheet};
 use revshare::result::RunResult;
 use revshare::scenario::Scenario;
-use revshare::study::compare::csv_field;
+use revshare::study::compare::{csv_field, csv_number};
 use revshare::study::metric::{Metric, MetricValue};
 use revshare::study::problem::Variants;
 
@@ -173,7 +173,7 @@ pub(crate) fn table_csv(sheet: &Sheet) -> Vec<u8> {
             .map(|c| match c {
                 Cell::Int(i) => i.to_string(),
                 Cell::Number(x) | Cell::Money(x) | Cell::Probability(x) if x.is_finite() => {
-                    format!("{x}")
+                    csv_number(*x)
                 }
                 Cell::Text(t) => csv_field(t),
                 _ => String::new(),

@@ -14,7 +14,6 @@ use super::sweep::check_metric;
 use super::{failure, invalid, OutputArgs, ScenarioArgs};
 use revshare::export::xlsx;
 use revshare::scenario::{self, Scenario};
-use revshare::study::compare::{csv_field, csv_number};
 use revshare::study::metric::Metric;
 use revshare::study::{self, rank_swings, Parameter, Swing};
 
@@ -188,7 +187,7 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
 
     // 3. Export.
     let sheet = sensitivity_sheet(&metric, base_value, &rows);
-    let csv = sensitivity_csv(&sheet);
+    let csv = super::decide::table_csv(&sheet);
     let written = (|| -> anyhow::Result<Vec<PathBuf>> {
         out.write("sensitivity.csv", &csv)?;
         if args.output.xlsx {
@@ -295,28 +294,4 @@ fn sensitivity_sheet(metric: &Metric, base_value: f64, rows: &[Swing]) -> xlsx::
             })
             .collect(),
     }
-}
-
-/// sensitivity.csv: the rows of [`sensitivity_sheet`], numbers in full
-/// precision, non-finite values empty.
-fn sensitivity_csv(sheet: &xlsx::Sheet) -> Vec<u8> {
-    use xlsx::Cell;
-    let mut o = sheet.headers.join(",");
-    o.push('\n');
-    for row in &sheet.rows {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|c| match c {
-                Cell::Int(i) => i.to_string(),
-                Cell::Number(x) | Cell::Money(x) | Cell::Probability(x) if x.is_finite() => {
-                    csv_number(*x)
-                }
-                Cell::Text(t) => csv_field(t),
-                _ => String::new(),
-            })
-            .collect();
-        o.push_str(&cells.join(","));
-        o.push('\n');
-    }
-    o.into_bytes()
 }
