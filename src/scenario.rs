@@ -86,6 +86,14 @@ pub struct Scenario {
     /// drawn on the flow's cumulative fan chart and total histogram.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flow_references: Vec<FlowReference>,
+    /// Short citations of the reported figures the scenario uses (ids of
+    /// `docs/sources.md`), shown in the report's inputs section.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
+    /// Display names of series, flows, parties and regimes for charts and
+    /// the report (a name without one is shown as it is written).
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
     /// Proof of validation: only this module can write a `Scenario`.
     #[serde(skip)]
     _validated: Validated,
@@ -230,6 +238,64 @@ pub struct FlowReference {
     pub value: f64,
     /// Legend label.
     pub label: String,
+}
+
+/// One citation: a reported figure the scenario uses and where it was
+/// reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// Short id of the figure, e.g. `cap-38b` (a heading of `docs/sources.md`).
+    pub id: String,
+    /// The citation in a few words: the figure and its source.
+    pub citation: String,
+}
+
+/// Display names (e.g. `openai_to_microsoft` → "OpenAI → Microsoft
+/// revenue share"), each map keyed by the name used in the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Labels {
+    /// Per revenue series.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub series: BTreeMap<String, String>,
+    /// Per flow name (the same in every regime).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub flows: BTreeMap<String, String>,
+    /// Per party.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub parties: BTreeMap<String, String>,
+    /// Per regime.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub regimes: BTreeMap<String, String>,
+}
+
+impl Labels {
+    /// True when no display name is given.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+            && self.flows.is_empty()
+            && self.parties.is_empty()
+            && self.regimes.is_empty()
+    }
+
+    /// The display name of series `name` (the name itself if none).
+    pub fn series<'a>(&'a self, name: &'a str) -> &'a str {
+        self.series.get(name).map_or(name, String::as_str)
+    }
+
+    /// The display name of flow `name`.
+    pub fn flow<'a>(&'a self, name: &'a str) -> &'a str {
+        self.flows.get(name).map_or(name, String::as_str)
+    }
+
+    /// The display name of party `name`.
+    pub fn party<'a>(&'a self, name: &'a str) -> &'a str {
+        self.parties.get(name).map_or(name, String::as_str)
+    }
+
+    /// The display name of regime `name`.
+    pub fn regime<'a>(&'a self, name: &'a str) -> &'a str {
+        self.regimes.get(name).map_or(name, String::as_str)
+    }
 }
 
 impl Scenario {
@@ -455,6 +521,10 @@ struct RawScenario {
     references: Option<Vec<RawReference>>,
     #[serde(default)]
     flow_references: Option<Vec<RawFlowReference>>,
+    #[serde(default)]
+    sources: Option<Vec<RawSource>>,
+    #[serde(default)]
+    labels: Option<RawLabels>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -549,6 +619,26 @@ struct RawFlowReference {
     flow: String,
     value: f64,
     label: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    id: String,
+    citation: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLabels {
+    #[serde(default)]
+    series: Option<UniqueMap<String>>,
+    #[serde(default)]
+    flows: Option<UniqueMap<String>>,
+    #[serde(default)]
+    parties: Option<UniqueMap<String>>,
+    #[serde(default)]
+    regimes: Option<UniqueMap<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -719,12 +809,13 @@ fn top_level_array(text: &str) -> Option<(usize, usize)> {
     Some((line, column))
 }
 
-/// The JSON paths whose values are lists: `correlations`, `references` and
-/// each regime's flows.
+/// The JSON paths whose values are lists: `correlations`, `references`,
+/// `flow_references`, `sources` and each regime's flows.
 fn list_allowed(path: &str) -> bool {
     path == "correlations"
         || path == "references"
         || path == "flow_references"
+        || path == "sources"
         || path
             .strip_prefix("regimes.")
             .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
@@ -1434,6 +1525,81 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
         });
     }
 
+    // Sources: short ids (as the headings of docs/sources.md) and a citation.
+    let mut sources = Vec::new();
+    let mut source_ids = BTreeSet::new();
+    for (i, r) in raw.sources.unwrap_or_default().into_iter().enumerate() {
+        let p = format!("sources.{i}");
+        let id = r.id.trim().to_string();
+        if id.is_empty() {
+            c.err(format!("{p}.id"), "must not be empty");
+        } else if !id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.')
+        {
+            c.err(
+                format!("{p}.id"),
+                format!(
+                    "{id:?}: use letters, digits, '-', '_' and '.' only (an id of docs/sources.md)"
+                ),
+            );
+        } else if !source_ids.insert(id.clone()) {
+            c.err(format!("{p}.id"), format!("{id:?} is cited twice"));
+        }
+        if r.citation.trim().is_empty() {
+            c.err(format!("{p}.citation"), "must not be empty");
+        }
+        sources.push(Source {
+            id,
+            citation: r.citation.trim().to_string(),
+        });
+    }
+
+    // Display names: each must name something the scenario has.
+    let mut labels = Labels::default();
+    if let Some(raw_labels) = raw.labels {
+        let parties: BTreeSet<&str> = regimes
+            .values()
+            .flatten()
+            .flat_map(|f| [f.payer.as_str(), f.payee.as_str()])
+            .collect();
+        let flow_names: BTreeSet<&str> = regimes
+            .values()
+            .flatten()
+            .map(|f| f.name.as_str())
+            .collect();
+        let groups = [
+            ("series", raw_labels.series, &mut labels.series),
+            ("flows", raw_labels.flows, &mut labels.flows),
+            ("parties", raw_labels.parties, &mut labels.parties),
+            ("regimes", raw_labels.regimes, &mut labels.regimes),
+        ];
+        for (group, map, out) in groups {
+            for (key, label) in map.map(|m| m.0).unwrap_or_default() {
+                let p = format!("labels.{group}.{key}");
+                let known = match group {
+                    "series" => series.contains_key(&key),
+                    "flows" => flow_names.contains(key.as_str()),
+                    "parties" => parties.contains(key.as_str()),
+                    _ => regimes.contains_key(&key),
+                };
+                if !known {
+                    let what = match group {
+                        "series" => "series",
+                        "flows" => "flow",
+                        "parties" => "party",
+                        _ => "regime",
+                    };
+                    c.err(p.clone(), format!("unknown {what} {key:?}"));
+                }
+                if label.trim().is_empty() {
+                    c.err(p, "must not be empty");
+                }
+                out.insert(key, label.trim().to_string());
+            }
+        }
+    }
+
     // Positive definiteness of the shock correlation matrix, once the
     // individual entries are known to be sane.
     if c.violations.is_empty() {
@@ -1481,6 +1647,8 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
             regimes,
             references,
             flow_references,
+            sources,
+            labels,
             _validated: Validated,
         },
         warnings: c.warnings,
@@ -1556,6 +1724,47 @@ mod tests {
         assert_eq!(s.series["s"].volatility.long_run, 0.2);
         assert_eq!(s.regimes["prior"][0].paid_before_start, 0.0);
         assert_eq!(s.steps(), 24);
+    }
+
+    #[test]
+    fn sources_and_labels_are_checked_with_their_paths() {
+        let with = |extra: &str| OK.replacen('{', &format!("{{ {extra},"), 1);
+        let good = with(
+            r#""sources": [ { "id": "cap-38b", "citation": "cap about $38B (press)" } ],
+               "labels": { "series": { "s": "Revenue" }, "flows": { "f": "A → B" },
+                           "parties": { "A": "Alpha" }, "regimes": { "prior": "Prior" } }"#,
+        );
+        let s = p(&good).unwrap().scenario;
+        assert_eq!(s.sources[0].id, "cap-38b");
+        assert_eq!(s.labels.series("s"), "Revenue");
+        assert_eq!(s.labels.party("B"), "B");
+        // Round trip through the echo, and nothing echoed when absent.
+        let back = Scenario::from_json_value(&s.to_json_value(), Path::new("e"))
+            .unwrap()
+            .scenario;
+        assert_eq!(back, s);
+        let plain = p(OK).unwrap().scenario.to_json_value();
+        assert!(plain.get("sources").is_none() && plain.get("labels").is_none());
+        let bad = with(
+            r#""sources": [ { "id": "", "citation": "x" }, { "id": "a b", "citation": " " } ],
+               "labels": { "series": { "nope": "X" }, "parties": { "A": "" } }"#,
+        );
+        let e = p(&bad).unwrap_err().to_string();
+        for path in [
+            "sources.0.id",
+            "sources.1.id",
+            "sources.1.citation",
+            "labels.series.nope: unknown series",
+            "labels.parties.A: must not be empty",
+        ] {
+            assert!(e.contains(path), "{path}: {e}");
+        }
+        let dup = with(
+            r#""sources": [ { "id": "a", "citation": "x" }, { "id": "a", "citation": "y" } ]"#,
+        );
+        assert!(p(&dup).unwrap_err().to_string().contains("cited twice"));
+        let unknown = with(r#""labels": { "colours": {} }"#);
+        assert!(p(&unknown).unwrap_err().to_string().contains("labels"));
     }
 
     #[test]

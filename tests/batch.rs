@@ -405,7 +405,10 @@ fn xlsx_workbooks_read_back() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let path = out.join("results.xlsx");
     let wb: Xlsx<_> = open_workbook(&path).expect("a valid workbook");
-    assert_eq!(wb.sheet_names(), ["summary", "per year", "per step"]);
+    assert_eq!(
+        wb.sheet_names(),
+        ["summary", "per year", "per step", "inputs", "run"]
+    );
     let js = summary(&out.join("summary.json"));
     let rows = sheet(&path, "summary");
     assert_eq!(s(&rows[0][0]), "run");
@@ -448,7 +451,14 @@ fn xlsx_workbooks_read_back() {
     let wb: Xlsx<_> = open_workbook(&path).unwrap();
     assert_eq!(
         wb.sheet_names(),
-        ["comparison", "summary", "per year", "per step"]
+        [
+            "comparison",
+            "summary",
+            "per year",
+            "per step",
+            "inputs",
+            "run"
+        ]
     );
     let cmp = sheet(&path, "comparison");
     assert_eq!(cmp.len(), 3);

@@ -1,8 +1,13 @@
 //! Charts of real CLI runs: every chart file exists, decodes as a PNG of the
 //! requested size with real content, and its SVG is XML holding the title;
 //! degenerate scenarios render; bad sizes are usage errors; the binary needs
-//! no system font library. Cost: about 10 small runs, a few seconds in
-//! release mode.
+//! no system font library. And the charts cannot mislead: the paths that
+//! pay exactly a cap are drawn as a bar of their own on the shared scale;
+//! a two-parameter sweep draws every grid point; no two texts of any chart
+//! of a base run (default and smallest size) and of a batch run overlap
+//! (boxes from each SVG `<text>`: position, anchor, size and the bundled
+//! font's widths). Cost: about 15 small runs, several seconds in release
+//! mode.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -108,51 +113,71 @@ fn base_run_renders_every_chart() {
         "-q",
     ]);
     let dir = out.join("charts");
-    let expected: [(&str, &str); 12] = [
-        ("fan_revenue_openai", "openai: annualised revenue run rate"),
+    let expected: [(&str, &str); 17] = [
+        ("fan_revenue_openai", "OpenAI revenue: annualised run rate"),
         (
             "fan_revenue_azure_openai",
-            "azure_openai: annualised revenue run rate",
+            "Azure OpenAI resale revenue: annualised run rate",
         ),
         (
             "fan_cumulative_openai_to_microsoft",
-            "Cumulative payments OpenAI → Microsoft: openai_to_microsoft",
+            "Cumulative payments: OpenAI → Microsoft revenue share",
         ),
         (
             "fan_cumulative_microsoft_to_openai",
-            "Cumulative payments Microsoft → OpenAI: microsoft_to_openai",
+            "Cumulative payments: Microsoft → OpenAI revenue share",
         ),
         (
             "cap_hit_amended_openai_to_microsoft",
-            "When is the $38B cap on openai_to_microsoft reached? (amended)",
+            "When is the $38B cap on OpenAI → Microsoft revenue share reached? (April 2026 amendment)",
+        ),
+        (
+            "exceedance_total_openai_to_microsoft",
+            "How likely is each total? OpenAI → Microsoft revenue share 2026–2030",
+        ),
+        (
+            "exceedance_total_microsoft_to_openai",
+            "How likely is each total? Microsoft → OpenAI revenue share 2026–2030",
         ),
         (
             "hist_total_amended_openai_to_microsoft",
-            "Total OpenAI → Microsoft payments, 2026–2030: openai_to_microsoft (amended)",
+            "Total paid 2026–2030: OpenAI → Microsoft revenue share (April 2026 amendment)",
         ),
         (
             "hist_total_prior_openai_to_microsoft",
-            "Total OpenAI → Microsoft payments, 2026–2030: openai_to_microsoft (prior)",
+            "Total paid 2026–2030: OpenAI → Microsoft revenue share (prior terms)",
         ),
         (
             "hist_total_prior_microsoft_to_openai",
-            "Total Microsoft → OpenAI payments, 2026–2030: microsoft_to_openai (prior)",
+            "Total paid 2026–2030: Microsoft → OpenAI revenue share (prior terms)",
         ),
         (
             "hist_delta_net_amended_openai",
-            "OpenAI: net gain under amended vs prior",
+            "OpenAI: net gain under April 2026 amendment vs prior terms",
         ),
         (
             "hist_delta_net_amended_microsoft",
-            "Microsoft: net gain under amended vs prior",
+            "Microsoft: net gain under April 2026 amendment vs prior terms",
+        ),
+        (
+            "exceedance_delta_net_amended",
+            "How likely is each gain? April 2026 amendment against prior terms",
+        ),
+        (
+            "schedule_prior",
+            "Payment schedule per calendar year: prior terms",
+        ),
+        (
+            "schedule_amended",
+            "Payment schedule per calendar year: April 2026 amendment",
         ),
         (
             "annual_revenue_openai",
-            "openai: revenue earned per calendar year",
+            "OpenAI revenue: revenue earned per calendar year",
         ),
         (
             "annual_revenue_azure_openai",
-            "azure_openai: revenue earned per calendar year",
+            "Azure OpenAI resale revenue: revenue earned per calendar year",
         ),
     ];
     let mut want: Vec<String> = expected
@@ -173,14 +198,14 @@ fn base_run_renders_every_chart() {
     // and the accrual window labelled.
     assert!(texts["fan_revenue_openai"].contains("2028 revenue $100B, projected (mid-year)"));
     let cum = &texts["fan_cumulative_openai_to_microsoft"];
-    assert!(cum.contains("amended cap $38B"), "{cum}");
+    assert!(cum.contains("April 2026 amendment cap $38B"), "{cum}");
     assert!(cum.contains("reported prior path ≈ $135B"));
     assert!(cum.contains("accrual window ends 31 Dec 2030"));
     assert!(
         texts["cap_hit_amended_openai_to_microsoft"].contains("P(never reached by 31 Dec 2030) = ")
     );
     assert!(texts["hist_total_prior_openai_to_microsoft"].contains("reported prior path ≈ $135B"));
-    assert!(texts["hist_total_amended_openai_to_microsoft"].contains("cap $38B: reached on"));
+    assert!(texts["hist_total_amended_openai_to_microsoft"].contains("pay exactly the $38B cap: "));
     for m in ["mean ", "median ", "p5 ", "p95 "] {
         assert!(texts["hist_delta_net_amended_openai"].contains(m), "{m}");
     }
@@ -212,15 +237,19 @@ const SMALL: &str = r#"{
   "references": [ { "series": "rev", "year": 2027.5, "value": 14.0, "label": "plan 2027" } ]
 }"#;
 
-const SMALL_CHARTS: [&str; 8] = [
+const SMALL_CHARTS: [&str; 12] = [
     "annual_revenue_rev",
     "cap_hit_amended_share",
+    "exceedance_delta_net_amended",
+    "exceedance_total_share",
     "fan_cumulative_share",
     "fan_revenue_rev",
     "hist_delta_net_amended_a",
     "hist_delta_net_amended_b",
     "hist_total_amended_share",
     "hist_total_prior_share",
+    "schedule_amended",
+    "schedule_prior",
 ];
 
 #[test]
@@ -301,7 +330,7 @@ fn chart_options_are_checked() {
     let file = root.join("small.json");
     std::fs::write(&file, SMALL).unwrap();
     let f = file.to_str().unwrap();
-    for bad in ["10x10", "1600", "widexhigh", "99999x1000"] {
+    for bad in ["10x10", "1600", "widexhigh", "99999x1000", "320x200"] {
         let o = run(&["run", f, "-q", "--chart-size", bad, "--out", "unused"]);
         assert_eq!(o.status.code(), Some(2), "{bad}");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -339,4 +368,322 @@ fn binary_needs_no_system_font_library() {
     for lib in ["fontconfig", "freetype"] {
         assert!(!libs.contains(lib), "binary links {lib}:\n{libs}");
     }
+}
+
+/// The box (x0, y0, x1, y1) of every `<text>` of an SVG chart, with its
+/// text: width from the bundled font at the element's size, height one
+/// em, placed by its anchor, baseline shift and rotation.
+fn text_boxes(svg: &str) -> Vec<((f64, f64, f64, f64), String)> {
+    let doc = roxmltree::Document::parse(svg).expect("SVG is XML");
+    let mut out = Vec::new();
+    for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        let text = n.text().unwrap_or("").trim().to_string();
+        if text.is_empty() {
+            continue;
+        }
+        let num = |a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok());
+        let (x, y, em) = (
+            num("x").unwrap(),
+            num("y").unwrap(),
+            num("font-size").unwrap(),
+        );
+        let bold = n.attribute("font-weight") == Some("bold");
+        let w = revshare::export::draw::svg_text_width(&text, em, bold);
+        let (l, r) = match n.attribute("text-anchor") {
+            Some("middle") => (-w / 2.0, w / 2.0),
+            Some("end") => (-w, 0.0),
+            _ => (0.0, w),
+        };
+        let (t, b) = match n.attribute("dy") {
+            Some("0.76em") => (0.0, em),
+            Some("-0.5ex") => (-em, 0.0),
+            _ => (-em / 2.0, em / 2.0),
+        };
+        let rotated = n
+            .attribute("transform")
+            .is_some_and(|t| t.starts_with("rotate(270") || t.starts_with("rotate(90"));
+        let bx = if rotated {
+            // Turned a quarter: the run of the text is vertical.
+            (x + t, y - r, x + b, y - l)
+        } else {
+            (x + l, y + t, x + r, y + b)
+        };
+        out.push((bx, text));
+    }
+    out
+}
+
+/// The straight reference lines of an SVG chart: vertical or horizontal
+/// lines (solid, or dashed as runs of segments) of one colour that span at
+/// least a fifth of the image, grid lines aside, as thin boxes.
+fn rules(svg: &str) -> Vec<((f64, f64, f64, f64), String)> {
+    let doc = roxmltree::Document::parse(svg).expect("SVG is XML");
+    let root = doc.root_element();
+    let size = |a: &str| {
+        root.attribute(a)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap()
+    };
+    let (w, h) = (size("width"), size("height"));
+    // (vertical?, position, colour) -> segments along the line
+    let mut segs: std::collections::BTreeMap<(bool, i64, String), Vec<(f64, f64)>> =
+        std::collections::BTreeMap::new();
+    for n in doc.descendants().filter(|n| n.has_tag_name("polyline")) {
+        let colour = n.attribute("stroke").unwrap_or("").to_string();
+        if colour == "#E4E4E4" {
+            continue;
+        }
+        let pts: Vec<(f64, f64)> = n
+            .attribute("points")
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|p| {
+                let (x, y) = p.split_once(',')?;
+                Some((x.parse().ok()?, y.parse().ok()?))
+            })
+            .collect();
+        if pts.len() != 2 {
+            continue;
+        }
+        let ((x0, y0), (x1, y1)) = (pts[0], pts[1]);
+        let (vertical, pos, a, b) = if (x0 - x1).abs() < 0.5 {
+            (true, x0, y0.min(y1), y0.max(y1))
+        } else if (y0 - y1).abs() < 0.5 {
+            (false, y0, x0.min(x1), x0.max(x1))
+        } else {
+            continue;
+        };
+        segs.entry((vertical, pos.round() as i64, colour))
+            .or_default()
+            .push((a, b));
+    }
+    // Dashes of one line follow each other closely; a tick mark far from
+    // a line at the same position is not part of it.
+    let mut out = Vec::new();
+    for ((vertical, pos, colour), mut v) in segs {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut runs: Vec<(f64, f64)> = Vec::new();
+        for (a, b) in v {
+            match runs.last_mut() {
+                Some(r) if a - r.1 <= 25.0 => r.1 = r.1.max(b),
+                _ => runs.push((a, b)),
+            }
+        }
+        let span = if vertical { h } else { w };
+        for (a, b) in runs.into_iter().filter(|(a, b)| b - a >= 0.2 * span) {
+            let p = pos as f64;
+            let bx = if vertical {
+                (p - 1.0, a, p + 1.0, b)
+            } else {
+                (a, p - 1.0, b, p + 1.0)
+            };
+            let kind = if vertical { "vertical" } else { "horizontal" };
+            out.push((bx, format!("{kind} line at {pos} ({colour})")));
+        }
+    }
+    out
+}
+
+/// Texts of one SVG whose boxes overlap another text or a reference line
+/// (by more than half a unit each way, for rounding).
+fn overlaps(svg: &str) -> Vec<String> {
+    let boxes = text_boxes(svg);
+    let lines = rules(svg);
+    let hit = |a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)| {
+        a.2.min(b.2) - a.0.max(b.0) > 0.5 && a.3.min(b.3) - a.1.max(b.1) > 0.5
+    };
+    let mut bad = Vec::new();
+    for i in 0..boxes.len() {
+        for j in i + 1..boxes.len() {
+            if hit(boxes[i].0, boxes[j].0) {
+                bad.push(format!("{:?} and {:?}", boxes[i].1, boxes[j].1));
+            }
+        }
+        for l in &lines {
+            if hit(boxes[i].0, l.0) {
+                bad.push(format!("{:?} crossed by the {}", boxes[i].1, l.1));
+            }
+        }
+    }
+    bad
+}
+
+/// Every SVG file below `dir`.
+fn svgs_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(svgs_below(&p));
+        } else if p.extension().is_some_and(|x| x == "svg") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_paths_that_pay_the_cap_are_a_bar_on_the_shared_scale() {
+    let out = temp_dir("point-mass");
+    run_ok(&[
+        "run",
+        "scenarios/base.json",
+        "--paths",
+        "4000",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let p = summary["regimes"]["amended"]["flows"]["openai_to_microsoft"]["cap_hit"]["probability"]
+        .as_f64()
+        .unwrap();
+    assert!(p > 0.5, "the base cap binds on most paths: {p}");
+    let svg =
+        std::fs::read_to_string(out.join("charts/hist_total_amended_openai_to_microsoft.svg"))
+            .unwrap();
+    // Its share, as summary.json has it.
+    let label = format!("pay exactly the $38B cap: {:.1}% of paths", 100.0 * p);
+    assert!(svg.contains(&label), "no {label:?} in the chart");
+    // The y axis reaches 100% (the scale holds the point mass), and the
+    // point mass is a bar taller than half of the image: drawn, and on the
+    // same scale as the bins (which are all under 1% of paths here).
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    assert!(
+        texts.contains(&"100%"),
+        "the y axis stops short of the point mass"
+    );
+    let height: f64 = doc
+        .root_element()
+        .attribute("height")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The bar's fill: the amended regime's hue (the first of the palette)
+    // shaded darker, as the drawing layer draws a point mass.
+    let hue = revshare::export::draw::PALETTE[0];
+    let fill = format!(
+        "#{:02X}{:02X}{:02X}",
+        (hue.r as f64 * 0.7).round() as u8,
+        (hue.g as f64 * 0.7).round() as u8,
+        (hue.b as f64 * 0.7).round() as u8
+    );
+    let tallest = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some(fill.as_str()))
+        .filter_map(|n| n.attribute("height").and_then(|h| h.parse::<f64>().ok()))
+        .fold(0.0, f64::max);
+    assert!(
+        tallest > 0.4 * height,
+        "the point-mass bar ({fill}) is {tallest} high in a {height} image"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_two_parameter_sweep_draws_every_point() {
+    let out = temp_dir("sweep2");
+    run_ok(&[
+        "sweep",
+        "scenarios/base.json",
+        "--param",
+        "regimes.amended.0.cap",
+        "--values",
+        "20,38,50",
+        "--param",
+        "series.openai.growth.initial",
+        "--values",
+        "0.6,0.85,1.1",
+        "--paths",
+        "1000",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let svg = std::fs::read_to_string(out.join("sweep.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    // One marker per grid point (each a filled disc and its outline).
+    let mut centres: Vec<(String, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .map(|n| {
+            (
+                n.attribute("cx").unwrap().to_string(),
+                n.attribute("cy").unwrap().to_string(),
+            )
+        })
+        .collect();
+    centres.sort();
+    centres.dedup();
+    assert_eq!(centres.len(), 9, "markers drawn: {centres:?}");
+    // A line per value of the second parameter, named in the legend, and
+    // the caption says every point is drawn.
+    for v in ["0.6", "0.85", "1.1"] {
+        assert!(
+            svg.contains(&format!("series.openai.growth.initial = {v}")),
+            "{v}"
+        );
+    }
+    assert!(svg.contains("Every one of the 9 grid points is drawn"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn no_two_texts_of_a_chart_overlap() {
+    let root = temp_dir("overlap");
+    let base = root.join("base");
+    let small = root.join("small");
+    let batch = root.join("batch");
+    let b = base.to_str().unwrap();
+    run_ok(&[
+        "run",
+        "scenarios/base.json",
+        "--paths",
+        "3000",
+        "--out",
+        b,
+        "-q",
+    ]);
+    let sm = small.to_str().unwrap();
+    run_ok(&[
+        "run",
+        "scenarios/base.json",
+        "--paths",
+        "3000",
+        "--chart-size",
+        "640x400",
+        "--out",
+        sm,
+        "-q",
+    ]);
+    let bt = batch.to_str().unwrap();
+    run_ok(&["batch", "scenarios", "--paths", "2000", "--out", bt, "-q"]);
+    let mut files = svgs_below(&base);
+    files.extend(svgs_below(&small));
+    files.extend(svgs_below(&batch));
+    assert!(files.len() > 100, "{} charts", files.len());
+    let mut bad = Vec::new();
+    for f in &files {
+        let svg = std::fs::read_to_string(f).unwrap();
+        assert!(!text_boxes(&svg).is_empty(), "{}: no text", f.display());
+        for o in overlaps(&svg) {
+            bad.push(format!("{}: {o}", f.strip_prefix(&root).unwrap().display()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} overlapping texts:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -77,11 +77,14 @@ fn fan(n: usize) -> FanChart {
         horizontal_lines: vec![ReferenceLine {
             value: 10.0,
             label: "Cap $38B".into(),
+            hue: None,
         }],
         vertical_lines: vec![ReferenceLine {
             value: 2030.0,
             label: "end of accrual window".into(),
+            hue: None,
         }],
+        log_y: false,
     }
 }
 
@@ -209,7 +212,9 @@ fn cumulative(n: usize) -> CumulativeChart {
         vertical_lines: vec![ReferenceLine {
             value: 2030.0,
             label: "2030".into(),
+            hue: None,
         }],
+        x_axis: XAxis::Year,
     }
 }
 
@@ -276,32 +281,40 @@ fn histogram() -> HistogramChart {
         edges,
         counts,
         hue: PALETTE[0],
+        bars_label: "paths, bins of $2.5B".into(),
+        point_mass: None,
         markers: vec![
             ReferenceLine {
                 value: 46.0,
                 label: "mean".into(),
+                hue: None,
             },
             ReferenceLine {
                 value: 45.0,
                 label: "median".into(),
+                hue: None,
             },
             ReferenceLine {
                 value: 20.0,
                 label: "p5".into(),
+                hue: None,
             },
             ReferenceLine {
                 value: 70.0,
                 label: "p95".into(),
+                hue: None,
             },
         ],
         reference_lines: vec![
             ReferenceLine {
                 value: 38.0,
                 label: "cap $38B".into(),
+                hue: None,
             },
             ReferenceLine {
                 value: 135.0,
                 label: "reported prior path $135B".into(),
+                hue: None,
             },
         ],
     }
@@ -376,6 +389,7 @@ fn boxes(n: usize) -> BoxChart {
                     p50: m,
                     p75: m * 1.2,
                     p95: m * 1.8,
+                    hue: None,
                 }
             })
             .collect(),
@@ -383,7 +397,10 @@ fn boxes(n: usize) -> BoxChart {
         horizontal_lines: vec![ReferenceLine {
             value: 8.0,
             label: "Cap".into(),
+            hue: None,
         }],
+        y_range: None,
+        hue_legend: Vec::new(),
     }
 }
 
@@ -498,13 +515,16 @@ fn band_line(n: usize) -> BandLineChart {
         title: "Metric vs growth".into(),
         x_label: "Growth".into(),
         y_label: "$B".into(),
-        lower: center.iter().map(|c| c * 0.8).collect(),
-        upper: center.iter().map(|c| c * 1.2).collect(),
-        x,
-        center,
+        series: vec![LineSeries {
+            label: String::new(),
+            hue: PALETTE[0],
+            lower: center.iter().map(|c| c * 0.8).collect(),
+            upper: center.iter().map(|c| c * 1.2).collect(),
+            x,
+            center,
+        }],
         line_label: "median".into(),
         band_label: "90% band".into(),
-        hue: PALETTE[0],
         horizontal_lines: vec![],
     }
 }
@@ -524,19 +544,20 @@ fn band_line_chart_degenerate_inputs() {
         &one.title,
     );
     let mut nan = band_line(9);
-    nan.lower[2] = f64::NAN;
-    nan.center[5] = f64::INFINITY;
+    nan.series[0].lower[2] = f64::NAN;
+    nan.series[0].center[5] = f64::INFINITY;
     check(
         &band_line_chart(&nan, &style()).unwrap(),
         &style(),
         &nan.title,
     );
     let mut neg_flat = band_line(4);
-    for v in neg_flat
+    let s0 = &mut neg_flat.series[0];
+    for v in s0
         .center
         .iter_mut()
-        .chain(&mut neg_flat.lower)
-        .chain(&mut neg_flat.upper)
+        .chain(&mut s0.lower)
+        .chain(&mut s0.upper)
     {
         *v = -2.0;
     }
@@ -546,7 +567,7 @@ fn band_line_chart_degenerate_inputs() {
         &neg_flat.title,
     );
     let mut mismatch = band_line(4);
-    mismatch.upper.pop();
+    mismatch.series[0].upper.pop();
     assert!(matches!(
         band_line_chart(&mismatch, &style()),
         Err(ChartError::InvalidInput(_))
@@ -560,9 +581,10 @@ fn band_line_chart_degenerate_inputs() {
 #[test]
 fn huge_and_tiny_values_do_not_panic() {
     let mut c = band_line(5);
-    c.center = vec![1e300, -1e300, 1e-300, 0.0, 5.0];
-    c.lower = c.center.clone();
-    c.upper = c.center.clone();
+    let s0 = &mut c.series[0];
+    s0.center = vec![1e300, -1e300, 1e-300, 0.0, 5.0];
+    s0.lower = s0.center.clone();
+    s0.upper = s0.center.clone();
     let _ = band_line_chart(&c, &style());
     let mut t = tornado();
     t.rows[0].high = 1e308;

@@ -189,17 +189,17 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     )
     .unwrap();
     let out = mnt.join("out");
-    // (Charts are left out: the tiny disk is sized for the data files;
-    // charts go through the same staged write.)
+    // (Charts and the report are left out: the tiny disk is sized for the
+    // data files; they go through the same staged write.)
     assert_failed(
-        &run(&big, &out, &["--no-charts"]),
+        &run(&big, &out, &["--no-charts", "--no-report"]),
         &["cannot write", "No space left on device"],
     );
     assert!(listing(&out).is_empty(), "left: {:?}", listing(&out));
 
     // 2. A complete previous result, then the disk fills: the rewrite
     //    fails and the previous files stay exactly as they were.
-    let o = run(&sc, &out, &["--no-charts"]);
+    let o = run(&sc, &out, &["--no-charts", "--no-report"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let before: Vec<(String, Vec<u8>)> = listing(&out)
         .into_iter()
@@ -225,7 +225,7 @@ fn full_disk_leaves_no_partial_file_and_keeps_the_previous_result() {
     let filler = vec![0u8; free.saturating_sub(4) * 1024];
     let _ = std::fs::write(mnt.join("filler"), &filler);
     assert_failed(
-        &run(&sc, &out, &["--seed", "2", "--no-charts"]),
+        &run(&sc, &out, &["--seed", "2", "--no-charts", "--no-report"]),
         &["cannot write", "No space left on device"],
     );
     let after: Vec<(String, Vec<u8>)> = listing(&out)
@@ -351,6 +351,29 @@ fn signal(child: &Child, sig: &str) {
 
 /// Every file under `dir` (relative path → bytes), with the timing fields
 /// of summary.json (which differ between runs of one seed) removed.
+/// A report with the contents of its `class="varies"` elements (the
+/// command line, thread count and timings) blanked: what must not differ
+/// between two runs of the same seed.
+fn without_varying(html: &[u8]) -> Vec<u8> {
+    let mut s = String::from_utf8(html.to_vec()).expect("report.html is UTF-8");
+    let mut from = 0;
+    while let Some(at) = s[from..].find("class=\"varies\">") {
+        let open = from + at;
+        let start = open + "class=\"varies\">".len();
+        // The element's tag name, to find its matching close.
+        let tag_at = s[..open].rfind('<').expect("an opening tag");
+        let tag: String = s[tag_at + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let close = format!("</{tag}>");
+        let end = start + s[start..].find(&close).expect("a closing tag");
+        s.replace_range(start..end, "");
+        from = start;
+    }
+    s.into_bytes()
+}
+
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -375,6 +398,8 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                         }
                     }
                     bytes = serde_json::to_vec(&v).unwrap();
+                } else if name.ends_with("report.html") {
+                    bytes = without_varying(&bytes);
                 }
                 out.insert(name, bytes);
             }
@@ -612,6 +637,7 @@ fn a_second_run_into_the_same_folder_fails_at_once_naming_the_first() {
         [
             ".revshare-manifest",
             "annual.csv",
+            "report.html",
             "steps.csv",
             "summary.json"
         ]

@@ -196,7 +196,7 @@ fn merge_writes_a_workbook_and_a_shard_refuses_one() {
 /// Every fan chart's reference lines and points, as labels.
 fn reference_labels(result: &RunResult) -> Vec<String> {
     let mut labels = Vec::new();
-    for spec in chart_specs(result) {
+    for spec in chart_specs(result, &Default::default()) {
         match &spec.input {
             ChartInput::Fan(f) => {
                 labels.extend(f.reference_points.iter().map(|p| p.label.clone()));

@@ -10,7 +10,9 @@ use clap::Args;
 use super::common::{apply_paths_seed, cancel_flag, simulate, stage_run, RunFailure, Simulate};
 use super::progress::Progress;
 use super::{coded, failure, invalid, print_warnings, OutputArgs, ScenarioArgs, EXIT_INTERRUPTED};
+use revshare::export;
 use revshare::export::manager::OutputDir;
+use revshare::export::report::{self, BatchRun};
 use revshare::export::xlsx;
 use revshare::scenario::{self, Scenario};
 use revshare::study::compare;
@@ -231,8 +233,25 @@ fn write_comparison(
     out.write("comparison.csv", &table.to_csv()).map_err(io)?;
     out.write("comparison.md", compare::comparison_md(&runs).as_bytes())
         .map_err(io)?;
-    if !opts.no_charts {
-        super::figures::comparison_chart(out, &runs)?;
+    let charts = if opts.no_charts {
+        None
+    } else {
+        let charts = super::figures::comparison_charts(&runs)?;
+        super::figures::write_charts(out, &charts)?;
+        Some(charts)
+    };
+    let options = opts.options();
+    if options.report {
+        let entries: Vec<BatchRun> = done
+            .iter()
+            .map(|(file, s)| BatchRun {
+                file: file.display().to_string(),
+                summary: s,
+                report: Some(format!("{}/{}", s.scenario.name, export::REPORT)),
+            })
+            .collect();
+        let html = report::batch_report(&entries, charts.as_deref(), &options.context);
+        out.write(export::REPORT, html.as_bytes()).map_err(io)?;
     }
     if opts.xlsx {
         let first = [xlsx::table_sheet("comparison", &table)];

@@ -590,7 +590,7 @@ fn fit_charts(
     output: &OutputArgs,
 ) -> anyhow::Result<()> {
     let sc = run.scenario();
-    for spec in chart_specs(run) {
+    for spec in chart_specs(run, &Default::default()) {
         let ChartInput::Fan(mut fan) = spec.input else {
             continue;
         };

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 
 use revshare::export::charts::ChartSize;
 use revshare::export::manager::OutputDir;
+use revshare::export::report::ReportContext;
 use revshare::export::OutputOptions;
 use revshare::scenario;
 
@@ -108,12 +109,18 @@ pub struct OutputArgs {
     /// Also write results.xlsx (every statistic, per-year and per-step sheets).
     #[arg(long)]
     pub xlsx: bool,
-    /// Do not render the PNG and SVG charts into DIR/charts/.
+    /// Do not render the PNG and SVG charts into DIR/charts/ (nor into the report).
     #[arg(long)]
     pub no_charts: bool,
-    /// Chart image size in pixels, WIDTHxHEIGHT.
+    /// Do not write report.html (the self-contained HTML report).
+    #[arg(long)]
+    pub no_report: bool,
+    /// Chart image size in pixels, WIDTHxHEIGHT (at least 640x400).
     #[arg(long, value_name = "WxH", default_value = "1600x1000")]
     pub chart_size: ChartSize,
+    /// Draw the fan charts (run rates, cumulative payments) on a log-scale y axis.
+    #[arg(long)]
+    pub log_y: bool,
     /// Write into a folder that holds files no revshare run wrote (they are kept).
     #[arg(long)]
     pub force: bool,
@@ -123,12 +130,17 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// What to write.
+    /// What to write; the report records the command line as typed.
     pub fn options(&self) -> OutputOptions {
         OutputOptions {
             charts: !self.no_charts,
             chart_size: self.chart_size,
+            log_y: self.log_y,
             xlsx: self.xlsx,
+            report: !self.no_report,
+            context: ReportContext {
+                command_line: command_line(),
+            },
         }
     }
 
@@ -143,6 +155,25 @@ impl OutputArgs {
             .map(|o| o.with_cancel(common::cancel_flag()))
             .map_err(|e| coded(EXIT_FAILURE, e.to_string()))
     }
+}
+
+/// The process's command line, each argument quoted for a POSIX shell
+/// where it needs it, so that it can be pasted back.
+pub fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| {
+            let a = a.to_string_lossy().into_owned();
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The run options shared by every command that runs scenarios (`run`,

@@ -12,7 +12,8 @@ use super::common::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
 use super::progress::Progress;
 use super::sweep::check_metric;
 use super::{failure, invalid, OutputArgs, ScenarioArgs};
-use revshare::export::xlsx;
+use revshare::export::report;
+use revshare::export::{self, xlsx};
 use revshare::scenario::{self, Scenario};
 use revshare::study::metric::Metric;
 use revshare::study::{self, rank_swings, Parameter, Swing};
@@ -186,25 +187,32 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
     rank_swings(base_value, &mut rows);
 
     // 3. Export.
-    let sheet = sensitivity_sheet(&metric, base_value, &rows);
+    let sheet = xlsx::sensitivity_sheet(metric.key(), base_value, &rows);
     let csv = super::decide::table_csv(&sheet);
+    let options = args.output.options();
+    let spread = args.ranges.is_none().then_some(args.spread);
     let written = (|| -> anyhow::Result<Vec<PathBuf>> {
         out.write("sensitivity.csv", &csv)?;
+        let charts = if args.output.no_charts {
+            None
+        } else {
+            let charts: Vec<_> = super::figures::tornado(&base, &metric, base_value, &rows, spread)
+                .map_err(anyhow::Error::msg)?
+                .into_iter()
+                .collect();
+            super::figures::write_charts(&mut out, &charts).map_err(anyhow::Error::msg)?;
+            Some(charts)
+        };
+        if options.report {
+            let study = sensitivity_report(&base, &metric, base_value, &rows, spread, n_runs);
+            let html = report::study_report(&study, charts.as_deref(), &options.context);
+            out.write(export::REPORT, html.as_bytes())?;
+        }
         if args.output.xlsx {
-            let bytes = xlsx::workbook_bytes(&[sheet])
+            let sheets = [sheet, xlsx::inputs_sheet(&[(base.name.clone(), &base)])];
+            let bytes = xlsx::workbook_bytes(&sheets)
                 .map_err(|e| anyhow::anyhow!("cannot build sensitivity.xlsx: {e}"))?;
             out.write("sensitivity.xlsx", &bytes)?;
-        }
-        if !args.output.no_charts {
-            super::figures::tornado(
-                &mut out,
-                &base,
-                &metric,
-                base_value,
-                &rows,
-                args.ranges.is_none().then_some(args.spread),
-            )
-            .map_err(anyhow::Error::msg)?;
         }
         Ok(out.commit()?)
     })();
@@ -248,50 +256,90 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ranking as a workbook sheet (the columns of sensitivity.csv).
-fn sensitivity_sheet(metric: &Metric, base_value: f64, rows: &[Swing]) -> xlsx::Sheet {
-    use xlsx::Cell;
-    let n = |x: f64| Cell::Number(x);
-    xlsx::Sheet {
-        name: "sensitivity".into(),
+/// The report of a sensitivity analysis: the parameters ranked by swing.
+fn sensitivity_report<'a>(
+    base: &'a Scenario,
+    metric: &Metric,
+    base_value: f64,
+    rows: &[Swing],
+    spread: Option<f64>,
+    n_runs: u64,
+) -> report::StudyReport<'a> {
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.4}")
+        } else {
+            "n/a".into()
+        }
+    };
+    let signed = |x: f64| {
+        if x.is_finite() {
+            format!("{x:+.4}").replace('-', "\u{2212}")
+        } else {
+            "n/a".into()
+        }
+    };
+    let mut headline = vec![format!(
+        "{} at the base setting: {} ({} runs of {} paths, seed {} in every run: common random numbers; {}).",
+        metric.key(),
+        num(base_value),
+        n_runs,
+        base.simulation.paths,
+        base.simulation.seed,
+        match spread {
+            Some(s) => format!("each parameter moved by ±{:.0}%, clamped to its range", 100.0 * s),
+            None => "each parameter moved to the bounds of the ranges file".into(),
+        }
+    )];
+    let top: Vec<String> = rows
+        .iter()
+        .filter(|r| r.swing.is_finite())
+        .take(3)
+        .map(|r| format!("{} (swing {})", r.param.path, num(r.swing)))
+        .collect();
+    if !top.is_empty() {
+        headline.push(format!("The metric moves most with {}.", top.join(", ")));
+    }
+    let table = rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            vec![
+                (k + 1).to_string(),
+                r.param.path.clone(),
+                format!("{} → {}", num(r.param.low), num(r.param.high)),
+                num(r.metric_low),
+                num(r.metric_high),
+                signed(r.metric_low - base_value),
+                signed(r.metric_high - base_value),
+                num(r.swing),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    report::StudyReport {
+        title: format!("revshare sensitivity: {}", base.name),
+        headline,
+        table_title: format!("Parameters ranked by the swing of {}", metric.key()),
         headers: [
             "rank",
             "parameter",
-            "base_value",
-            "low_value",
-            "high_value",
-            "metric",
-            "metric_base",
-            "metric_low",
-            "metric_high",
-            "delta_low",
-            "delta_high",
+            "low → high",
+            "metric at low",
+            "metric at high",
+            "Δ at low",
+            "Δ at high",
             "swing",
             "note",
         ]
-        .iter()
-        .map(|h| h.to_string())
-        .collect(),
-        rows: rows
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                vec![
-                    Cell::Int(k as i64 + 1),
-                    Cell::Text(r.param.path.clone()),
-                    n(r.param.base),
-                    n(r.param.low),
-                    n(r.param.high),
-                    Cell::Text(metric.key().to_string()),
-                    n(base_value),
-                    n(r.metric_low),
-                    n(r.metric_high),
-                    n(r.metric_low - base_value),
-                    n(r.metric_high - base_value),
-                    n(r.swing),
-                    Cell::Text(r.note.clone()),
-                ]
-            })
-            .collect(),
+        .map(String::from)
+        .to_vec(),
+        rows: table,
+        scenario: base,
+        repro: vec![
+            report::ReproLine::fixed("paths per run", base.simulation.paths.to_string()),
+            report::ReproLine::fixed("seed (every run)", base.simulation.seed.to_string()),
+            report::ReproLine::fixed("runs", n_runs.to_string()),
+        ],
     }
 }

@@ -15,7 +15,9 @@ use serde_json::json;
 use super::common::{apply_paths_seed, cancel_flag, load_scenario};
 use super::decide::{json_bytes, num, show, target_se, EvalError, Figures};
 use super::{coded, failure, invalid, OutputArgs, ScenarioArgs, EXIT_UNMET};
-use revshare::export::draw::{band_line_chart, BandLineChart, ChartStyle, ReferenceLine, PALETTE};
+use revshare::export::draw::{
+    band_line_chart, BandLineChart, ChartStyle, LineSeries, ReferenceLine, PALETTE,
+};
 use revshare::export::xlsx::{self, Cell, Sheet};
 use revshare::scenario::Scenario;
 use revshare::study::decide::solve::{
@@ -229,16 +231,20 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
                 title: format!("Solving {} = {}", metric.label(), target.value),
                 x_label: param.clone(),
                 y_label: target.key.clone(),
-                x: evaluated.iter().map(|p| p.x).collect(),
-                center: evaluated.iter().map(|p| p.value).collect(),
-                lower: evaluated.iter().map(|p| p.value - Z95 * p.se).collect(),
-                upper: evaluated.iter().map(|p| p.value + Z95 * p.se).collect(),
+                series: vec![LineSeries {
+                    label: "figure at each evaluated value".into(),
+                    hue: PALETTE[0],
+                    x: evaluated.iter().map(|p| p.x).collect(),
+                    center: evaluated.iter().map(|p| p.value).collect(),
+                    lower: evaluated.iter().map(|p| p.value - Z95 * p.se).collect(),
+                    upper: evaluated.iter().map(|p| p.value + Z95 * p.se).collect(),
+                }],
                 line_label: "figure at each evaluated value".into(),
                 band_label: "± 1.96 se".into(),
-                hue: PALETTE[0],
                 horizontal_lines: vec![ReferenceLine {
                     value: target.value,
                     label: format!("target {}", target.value),
+                    hue: None,
                 }],
             };
             let style = ChartStyle {

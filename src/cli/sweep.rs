@@ -10,6 +10,8 @@ use clap::Args;
 use super::common::{apply_paths_seed, cancel_flag, simulate, RunFailure, Simulate};
 use super::progress::Progress;
 use super::{failure, invalid, print_warnings, OutputArgs, ScenarioArgs};
+use revshare::export;
+use revshare::export::report;
 use revshare::export::xlsx;
 use revshare::scenario::{self, Scenario};
 use revshare::study::compare::{self, KeyMetric, Kind};
@@ -288,11 +290,26 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     progress.finish();
 
     // 3. Export.
+    let options = args.output.options();
     let written = (|| -> Result<Vec<PathBuf>, String> {
         out.write("sweep.csv", &table.to_csv())
             .map_err(|e| e.to_string())?;
-        if !args.output.no_charts {
-            super::figures::sweep_chart(&mut out, &scenarios[0], &axes, &metric, &values)?;
+        let charts = if args.output.no_charts {
+            None
+        } else {
+            let charts: Vec<_> =
+                super::figures::sweep_chart(&scenarios[0], &axes, &metric, &values)?
+                    .into_iter()
+                    .collect();
+            super::figures::write_charts(&mut out, &charts)?;
+            Some(charts)
+        };
+        if options.report {
+            let html = sweep_report(&base.scenario, &scenarios, &axes, &points, &metric, &values)
+                .map(|study| report::study_report(&study, charts.as_deref(), &options.context))
+                .unwrap_or_default();
+            out.write(export::REPORT, html.as_bytes())
+                .map_err(|e| e.to_string())?;
         }
         if args.output.xlsx {
             let first = [xlsx::table_sheet("sweep", &table)];
@@ -339,4 +356,96 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         println!("wrote to {}/: {}", dir.display(), names.join(", "));
     }
     Ok(())
+}
+
+/// The report of a sweep: one row per grid point with the metric, its
+/// standard error and its 90% interval.
+fn sweep_report<'a>(
+    base: &'a Scenario,
+    scenarios: &[Scenario],
+    axes: &[Axis],
+    points: &[Vec<String>],
+    metric: &Metric,
+    values: &[Option<MetricValue>],
+) -> Option<report::StudyReport<'a>> {
+    let first = scenarios.first()?;
+    let probability = values
+        .iter()
+        .flatten()
+        .any(|v| matches!(v, MetricValue::Probability { .. }));
+    let show = |x: f64| {
+        if probability {
+            format!("{:.2}%", 100.0 * x)
+        } else {
+            format!("{x:.3}")
+        }
+    };
+    let mut headers = vec!["point".to_string()];
+    headers.extend(axes.iter().map(|a| a.path.clone()));
+    headers.extend([
+        metric.label(),
+        "± se".into(),
+        if probability {
+            "90% interval (Wilson)".into()
+        } else {
+            "90% band (p5–p95 of paths)".into()
+        },
+    ]);
+    let mut rows = Vec::new();
+    let mut seen: Vec<(f64, String)> = Vec::new();
+    for (i, (point, v)) in points.iter().zip(values).enumerate() {
+        let mut row = vec![(i + 1).to_string()];
+        row.extend(
+            point
+                .iter()
+                .map(|o| o.split_once('=').map_or("", |x| x.1).to_string()),
+        );
+        match v {
+            Some(v) => {
+                let (lo, hi) = v.band90();
+                row.extend([
+                    show(v.point()),
+                    show(v.se()),
+                    format!("{} to {}", show(lo), show(hi)),
+                ]);
+                seen.push((v.point(), point.join(" ")));
+            }
+            None => row.extend(["n/a".into(), String::new(), String::new()]),
+        }
+        rows.push(row);
+    }
+    let mut headline = vec![format!(
+        "{} grid points of {} ({} paths each, seed {} at every point: common random numbers); metric {}.",
+        points.len(),
+        axes.iter()
+            .map(|a| format!("{} ({} values)", a.path, a.values.len()))
+            .collect::<Vec<_>>()
+            .join(" × "),
+        first.simulation.paths,
+        first.simulation.seed,
+        metric.key()
+    )];
+    let lo = seen.iter().min_by(|a, b| a.0.total_cmp(&b.0));
+    let hi = seen.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        headline.push(format!(
+            "The metric is lowest, {}, at {} and highest, {}, at {}.",
+            show(lo.0),
+            lo.1,
+            show(hi.0),
+            hi.1
+        ));
+    }
+    Some(report::StudyReport {
+        title: format!("revshare sweep: {}", base.name),
+        headline,
+        table_title: format!("{} at each grid point", metric.label()),
+        headers,
+        rows,
+        scenario: base,
+        repro: vec![
+            report::ReproLine::fixed("paths per point", first.simulation.paths.to_string()),
+            report::ReproLine::fixed("seed (every point)", first.simulation.seed.to_string()),
+        ],
+    })
 }

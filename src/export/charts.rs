@@ -1,10 +1,15 @@
 //! Export, pictures: the charts of a run. Turns a finished
 //! [`RunResult`] into the inputs of the drawing layer ([`super::draw`]) and
 //! renders them. Every number drawn comes from the result: per-step
-//! quantile bands from its step table, histogram bins from its per-path
-//! [`Distribution`]s, the cap-hit curve from the hit-time distribution;
-//! the drawing layer only draws. Rendering does no I/O; the output manager
+//! quantile bands from its step table, histogram bins and exceedance
+//! curves from its per-path [`Distribution`]s, the cap-hit curve from the
+//! hit-time distribution, the payment schedules from its annual table; the
+//! drawing layer only draws. Rendering does no I/O; the output manager
 //! ([`super::manager::OutputDir`]) writes the files.
+//!
+//! Titles, legends and axes use the scenario's display `labels` for
+//! series, flows, parties and regimes (a name without one is shown as
+//! written), and every axis names its unit.
 //!
 //! The charts of a run (file stems; each is written as `.png` and `.svg`):
 //!
@@ -13,8 +18,14 @@
 //! * `fan_cumulative_<flow>`: cumulative payments of one flow in every
 //!   regime that has it (5–95, 25–75%, medians), caps and accrual window;
 //! * `cap_hit_<regime>_<flow>`: P(cap reached by date), for capped flows;
-//! * `hist_total_<regime>_<flow>` and `hist_delta_net_<regime>_<party>`:
-//!   histograms of flow totals and of each party's gain vs the baseline;
+//! * `exceedance_total_<flow>`: P(total > x) of one flow in every regime
+//!   that has it (a cap shows as the drop at the cap);
+//! * `hist_total_<regime>_<flow>`: histogram of a flow's total; the paths
+//!   that pay exactly a cap are a bar of their own, on the same scale;
+//! * `hist_delta_net_<regime>_<party>`: each party's gain vs the baseline;
+//! * `exceedance_delta_net_<regime>`: P(gain > x) of each compared party;
+//! * `schedule_<regime>`: payments per calendar year of each flow (mean,
+//!   p5–p95), the cash-flow profile of `annual.csv`;
 //! * `annual_revenue_<series>`: per calendar year p5/p25/p50/p75/p95 boxes.
 //!
 //! Names are lowercased and every character other than `a-z 0-9 _ -` is
@@ -25,10 +36,11 @@ use std::collections::BTreeSet;
 use rayon::prelude::*;
 
 use crate::export::draw::{
-    self, Band, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart, CurveSeries, FanChart,
-    FanSeries, HistogramChart, ReferenceLine, ReferencePoint, Rendered, Rgb, PALETTE,
+    self, Band, BarChart, BarGroup, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart,
+    CurveSeries, FanChart, FanSeries, HistogramChart, PointMass, ReferenceLine, ReferencePoint,
+    Rendered, Rgb, XAxis, PALETTE,
 };
-use crate::result::{Distribution, RunResult, StepQuantity};
+use crate::result::{AnnualQuantity, Distribution, RunResult, StepQuantity};
 use crate::scenario::{Flow, Scenario};
 use crate::statistics::Stat;
 use crate::summary::Summary;
@@ -47,6 +59,10 @@ const HIST_BINS: usize = 60;
 const HIST_RANGE: (f64, f64) = (0.005, 0.995);
 /// Points per year of the cap-hit curve (about every 3 days).
 const CAP_HIT_POINTS_PER_YEAR: usize = 120;
+/// Points of an exceedance curve.
+const EXCEEDANCE_POINTS: usize = 400;
+/// An uncapped exceedance curve ends at this quantile (the caption says so).
+const EXCEEDANCE_TOP: f64 = 0.995;
 
 /// Image size of every chart of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,18 +111,28 @@ impl std::str::FromStr for ChartSize {
     }
 }
 
+/// What the charts show beyond the run itself (the chart options of the
+/// command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChartOptions {
+    /// Fan charts on a log-scale y axis (`--log-y`).
+    pub log_y: bool,
+}
+
 /// The input of one chart, for the drawing function of its kind.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ChartInput {
     /// A fan chart (revenue run rate, cumulative payments).
     Fan(FanChart),
-    /// A cumulative-probability chart (cap-hit timing).
+    /// A probability-curve chart (cap-hit timing, exceedance curves).
     Cumulative(CumulativeChart),
     /// A histogram (totals, gains vs the baseline).
     Histogram(HistogramChart),
     /// A box chart (annual revenue).
     Box(BoxChart),
+    /// A grouped bar chart (payment schedules).
+    Bars(BarChart),
 }
 
 /// One chart of a run, ready to draw.
@@ -128,6 +154,7 @@ impl ChartSpec {
             ChartInput::Cumulative(c) => &c.title,
             ChartInput::Histogram(c) => &c.title,
             ChartInput::Box(c) => &c.title,
+            ChartInput::Bars(c) => &c.title,
         }
     }
 
@@ -143,15 +170,20 @@ impl ChartSpec {
             ChartInput::Cumulative(c) => draw::cumulative_chart(c, &style),
             ChartInput::Histogram(c) => draw::histogram_chart(c, &style),
             ChartInput::Box(c) => draw::box_chart(c, &style),
+            ChartInput::Bars(c) => draw::bar_chart(c, &style),
         }
     }
 }
 
-/// A rendered chart: its file stem and the PNG and SVG.
+/// A rendered chart: its file stem, title, caption and the PNG and SVG.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedChart {
     /// File stem (see [`ChartSpec::name`]).
     pub name: String,
+    /// The chart's title (as drawn).
+    pub title: String,
+    /// The chart's caption (as drawn).
+    pub caption: String,
     /// The drawing.
     pub rendered: Rendered,
 }
@@ -182,13 +214,16 @@ impl std::error::Error for ReportError {
 pub fn render_charts(
     result: &RunResult,
     size: ChartSize,
+    opts: &ChartOptions,
 ) -> Result<Vec<RenderedChart>, ReportError> {
-    chart_specs(result)
+    chart_specs(result, opts)
         .par_iter()
         .map(|spec| {
             spec.render(size)
                 .map(|rendered| RenderedChart {
                     name: spec.name.clone(),
+                    title: spec.title().to_string(),
+                    caption: spec.caption.clone(),
                     rendered,
                 })
                 .map_err(|source| ReportError {
@@ -200,8 +235,8 @@ pub fn render_charts(
 }
 
 /// The charts of a run, in a fixed order (see the module docs).
-pub fn chart_specs(result: &RunResult) -> Vec<ChartSpec> {
-    let r = Reporter::new(result);
+pub fn chart_specs(result: &RunResult, opts: &ChartOptions) -> Vec<ChartSpec> {
+    let r = Reporter::new(result, *opts);
     let summary = &result.summary;
     let series = result.scenario().series.len();
     let flows = result.flows.len();
@@ -217,6 +252,9 @@ pub fn chart_specs(result: &RunResult) -> Vec<ChartSpec> {
             specs.push(r.cap_hit(f));
         }
     }
+    for name in r.flow_names() {
+        specs.extend(r.total_exceedance(&name));
+    }
     for f in 0..flows {
         specs.push(r.total_histogram(f));
     }
@@ -226,6 +264,10 @@ pub fn chart_specs(result: &RunResult) -> Vec<ChartSpec> {
                 specs.push(spec);
             }
         }
+        specs.extend(r.delta_exceedance(reg));
+    }
+    for reg in result.scenario().regimes.keys() {
+        specs.extend(r.schedule(reg));
     }
     for s in 0..series {
         specs.push(r.annual_boxes(s));
@@ -302,6 +344,11 @@ fn month_of(t: f64) -> String {
     format!("{} {}", MONTHS[m], y as i64)
 }
 
+/// A percentage with one decimal, e.g. "96.5%".
+fn pct(p: f64) -> String {
+    format!("{:.1}%", 100.0 * p)
+}
+
 /// Paths that all have one value (the paths that pay exactly a cap).
 struct Atom {
     /// The value, the upper end of the histogram's axis.
@@ -314,16 +361,18 @@ struct Atom {
 struct Reporter<'a> {
     result: &'a RunResult,
     summary: &'a Summary,
-    /// "base · 100,000 paths · seed 42".
+    opts: ChartOptions,
+    /// "Scenario base · 100,000 paths · seed 42 · …".
     run_line: String,
 }
 
 impl<'a> Reporter<'a> {
-    fn new(result: &'a RunResult) -> Reporter<'a> {
+    fn new(result: &'a RunResult, opts: ChartOptions) -> Reporter<'a> {
         let sc = result.scenario();
         Reporter {
             result,
             summary: &result.summary,
+            opts,
             run_line: format!(
                 "Scenario {} · {} paths · seed {} · {}–{}, {} steps/year",
                 sc.name,
@@ -338,6 +387,29 @@ impl<'a> Reporter<'a> {
 
     fn sc(&self) -> &'a Scenario {
         self.result.scenario()
+    }
+
+    /// Display name of a regime.
+    fn regime_label(&self, regime: &'a str) -> &'a str {
+        self.sc().labels.regime(regime)
+    }
+
+    /// Display name of a party.
+    fn party_label(&self, party: &'a str) -> &'a str {
+        self.sc().labels.party(party)
+    }
+
+    /// Display name of a flow: its label, else "payer → payee (name)".
+    fn flow_label(&self, flow: &Flow) -> String {
+        match self.sc().labels.flows.get(&flow.name) {
+            Some(l) => l.clone(),
+            None => format!(
+                "{} → {} ({})",
+                self.party_label(&flow.payer),
+                self.party_label(&flow.payee),
+                flow.name
+            ),
+        }
     }
 
     /// Calendar time at the end of each recorded step.
@@ -378,6 +450,15 @@ impl<'a> Reporter<'a> {
         names
     }
 
+    /// The result flows named `name`, the baseline's first.
+    fn flows_named(&self, name: &str) -> Vec<usize> {
+        let mut flows: Vec<usize> = (0..self.result.flows.len())
+            .filter(|&f| self.flow(f).name == name)
+            .collect();
+        flows.sort_by_key(|&f| self.regime_name(f) != self.sc().baseline);
+        flows
+    }
+
     /// Per-step quantiles at `levels` of one step column, one vector per level.
     fn step_bands(
         &self,
@@ -408,43 +489,74 @@ impl<'a> Reporter<'a> {
             .map(|r| ReferenceLine {
                 value: r.value,
                 label: r.label.clone(),
+                hue: None,
             })
             .collect()
     }
 
-    /// The cap that is still payable inside the simulation, and its label.
+    /// The cap that is still payable inside the simulation, and its label
+    /// (in the regime's hue).
     fn cap_line(&self, f: usize, with_regime: bool) -> Option<ReferenceLine> {
         let flow = self.flow(f);
         let cap = flow.cap?;
-        let regime = if with_regime {
-            format!("{} cap", self.regime_name(f))
+        let regime = self.regime_name(f);
+        let name = if with_regime {
+            format!("{} cap", self.regime_label(regime))
         } else {
             "cap".to_string()
         };
         let pbs = flow.paid_before_start;
+        let hue = Some(self.hue_of_regime(regime));
         Some(if pbs > 0.0 {
             ReferenceLine {
                 value: (cap - pbs).max(0.0),
                 label: format!(
-                    "{regime} {} − {} paid before {} = {} left",
+                    "{name} {} − {} paid before {} = {} left",
                     money(cap),
                     money(pbs),
                     self.sc().start_year,
                     money((cap - pbs).max(0.0))
                 ),
+                hue,
             }
         } else {
             ReferenceLine {
                 value: cap,
-                label: format!("{regime} {}", money(cap)),
+                label: format!("{name} {}", money(cap)),
+                hue,
             }
         })
+    }
+
+    /// P(X > x) of `acc` on a grid from its smallest value to `hi`: x and
+    /// the share of the `n` paths above each x.
+    fn exceedance(acc: &Distribution, hi: f64, n: u64) -> (Vec<f64>, Vec<f64>) {
+        let lo = acc.range().0;
+        let n = n.max(1) as f64;
+        if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+            let v = if lo.is_finite() { lo } else { 0.0 };
+            return (vec![v - 1.0, v, v], vec![1.0, 1.0, 0.0]);
+        }
+        let edges: Vec<f64> = (0..=EXCEEDANCE_POINTS)
+            .map(|i| lo + (hi - lo) * i as f64 / EXCEEDANCE_POINTS as f64)
+            .collect();
+        let bins = acc.bin_counts(&edges);
+        // Paths at or above each edge: those in its bin and every later one.
+        let mut above = bins.above;
+        let mut y = vec![0.0; edges.len()];
+        y[edges.len() - 1] = above as f64 / n;
+        for i in (0..bins.counts.len()).rev() {
+            above += bins.counts[i];
+            y[i] = above as f64 / n;
+        }
+        (edges, y)
     }
 
     // -- charts -------------------------------------------------------------
 
     fn revenue_fan(&self, s: usize) -> ChartSpec {
         let name = self.sc().series.keys().nth(s).expect("a series index");
+        let label = self.sc().labels.series(name);
         let q = self.step_bands(&FAN_LEVELS, StepQuantity::RunRate, "", name);
         let band = |label: &str, lo: usize, hi: usize| Band {
             label: label.into(),
@@ -467,20 +579,28 @@ impl<'a> Reporter<'a> {
         } else {
             " Markers: the scenario's reference points (labels say what each is)."
         };
+        let log_note = if self.opts.log_y {
+            " Log scale: equal steps are equal growth factors."
+        } else {
+            ""
+        };
         ChartSpec {
             name: format!("fan_revenue_{}", file_part(name)),
             caption: format!(
                 "{}.\nBands: equal-tail 5–95%, 10–90% and 25–75% of paths at each date; line: median. \
-                 Run rate = revenue annualised at that instant ($B/year).{refs_note}",
+                 Run rate = revenue annualised at that instant ($B/year).{refs_note}{log_note}",
                 self.run_line
             ),
             input: ChartInput::Fan(FanChart {
-                title: format!("{name}: annualised revenue run rate"),
+                title: format!("{label}: annualised run rate"),
                 x_label: "Calendar year".into(),
-                y_label: "Run rate, $B/year".into(),
+                y_label: format!(
+                    "Run rate, $B/year{}",
+                    if self.opts.log_y { " (log scale)" } else { "" }
+                ),
                 x: self.times(),
                 series: vec![FanSeries {
-                    label: name.clone(),
+                    label: String::new(),
                     hue: PALETTE[s % PALETTE.len()],
                     median: q[3].clone(),
                     bands: vec![band("5–95%", 0, 6), band("10–90%", 1, 5), band("25–75%", 2, 4)],
@@ -488,6 +608,7 @@ impl<'a> Reporter<'a> {
                 reference_points,
                 horizontal_lines: Vec::new(),
                 vertical_lines: Vec::new(),
+                log_y: self.opts.log_y,
             }),
         }
     }
@@ -496,10 +617,7 @@ impl<'a> Reporter<'a> {
         let sc = self.sc();
         let start = sc.start_year;
         // The baseline first, so that the other regimes are drawn on top.
-        let mut flows: Vec<usize> = (0..self.result.flows.len())
-            .filter(|&f| self.flow(f).name == flow_name)
-            .collect();
-        flows.sort_by_key(|&f| self.regime_name(f) != sc.baseline);
+        let flows = self.flows_named(flow_name);
         let several = flows.len() > 1;
         let levels = [0.05, 0.25, 0.50, 0.75, 0.95];
         let mut series = Vec::new();
@@ -509,7 +627,7 @@ impl<'a> Reporter<'a> {
             let regime = self.regime_name(f);
             let q = self.step_bands(&levels, StepQuantity::CumulativePayment, regime, flow_name);
             series.push(FanSeries {
-                label: regime.to_string(),
+                label: self.regime_label(regime).to_string(),
                 hue: self.hue_of_regime(regime),
                 median: q[2].clone(),
                 bands: vec![
@@ -538,11 +656,13 @@ impl<'a> Reporter<'a> {
                 vertical_lines.push(ReferenceLine {
                     value: from as f64,
                     label: format!("accrual starts 1 Jan {from}"),
+                    hue: None,
                 });
             }
             vertical_lines.push(ReferenceLine {
                 value: (to + 1) as f64,
                 label: format!("accrual window ends 31 Dec {to}"),
+                hue: None,
             });
         }
         let first = self.flow(flows[0]);
@@ -557,7 +677,7 @@ impl<'a> Reporter<'a> {
                     .flows
                     .get(flow_name)?
                     .total;
-                Some(format!("{regime} {}", money(t.mean)))
+                Some(format!("{} {}", self.regime_label(regime), money(t.mean)))
             })
             .collect();
         let mut means_note = format!(" Mean totals: {}.", means.join(", "));
@@ -565,7 +685,7 @@ impl<'a> Reporter<'a> {
             .regimes
             .keys()
             .filter(|r| !flows.iter().any(|&f| self.regime_name(f) == r.as_str()))
-            .map(|r| r.as_str())
+            .map(|r| self.regime_label(r))
             .collect();
         if !absent.is_empty() {
             means_note.push_str(&format!(
@@ -578,25 +698,31 @@ impl<'a> Reporter<'a> {
         } else {
             ""
         };
+        let log_note = if self.opts.log_y {
+            " Log scale: zero payments (before the first) are not drawn."
+        } else {
+            ""
+        };
         ChartSpec {
             name: format!("fan_cumulative_{}", file_part(flow_name)),
             caption: format!(
-                "{}.\nBands: equal-tail 5–95% and 25–75% of paths at each date; lines: medians. \
-                 Cumulative = payments made inside the simulation, from 1 Jan {start} (as in steps.csv).{means_note}{pbs_note}",
+                "{}.\nBands: equal-tail 5–95% and 25–75% of paths at each date, outlined where they overlap; lines: medians. \
+                 Cumulative = payments made inside the simulation, from 1 Jan {start} (as in steps.csv).{means_note}{pbs_note}{log_note}",
                 self.run_line
             ),
             input: ChartInput::Fan(FanChart {
-                title: format!(
-                    "Cumulative payments {} → {}: {flow_name}",
-                    first.payer, first.payee
-                ),
+                title: format!("Cumulative payments: {}", self.flow_label(first)),
                 x_label: "Calendar year".into(),
-                y_label: format!("Paid since 1 Jan {start}, $B"),
+                y_label: format!(
+                    "Paid since 1 Jan {start}, $B{}",
+                    if self.opts.log_y { " (log scale)" } else { "" }
+                ),
                 x: self.times(),
                 series,
                 reference_points: Vec::new(),
                 horizontal_lines,
                 vertical_lines,
+                log_y: self.opts.log_y,
             }),
         }
     }
@@ -681,8 +807,10 @@ impl<'a> Reporter<'a> {
             vertical_lines.push(ReferenceLine {
                 value: (flow.to_year + 1) as f64,
                 label: format!("accrual window ends 31 Dec {}", flow.to_year),
+                hue: None,
             });
         }
+        let regime_label = self.regime_label(regime);
         ChartSpec {
             name: format!(
                 "cap_hit_{}_{}",
@@ -696,14 +824,14 @@ impl<'a> Reporter<'a> {
             ),
             input: ChartInput::Cumulative(CumulativeChart {
                 title: format!(
-                    "When is the {} cap on {} reached? ({regime})",
-                    money(flow.cap.unwrap_or(f64::NAN)),
-                    flow.name
+                    "When is the {} cap on {} reached? ({regime_label})",
+                    money(cap),
+                    self.flow_label(flow)
                 ),
                 x_label: "Calendar year".into(),
-                y_label: "P(cap reached by date)".into(),
+                y_label: "Paths that reached the cap by the date, %".into(),
                 series: vec![CurveSeries {
-                    label: format!("{regime}: P(reached by date)"),
+                    label: format!("{regime_label}: P(reached by date)"),
                     hue: self.hue_of_regime(regime),
                     x,
                     y,
@@ -711,8 +839,179 @@ impl<'a> Reporter<'a> {
                 step: false,
                 annotation,
                 vertical_lines,
+                x_axis: XAxis::Year,
             }),
         }
+    }
+
+    /// P(total > x) of flow `flow_name` in every regime that has it.
+    fn total_exceedance(&self, flow_name: &str) -> Option<ChartSpec> {
+        let flows = self.flows_named(flow_name);
+        let n = self.result.paths();
+        // One x range for every curve: to the largest cap (and a little
+        // beyond), or to the top quantile of the uncapped totals.
+        let mut hi = f64::NEG_INFINITY;
+        let mut tail_note = false;
+        for &f in &flows {
+            let acc = &self.result.flows[f].total;
+            let top = match self.cap_line(f, false) {
+                Some(c) => c.value.max(acc.range().1),
+                None => {
+                    tail_note = true;
+                    acc.quantiles_at(&[EXCEEDANCE_TOP])[0]
+                }
+            };
+            hi = hi.max(top);
+        }
+        if !hi.is_finite() {
+            return None;
+        }
+        let hi = hi * 1.02 + 1e-9;
+        let mut series = Vec::new();
+        let mut annotation = Vec::new();
+        let mut vertical_lines = Vec::new();
+        for &f in &flows {
+            let regime = self.regime_name(f);
+            let (x, y) = Self::exceedance(&self.result.flows[f].total, hi, n);
+            series.push(CurveSeries {
+                label: self.regime_label(regime).to_string(),
+                hue: self.hue_of_regime(regime),
+                x,
+                y,
+            });
+            if let Some(mut c) = self.cap_line(f, flows.len() > 1) {
+                let hits = self.result.flows[f].hits;
+                annotation.push(format!(
+                    "{}: {} of paths pay exactly the cap (the drop at {})",
+                    self.regime_label(regime),
+                    pct(hits as f64 / n.max(1) as f64),
+                    money(c.value)
+                ));
+                c.hue = Some(self.hue_of_regime(regime));
+                vertical_lines.push(c);
+            }
+            for mut r in self.flow_references(f) {
+                r.label = format!("{} ({})", r.label, self.regime_label(regime));
+                vertical_lines.push(r);
+            }
+        }
+        let first = self.flow(flows[0]);
+        let sc = self.sc();
+        Some(ChartSpec {
+            name: format!("exceedance_total_{}", file_part(flow_name)),
+            caption: format!(
+                "{}.\nCurve: share of paths whose total paid inside the simulation exceeds each amount (1 − the cumulative distribution), \
+                 read from the per-path distribution.{}",
+                self.run_line,
+                if tail_note {
+                    format!(
+                        " The x axis ends at the p{:.1} of the uncapped totals; the curve goes on to the largest path.",
+                        100.0 * EXCEEDANCE_TOP
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            input: ChartInput::Cumulative(CumulativeChart {
+                title: format!(
+                    "How likely is each total? {} {}–{}",
+                    self.flow_label(first),
+                    sc.start_year,
+                    sc.end_year
+                ),
+                x_label: format!("Total paid {}–{}, $B", sc.start_year, sc.end_year),
+                y_label: "Paths paying more than the amount, %".into(),
+                series,
+                step: false,
+                annotation,
+                vertical_lines,
+                x_axis: XAxis::Amount,
+            }),
+        })
+    }
+
+    /// P(gain > x) of every compared party under `regime`.
+    fn delta_exceedance(&self, regime: &str) -> Option<ChartSpec> {
+        let comps: Vec<_> = self
+            .result
+            .comparisons
+            .iter()
+            .filter(|c| c.regime == regime)
+            .collect();
+        if comps.is_empty() {
+            return None;
+        }
+        let n = self.result.paths();
+        let mut hi = f64::NEG_INFINITY;
+        for c in &comps {
+            hi = hi.max(c.delta_net.quantiles_at(&[EXCEEDANCE_TOP])[0]);
+        }
+        if !hi.is_finite() {
+            return None;
+        }
+        let lo = comps
+            .iter()
+            .map(|c| c.delta_net.quantiles_at(&[1.0 - EXCEEDANCE_TOP])[0])
+            .fold(f64::INFINITY, f64::min);
+        let pad = 0.02 * (hi - lo).abs().max(1.0);
+        let baseline = &self.sc().baseline;
+        let mut series = Vec::new();
+        let mut annotation = Vec::new();
+        for (k, c) in comps.iter().enumerate() {
+            let (x, y) = Self::exceedance(&c.delta_net, hi + pad, n);
+            // Start the axis at the common lower quantile, not at the
+            // most extreme path.
+            let keep: Vec<usize> = (0..x.len()).filter(|&i| x[i] >= lo - pad).collect();
+            let (x, y): (Vec<f64>, Vec<f64>) = keep.iter().map(|&i| (x[i], y[i])).unzip();
+            let gain = self
+                .summary
+                .comparisons
+                .get(regime)
+                .and_then(|m| m.get(&c.party))
+                .map(|_| {
+                    let above0 = Self::exceedance(&c.delta_net, 0.0, n);
+                    above0.1.last().copied().unwrap_or(f64::NAN)
+                });
+            if let Some(p) = gain {
+                annotation.push(format!(
+                    "{}: gains on {} of paths",
+                    self.party_label(&c.party),
+                    pct(p)
+                ));
+            }
+            series.push(CurveSeries {
+                label: self.party_label(&c.party).to_string(),
+                hue: PALETTE[(k + 2) % PALETTE.len()],
+                x,
+                y,
+            });
+        }
+        let rl = self.regime_label(regime);
+        let bl = self.regime_label(baseline);
+        Some(ChartSpec {
+            name: format!("exceedance_delta_net_{}", file_part(regime)),
+            caption: format!(
+                "{}.\nCurve: share of paths on which the party's net position under {rl} exceeds its net position under {bl} \
+                 by more than each amount (path by path). The x axis spans p{:.1}–p{:.1} of the changes.",
+                self.run_line,
+                100.0 * (1.0 - EXCEEDANCE_TOP),
+                100.0 * EXCEEDANCE_TOP
+            ),
+            input: ChartInput::Cumulative(CumulativeChart {
+                title: format!("How likely is each gain? {rl} against {bl}"),
+                x_label: format!("Change in net position per path ({rl} − {bl}), $B"),
+                y_label: "Paths gaining more than the amount, %".into(),
+                series,
+                step: false,
+                annotation,
+                vertical_lines: vec![ReferenceLine {
+                    value: 0.0,
+                    label: "no change".into(),
+                    hue: None,
+                }],
+                x_axis: XAxis::Amount,
+            }),
+        })
     }
 
     /// A histogram of accumulator `acc` with `stat`'s markers.
@@ -754,9 +1053,10 @@ impl<'a> Reporter<'a> {
         let hist = acc.histogram(lo, hi, HIST_BINS);
         let (edges, mut counts, outside) = match hist {
             Some(h) => (h.edges, h.bins.counts, h.bins.below + h.bins.above),
-            None => (vec![0.0, 1.0], vec![0], 0),
+            None => (vec![lo, hi], vec![0], 0),
         };
         let paths = acc.count().max(1) as f64;
+        let mut point_mass = None;
         let mut range_note = if collapsed {
             "the values do not vary: the x axis is a window around them".to_string()
         } else {
@@ -770,56 +1070,72 @@ impl<'a> Reporter<'a> {
                 100.0 * outside as f64 / paths
             )
         };
-        if let (Some(a), Some(last)) = (&atom, counts.last_mut()) {
-            // The atom's paths sit in the last bin (closed at the cap).
-            *last -= a.count.min(*last);
-            range_note.push_str(&format!(
-                "; the {:.1}% of paths that pay exactly the cap are not drawn as a bar (the bars show the others)",
-                100.0 * a.count as f64 / paths
-            ));
-        }
         let width = edges.get(1).zip(edges.first()).map_or(0.0, |(b, a)| b - a);
+        if let Some(a) = &atom {
+            // The atom's paths sit in the last bin (closed at the cap):
+            // they are drawn as a bar of their own.
+            if let Some(last) = counts.last_mut() {
+                *last -= a.count.min(*last);
+            }
+            let below: u64 = counts.iter().sum();
+            range_note.push_str(&format!(
+                "; the {} of paths that pay exactly the cap are the dark bar right of it, the {} below the cap the light bars, all on one scale",
+                pct(a.count as f64 / paths),
+                pct(below as f64 / paths)
+            ));
+            point_mass = Some(PointMass {
+                value: a.value,
+                count: a.count,
+                label: format!("pay exactly the {} cap", money(a.value)),
+            });
+        }
         let markers = match stat {
             Some(s) => vec![
                 ReferenceLine {
                     value: s.mean,
                     label: format!("mean {}", money(s.mean)),
+                    hue: None,
                 },
                 ReferenceLine {
                     value: s.p50,
                     label: format!("median {}", money(s.p50)),
+                    hue: None,
                 },
                 ReferenceLine {
                     value: s.p5,
                     label: format!("p5 {}", money(s.p5)),
+                    hue: None,
                 },
                 ReferenceLine {
                     value: s.p95,
                     label: format!("p95 {}", money(s.p95)),
+                    hue: None,
                 },
             ],
             None => Vec::new(),
         };
+        let bars_label = if atom.is_some() {
+            format!("below the cap, bins of {}", money(width))
+        } else {
+            format!("paths, bins of {}", money(width))
+        };
         ChartSpec {
             name,
             caption: format!(
-                "{}.\nBars: share of {} in bins of {} ({} bins); {range_note}. Markers: mean, median, 5th and 95th percentile.",
+                "{}.\nBars: share of all paths in bins of {} ({} bins); {range_note}. Lines: mean, median, 5th and 95th percentile (named in the legend).",
                 self.run_line,
-                if atom.is_some() { "the paths below the cap" } else { "paths" },
                 money(width),
                 counts.len()
             ),
             input: ChartInput::Histogram(HistogramChart {
                 title,
                 x_label,
-                y_label: if atom.is_some() {
-                    "Share of the paths that stay below the cap".into()
-                } else {
-                    "Share of paths".into()
-                },
+                y_label: "Share of paths, %".into(),
                 edges,
                 counts,
                 hue,
+                bars_label,
+                point_mass,
                 markers,
                 reference_lines,
             }),
@@ -833,18 +1149,16 @@ impl<'a> Reporter<'a> {
         let mut atom = None;
         if let Some(mut l) = self.cap_line(f, false) {
             let hits = self.result.flows[f].hits;
-            l.label = format!(
-                "{}: reached on {:.1}% of paths",
-                l.label,
-                100.0 * hits as f64 / self.result.paths().max(1) as f64
-            );
-            // Leave the bar when every path pays the cap: nothing else to show.
-            let paths = self.result.flows[f].total.count();
-            atom = (hits > 0 && hits < paths).then_some(Atom {
+            atom = (hits > 0).then_some(Atom {
                 value: l.value,
                 count: hits,
             });
-            lines.push(l);
+            // The point mass's bar names the cap; a line only when no
+            // path reaches it.
+            if atom.is_none() {
+                l.label = format!("{}: reached on no path", l.label);
+                lines.push(l);
+            }
         } else {
             // An uncapped flow whose namesake elsewhere is capped: show
             // that cap for comparison.
@@ -864,16 +1178,19 @@ impl<'a> Reporter<'a> {
             .get(regime)
             .and_then(|r| r.flows.get(&flow.name))
             .map(|x| &x.total);
+        let sc = self.sc();
         self.histogram(
             format!("hist_total_{}_{}", file_part(regime), file_part(&flow.name)),
             format!(
-                "Total {} → {} payments, {}–{}: {} ({regime})",
-                flow.payer, flow.payee, flow.from_year, flow.to_year, flow.name
+                "Total paid {}–{}: {} ({})",
+                flow.from_year,
+                flow.to_year,
+                self.flow_label(flow),
+                self.regime_label(regime)
             ),
             format!(
                 "Total paid inside the simulation ({}–{}), $B",
-                self.sc().start_year,
-                self.sc().end_year
+                sc.start_year, sc.end_year
             ),
             &self.result.flows[f].total,
             stat,
@@ -897,19 +1214,79 @@ impl<'a> Reporter<'a> {
             .get(regime)
             .and_then(|c| c.get(party))
             .map(|c| &c.delta_net);
+        let (rl, bl, pl) = (
+            self.sc().labels.regime(regime),
+            self.sc().labels.regime(baseline),
+            self.sc().labels.party(party),
+        );
         Some(self.histogram(
             format!("hist_delta_net_{}_{}", file_part(regime), file_part(party)),
-            format!("{party}: net gain under {regime} vs {baseline}"),
-            format!("Change in net position per path ({regime} − {baseline}), $B"),
+            format!("{pl}: net gain under {rl} vs {bl}"),
+            format!("Change in net position per path ({rl} − {bl}), $B"),
             delta,
             stat,
             PALETTE[2],
             vec![ReferenceLine {
                 value: 0.0,
                 label: "no change".into(),
+                hue: None,
             }],
             None,
         ))
+    }
+
+    /// Payments per calendar year of every flow of `regime`: mean bars with
+    /// p5–p95 whiskers.
+    fn schedule(&self, regime: &str) -> Option<ChartSpec> {
+        let flows = self.sc().regimes.get(regime)?;
+        if flows.is_empty() {
+            return None;
+        }
+        let rows: Vec<_> = self
+            .result
+            .annual
+            .rows
+            .iter()
+            .filter(|r| r.quantity == AnnualQuantity::Payment && r.regime == regime)
+            .collect();
+        let mut years: Vec<i32> = rows.iter().map(|r| r.year).collect();
+        years.dedup();
+        if years.is_empty() {
+            return None;
+        }
+        let groups = flows
+            .iter()
+            .enumerate()
+            .map(|(k, flow)| {
+                let at = |y: i32| rows.iter().find(|r| r.year == y && r.name == flow.name);
+                let get = |y: i32, f: &dyn Fn(&Stat) -> f64| at(y).map_or(f64::NAN, |r| f(&r.stat));
+                BarGroup {
+                    label: self.flow_label(flow),
+                    hue: PALETTE[(k + self.regime_index(regime)) % PALETTE.len()],
+                    values: years.iter().map(|&y| get(y, &|s| s.mean)).collect(),
+                    lower: years.iter().map(|&y| get(y, &|s| s.p5)).collect(),
+                    upper: years.iter().map(|&y| get(y, &|s| s.p95)).collect(),
+                }
+            })
+            .collect();
+        let rl = self.regime_label(regime);
+        Some(ChartSpec {
+            name: format!("schedule_{}", file_part(regime)),
+            caption: format!(
+                "{}.\nBars: mean payment of each flow in each calendar year (as in annual.csv); whiskers: 5th–95th percentile of paths. \
+                 Payments inside the simulation only.",
+                self.run_line
+            ),
+            input: ChartInput::Bars(BarChart {
+                title: format!("Payment schedule per calendar year: {rl}"),
+                x_label: "Calendar year".into(),
+                y_label: "Paid in the year, $B".into(),
+                categories: years.iter().map(|y| y.to_string()).collect(),
+                groups,
+                interval_label: "whiskers: 5th–95th percentile".into(),
+                horizontal_lines: Vec::new(),
+            }),
+        })
     }
 
     fn annual_boxes(&self, s: usize) -> ChartSpec {
@@ -928,6 +1305,7 @@ impl<'a> Reporter<'a> {
                         p50: st.p50,
                         p75: st.p75,
                         p95: st.p95,
+                        hue: None,
                     })
                     .collect()
             })
@@ -939,12 +1317,17 @@ impl<'a> Reporter<'a> {
                 self.run_line
             ),
             input: ChartInput::Box(BoxChart {
-                title: format!("{name}: revenue earned per calendar year"),
+                title: format!(
+                    "{}: revenue earned per calendar year",
+                    self.sc().labels.series(name)
+                ),
                 x_label: "Calendar year".into(),
-                y_label: "Revenue in year, $B".into(),
+                y_label: "Revenue in the year, $B".into(),
                 categories,
                 hue: PALETTE[s % PALETTE.len()],
                 horizontal_lines: Vec::new(),
+                y_range: None,
+                hue_legend: Vec::new(),
             }),
         }
     }

@@ -6,12 +6,14 @@
 pub mod charts;
 pub mod draw;
 pub mod manager;
+pub mod report;
 pub mod xlsx;
 
 use std::fmt::Write as _;
 
-use self::charts::{ChartSize, ReportError};
+use self::charts::{ChartOptions, ChartSize, ReportError};
 use self::manager::{OutputDir, OutputError};
+use self::report::ReportContext;
 use crate::result::RunResult;
 use crate::statistics::Stat;
 use crate::study::compare::csv_number;
@@ -22,24 +24,40 @@ pub const QUANTILE_COLUMNS: [&str; 9] =
     ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"];
 
 /// What a run writes (the output flags shared by every command).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputOptions {
     /// Render the PNG and SVG charts into `charts/`.
     pub charts: bool,
     /// Chart image size.
     pub chart_size: ChartSize,
+    /// Fan charts on a log-scale y axis.
+    pub log_y: bool,
     /// Also write `results.xlsx`.
     pub xlsx: bool,
+    /// Write `report.html` (the charts in it when they are drawn).
+    pub report: bool,
+    /// What the report says about how the result was made.
+    pub context: ReportContext,
 }
 
 impl Default for OutputOptions {
-    /// Charts at the default size, no workbook.
+    /// Charts at the default size and the report; no workbook.
     fn default() -> OutputOptions {
         OutputOptions {
             charts: true,
             chart_size: ChartSize::default(),
+            log_y: false,
             xlsx: false,
+            report: true,
+            context: ReportContext::default(),
         }
+    }
+}
+
+impl OutputOptions {
+    /// The chart options these output options ask for.
+    pub fn chart_options(&self) -> ChartOptions {
+        ChartOptions { log_y: self.log_y }
     }
 }
 
@@ -77,24 +95,38 @@ impl From<OutputError> for ExportError {
 /// Folder of the charts inside a run's output directory.
 pub const CHARTS_DIR: &str = "charts";
 
+/// Name of a result's report.
+pub const REPORT: &str = "report.html";
+
 /// The files of one run, as (relative name, bytes): the charts
 /// (`charts/<name>.png` and `.svg`) unless `opts.charts` is off,
 /// `steps.csv` (when the run recorded per-step statistics), `annual.csv`,
-/// `results.xlsx` with `opts.xlsx`, and `summary.json`. Charts are drawn
-/// in parallel on rayon's current pool.
+/// `results.xlsx` with `opts.xlsx`, `report.html` unless `opts.report` is
+/// off, and `summary.json`. Charts are drawn in parallel on rayon's
+/// current pool, once for their files and the report.
 pub fn run_files(
     result: &RunResult,
     opts: &OutputOptions,
 ) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
     let mut files = Vec::new();
-    if opts.charts {
-        for c in charts::render_charts(result, opts.chart_size).map_err(ExportError::Chart)? {
-            files.push((format!("{CHARTS_DIR}/{}.png", c.name), c.rendered.png));
-            files.push((
-                format!("{CHARTS_DIR}/{}.svg", c.name),
-                c.rendered.svg.into_bytes(),
-            ));
-        }
+    let drawn = if opts.charts {
+        Some(
+            charts::render_charts(result, opts.chart_size, &opts.chart_options())
+                .map_err(ExportError::Chart)?,
+        )
+    } else {
+        None
+    };
+    if opts.report {
+        let html = report::run_report(result, drawn.as_deref(), &opts.context);
+        files.push((REPORT.into(), html.into_bytes()));
+    }
+    for c in drawn.into_iter().flatten() {
+        files.push((format!("{CHARTS_DIR}/{}.png", c.name), c.rendered.png));
+        files.push((
+            format!("{CHARTS_DIR}/{}.svg", c.name),
+            c.rendered.svg.into_bytes(),
+        ));
     }
     if !result.steps.columns.is_empty() {
         files.push(("steps.csv".into(), steps_csv(result)));

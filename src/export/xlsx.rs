@@ -2,20 +2,30 @@
 //! as one workbook (rust_xlsxwriter). Like the other exporters it returns
 //! bytes; the output manager ([`crate::export::manager`]) writes them.
 //!
-//! Sheets: `summary` (every statistic of summary.json, one row per
-//! quantity), `per year` (annual revenue and payments), `per step` (the
-//! per-step percentiles of steps.csv), and for batches and sweeps a
-//! `comparison` or `sweep` sheet (the [`compare::Table`]). Every sheet has
-//! a frozen, bold header row and an autofilter; money is formatted in $B to
-//! one decimal, probabilities as percentages. A workbook of several runs
-//! stacks their rows, the first column naming the run.
+//! Sheets: `summary` (every statistic of summary.json: every field of each
+//! distribution, the standard error and a 95% interval of each mean, each
+//! probability with its binomial standard error and Wilson 95% interval,
+//! one row per quantity, its summary.json key in the last column), `per
+//! year` (annual revenue and payments, every statistic), `per step` (the
+//! per-step percentiles of steps.csv), `inputs` (every scenario parameter
+//! with its unit, the sources and display names) and `run` (paths, seed,
+//! threads, timing, version). Batches and sweeps lead with a `comparison`
+//! or `sweep` sheet (the [`compare::Table`]); a sensitivity analysis has
+//! its ranked `sensitivity` sheet. Every sheet has a frozen, bold header
+//! row, an autofilter and columns as wide as their contents; money is
+//! formatted in $B, probabilities as percentages, counts and years as
+//! integers. A workbook of several runs stacks their rows, the first
+//! column naming the run.
 
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 
+use crate::export::report::{parameter_unit, scenario_parameters};
 use crate::export::QUANTILE_COLUMNS;
 use crate::result::RunResult;
+use crate::scenario::Scenario;
 use crate::statistics::Stat;
 use crate::study::compare::{self, Kind};
+use crate::study::Swing;
 
 /// Excel's last row index (1,048,576 rows).
 const MAX_ROWS: usize = 1_048_576;
@@ -25,13 +35,13 @@ const MAX_ROWS: usize = 1_048_576;
 pub enum Cell {
     /// Text.
     Text(String),
-    /// An integer (years, steps).
+    /// An integer (years, steps, paths, seeds), shown without decimals.
     Int(i64),
-    /// A plain number, two decimals.
+    /// A plain number, shown with two decimals (the cell keeps every digit).
     Number(f64),
-    /// Money in $B, one decimal.
+    /// Money in $B, shown with one decimal (the cell keeps every digit).
     Money(f64),
-    /// A probability, shown as a percentage.
+    /// A probability, shown as a percentage with two decimals.
     Probability(f64),
     /// Nothing.
     Empty,
@@ -58,9 +68,9 @@ impl Sheet {
     }
 }
 
-/// The rows one run contributes to the summary, per-year and per-step
-/// sheets. Built right after the run, so a batch need not keep every
-/// run's statistics in memory.
+/// The rows one run contributes to the summary, per-year, per-step, inputs
+/// and run sheets. Built right after the run, so a batch need not keep
+/// every run's statistics in memory.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunSheets {
     /// Rows of the `summary` sheet.
@@ -69,20 +79,65 @@ pub struct RunSheets {
     pub annual: Vec<Vec<Cell>>,
     /// Rows of the `per step` sheet.
     pub steps: Vec<Vec<Cell>>,
+    /// Rows of the `inputs` sheet.
+    pub inputs: Vec<Vec<Cell>>,
+    /// Rows of the `run` sheet.
+    pub run: Vec<Vec<Cell>>,
 }
 
-const SUMMARY_HEADERS: [&str; 13] = [
-    "run", "section", "regime", "name", "quantity", "unit", "mean", "sd", "p5", "p25", "p50",
-    "p75", "p95",
+/// Columns of the statistics of a distribution, in this order.
+const STAT_COLUMNS: [&str; 14] = [
+    "mean", "se", "sd", "min", "max", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99",
 ];
-const ANNUAL_HEADERS: [&str; 12] = [
-    "run", "year", "quantity", "regime", "name", "unit", "mean", "sd", "p5", "p25", "p50", "p95",
+
+/// Columns of the 95% intervals of the quantiles (summary.json's
+/// `quantile_ci95`), low then high for each of p1 … p99.
+const QUANTILE_INTERVAL_COLUMNS: [&str; 18] = [
+    "p1 95% low",
+    "p1 95% high",
+    "p5 95% low",
+    "p5 95% high",
+    "p10 95% low",
+    "p10 95% high",
+    "p25 95% low",
+    "p25 95% high",
+    "p50 95% low",
+    "p50 95% high",
+    "p75 95% low",
+    "p75 95% high",
+    "p90 95% low",
+    "p90 95% high",
+    "p95 95% low",
+    "p95 95% high",
+    "p99 95% low",
+    "p99 95% high",
 ];
+
+fn summary_headers() -> Vec<&'static str> {
+    let mut h = vec!["run", "section", "regime", "name", "quantity", "unit"];
+    h.extend(STAT_COLUMNS);
+    h.extend(["mean 95% low", "mean 95% high"]);
+    h.extend(QUANTILE_INTERVAL_COLUMNS);
+    h.push("key");
+    h
+}
+
+fn annual_headers() -> Vec<&'static str> {
+    let mut h = vec!["run", "year", "quantity", "regime", "name", "unit"];
+    h.extend(STAT_COLUMNS);
+    h.push("key");
+    h
+}
+
+const INPUT_HEADERS: [&str; 5] = ["run", "parameter", "value", "unit", "note"];
+const RUN_HEADERS: [&str; 4] = ["run", "field", "value", "unit"];
 
 fn text(s: &str) -> Cell {
     Cell::Text(s.to_string())
 }
 
+/// Every field of a statistic ([`STAT_COLUMNS`]), then the 95% interval
+/// of its mean and those of its quantiles, as summary.json gives them.
 fn stat_cells(s: &Stat, money: bool) -> Vec<Cell> {
     let c = |x: f64| {
         if money {
@@ -91,15 +146,29 @@ fn stat_cells(s: &Stat, money: bool) -> Vec<Cell> {
             Cell::Number(x)
         }
     };
-    vec![
+    let mut v = vec![
         c(s.mean),
-        c(s.sd),
-        c(s.p5),
-        c(s.p25),
-        c(s.p50),
-        c(s.p75),
-        c(s.p95),
-    ]
+        Cell::Number(s.se),
+        Cell::Number(s.sd),
+        c(s.min),
+        c(s.max),
+    ];
+    v.extend(s.quantiles().iter().map(|&q| c(q)));
+    v.extend(s.mean_ci95.map(c));
+    v.extend(s.quantile_ci95.all().into_iter().flatten().map(c));
+    v
+}
+
+/// A probability from `n` paths: the value, its binomial standard error,
+/// empty distribution columns and its 95% interval as summary.json gives
+/// it.
+fn probability_cells(p: f64, n: u64, ci95: [f64; 2]) -> Vec<Cell> {
+    let se = (p * (1.0 - p) / n.max(1) as f64).sqrt();
+    let mut v = vec![Cell::Probability(p), Cell::Probability(se)];
+    v.extend((2..STAT_COLUMNS.len()).map(|_| Cell::Empty));
+    v.extend(ci95.map(Cell::Probability));
+    v.extend(QUANTILE_INTERVAL_COLUMNS.iter().map(|_| Cell::Empty));
+    v
 }
 
 impl RunSheets {
@@ -107,6 +176,7 @@ impl RunSheets {
     /// name, or a sweep's grid point).
     pub fn new(label: &str, result: &RunResult) -> RunSheets {
         let summary = &result.summary;
+        let n = summary.run.paths;
         let mut sheets = RunSheets::default();
         let row = |section: &str, regime: &str, name: &str, quantity: &str, unit: &str| {
             vec![
@@ -118,38 +188,72 @@ impl RunSheets {
                 text(unit),
             ]
         };
-        // Summary sheet.
-        for (s, ss) in &summary.series {
-            let mut r = row("series", "", s, "run_rate_end", "$B/year");
-            r.extend(stat_cells(&ss.run_rate_end, true));
+        let mut push = |mut r: Vec<Cell>, cells: Vec<Cell>, key: String| {
+            r.extend(cells);
+            r.push(Cell::Text(key));
             sheets.summary.push(r);
+        };
+        // Summary sheet: every statistic of summary.json.
+        for (s, ss) in &summary.series {
+            push(
+                row("series", "", s, "run_rate_end", "$B/year"),
+                stat_cells(&ss.run_rate_end, true),
+                format!("series.{s}.run_rate_end"),
+            );
+            for (y, st) in &ss.annual_revenue {
+                push(
+                    row("series", "", s, &format!("annual_revenue {y}"), "$B"),
+                    stat_cells(st, true),
+                    format!("series.{s}.annual_revenue.{y}"),
+                );
+            }
         }
         for (rname, reg) in &summary.regimes {
             for (f, fl) in &reg.flows {
+                let key = format!("regimes.{rname}.flows.{f}");
                 for (q, st) in [("total", &fl.total), ("npv", &fl.npv)] {
-                    let mut r = row("flow", rname, f, q, "$B");
-                    r.extend(stat_cells(st, true));
-                    sheets.summary.push(r);
+                    push(
+                        row("flow", rname, f, q, "$B"),
+                        stat_cells(st, true),
+                        format!("{key}.{q}"),
+                    );
                 }
                 if let Some(h) = &fl.cap_hit {
-                    let mut r = row("cap", rname, f, "P(cap binds)", "probability");
-                    r.push(Cell::Probability(h.probability));
-                    sheets.summary.push(r);
+                    push(
+                        row("cap", rname, f, "P(cap binds)", "probability"),
+                        probability_cells(h.probability, n, h.probability_ci95),
+                        format!("{key}.cap_hit.probability"),
+                    );
                     for (y, p) in &h.probability_by_year {
-                        let mut r = row(
-                            "cap",
-                            rname,
-                            f,
-                            &format!("P(hit by end {y})"),
-                            "probability",
+                        let ci = h
+                            .probability_by_year_ci95
+                            .get(y)
+                            .copied()
+                            .unwrap_or([f64::NAN; 2]);
+                        push(
+                            row(
+                                "cap",
+                                rname,
+                                f,
+                                &format!("P(hit by end {y})"),
+                                "probability",
+                            ),
+                            probability_cells(*p, n, ci),
+                            format!("{key}.cap_hit.probability_by_year.{y}"),
                         );
-                        r.push(Cell::Probability(*p));
-                        sheets.summary.push(r);
                     }
                     if let Some(t) = &h.time {
-                        let mut r = row("cap", rname, f, "hit time (paths that hit)", "year");
-                        r.extend(stat_cells(t, false));
-                        sheets.summary.push(r);
+                        push(
+                            row(
+                                "cap",
+                                rname,
+                                f,
+                                "hit time (paths that hit)",
+                                "calendar year",
+                            ),
+                            stat_cells(t, false),
+                            format!("{key}.cap_hit.time"),
+                        );
                     }
                 }
             }
@@ -160,9 +264,11 @@ impl RunSheets {
                     ("net", &ps.net),
                     ("net_npv", &ps.net_npv),
                 ] {
-                    let mut r = row("party", rname, p, q, "$B");
-                    r.extend(stat_cells(st, true));
-                    sheets.summary.push(r);
+                    push(
+                        row("party", rname, p, q, "$B"),
+                        stat_cells(st, true),
+                        format!("regimes.{rname}.parties.{p}.{q}"),
+                    );
                 }
             }
         }
@@ -172,36 +278,41 @@ impl RunSheets {
                     ("delta_net", &c.delta_net),
                     ("delta_net_npv", &c.delta_net_npv),
                 ] {
-                    let mut r = row(
-                        &format!("vs {}", summary.scenario.baseline),
-                        rname,
-                        p,
-                        q,
-                        "$B",
+                    push(
+                        row(
+                            &format!("vs {}", summary.scenario.baseline),
+                            rname,
+                            p,
+                            q,
+                            "$B",
+                        ),
+                        stat_cells(st, true),
+                        format!("comparisons.{rname}.{p}.{q}"),
                     );
-                    r.extend(stat_cells(st, true));
-                    sheets.summary.push(r);
                 }
             }
         }
 
-        // Per-year sheet (the rows of annual.csv).
+        // Per-year sheet (the rows of annual.csv, every statistic).
         for a in &result.annual.rows {
-            let st = &a.stat;
-            sheets.annual.push(vec![
+            let mut r = vec![
                 text(label),
                 Cell::Int(a.year as i64),
                 text(a.quantity.as_str()),
                 text(&a.regime),
                 text(&a.name),
                 text("$B"),
-                Cell::Money(st.mean),
-                Cell::Money(st.sd),
-                Cell::Money(st.p5),
-                Cell::Money(st.p25),
-                Cell::Money(st.p50),
-                Cell::Money(st.p95),
-            ]);
+            ];
+            let mut cells = stat_cells(&a.stat, true);
+            cells.truncate(STAT_COLUMNS.len());
+            r.extend(cells);
+            r.push(Cell::Text(match a.quantity {
+                crate::result::AnnualQuantity::Revenue => {
+                    format!("series.{}.annual_revenue.{}", a.name, a.year)
+                }
+                crate::result::AnnualQuantity::Payment => String::new(),
+            }));
+            sheets.annual.push(r);
         }
 
         // Per-step sheet (the rows of steps.csv).
@@ -222,8 +333,149 @@ impl RunSheets {
                 sheets.steps.push(r);
             }
         }
+
+        sheets.inputs = input_rows(label, &summary.scenario);
+
+        // Run sheet.
+        let ri = &summary.run;
+        let run_row = |field: &str, value: Cell, unit: &str| {
+            vec![text(label), text(field), value, text(unit)]
+        };
+        sheets.run = vec![
+            run_row("paths", Cell::Int(ri.paths as i64), "paths"),
+            run_row("seed", Cell::Text(ri.seed.to_string()), ""),
+            run_row("steps", Cell::Int(ri.steps as i64), "time steps per path"),
+            run_row("threads", Cell::Int(ri.threads as i64), "worker threads"),
+            run_row(
+                "elapsed_seconds",
+                Cell::Number(ri.elapsed_seconds),
+                "seconds",
+            ),
+            run_row(
+                "paths_per_second",
+                Cell::Number(ri.paths_per_second),
+                "paths per second",
+            ),
+            run_row("version", Cell::Text(ri.version.clone()), "revshare"),
+            run_row(
+                "schema_version",
+                Cell::Int(summary.schema_version as i64),
+                "summary.json",
+            ),
+        ];
         sheets
     }
+}
+
+/// The `inputs` rows of one scenario: every parameter with its unit, then
+/// its sources and display names.
+fn input_rows(label: &str, sc: &Scenario) -> Vec<Vec<Cell>> {
+    let mut rows = Vec::new();
+    for (p, v) in scenario_parameters(sc) {
+        let value = if p.ends_with("seed") {
+            // Text, so that Excel keeps every digit of a 64-bit seed.
+            Cell::Text(v.clone())
+        } else if let Ok(i) = v.parse::<i64>() {
+            Cell::Int(i)
+        } else {
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Cell::Number(x),
+                _ => Cell::Text(v.clone()),
+            }
+        };
+        rows.push(vec![
+            text(label),
+            text(&p),
+            value,
+            text(parameter_unit(&p)),
+            Cell::Empty,
+        ]);
+    }
+    for (i, s) in sc.sources.iter().enumerate() {
+        rows.push(vec![
+            text(label),
+            Cell::Text(format!("sources.{i}")),
+            text(&s.id),
+            text("docs/sources.md id"),
+            text(&s.citation),
+        ]);
+    }
+    for (group, map) in [
+        ("series", &sc.labels.series),
+        ("flows", &sc.labels.flows),
+        ("parties", &sc.labels.parties),
+        ("regimes", &sc.labels.regimes),
+    ] {
+        for (k, v) in map {
+            rows.push(vec![
+                text(label),
+                Cell::Text(format!("labels.{group}.{k}")),
+                text(v),
+                text("display name"),
+                Cell::Empty,
+            ]);
+        }
+    }
+    rows.push(vec![
+        text(label),
+        text("description"),
+        text(&sc.description),
+        Cell::Empty,
+        Cell::Empty,
+    ]);
+    rows
+}
+
+/// An `inputs` sheet of labelled scenarios.
+pub fn inputs_sheet(scenarios: &[(String, &Scenario)]) -> Sheet {
+    let mut sheet = Sheet::new("inputs", &INPUT_HEADERS);
+    for (label, sc) in scenarios {
+        sheet.rows.extend(input_rows(label, sc));
+    }
+    sheet
+}
+
+/// The `sensitivity` sheet: the parameters ranked by the swing of the
+/// metric `metric` around `base_value`.
+pub fn sensitivity_sheet(metric: &str, base_value: f64, rows: &[Swing]) -> Sheet {
+    let mut sheet = Sheet::new(
+        "sensitivity",
+        &[
+            "rank",
+            "parameter",
+            "unit",
+            "base_value",
+            "low_value",
+            "high_value",
+            "metric",
+            "metric_base",
+            "metric_low",
+            "metric_high",
+            "delta_low",
+            "delta_high",
+            "swing",
+            "note",
+        ],
+    );
+    for (k, r) in rows.iter().enumerate() {
+        sheet.rows.push(vec![
+            Cell::Int(k as i64 + 1),
+            text(&r.param.path),
+            text(parameter_unit(&r.param.path)),
+            Cell::Number(r.param.base),
+            Cell::Number(r.param.low),
+            Cell::Number(r.param.high),
+            text(metric),
+            Cell::Number(base_value),
+            Cell::Number(r.metric_low),
+            Cell::Number(r.metric_high),
+            Cell::Number(r.metric_low - base_value),
+            Cell::Number(r.metric_high - base_value),
+            Cell::Number(r.swing),
+            text(&r.note),
+        ]);
+    }
+    sheet
 }
 
 /// The sheet of a [`compare::Table`] (a batch comparison or a sweep grid).
@@ -241,7 +493,16 @@ pub fn table_sheet(name: &str, table: &compare::Table) -> Sheet {
     for (lead, cells) in &table.rows {
         let mut r: Vec<Cell> = lead
             .iter()
-            .map(|s| match s.parse::<f64>() {
+            .zip(&table.leading)
+            .map(|(s, h)| match s.parse::<f64>() {
+                // Counts (paths, points) as integers; a seed as text, so
+                // that Excel keeps every digit.
+                _ if h == "seed" => text(s),
+                Ok(x)
+                    if x.is_finite() && x.fract() == 0.0 && !s.contains('.') && x.abs() < 1e15 =>
+                {
+                    Cell::Int(x as i64)
+                }
                 Ok(x) if x.is_finite() => Cell::Number(x),
                 _ => text(s),
             })
@@ -260,23 +521,45 @@ pub fn table_sheet(name: &str, table: &compare::Table) -> Sheet {
 }
 
 /// The sheets of a workbook: `first` (e.g. the comparison) before the
-/// summary, per-year and per-step sheets of `runs`.
+/// summary, per-year, per-step, inputs and run sheets of `runs`.
 pub fn run_workbook(runs: &[RunSheets], first: &[Sheet]) -> Vec<Sheet> {
     let mut sheets: Vec<Sheet> = first.to_vec();
-    let mut summary = Sheet::new("summary", &SUMMARY_HEADERS);
-    let mut annual = Sheet::new("per year", &ANNUAL_HEADERS);
+    let mut summary = Sheet::new("summary", &summary_headers());
+    let mut annual = Sheet::new("per year", &annual_headers());
     let mut step_headers = vec![
         "run", "quantity", "regime", "name", "unit", "step", "time", "mean",
     ];
     step_headers.extend(QUANTILE_COLUMNS);
     let mut steps = Sheet::new("per step", &step_headers);
+    let mut inputs = Sheet::new("inputs", &INPUT_HEADERS);
+    let mut run = Sheet::new("run", &RUN_HEADERS);
     for r in runs {
         summary.rows.extend(r.summary.iter().cloned());
         annual.rows.extend(r.annual.iter().cloned());
         steps.rows.extend(r.steps.iter().cloned());
+        inputs.rows.extend(r.inputs.iter().cloned());
+        run.rows.extend(r.run.iter().cloned());
     }
-    sheets.extend([summary, annual, steps]);
+    sheets.extend([summary, annual, steps, inputs, run]);
     sheets
+}
+
+/// Width in characters a cell needs as displayed.
+fn shown_width(cell: &Cell) -> usize {
+    match cell {
+        Cell::Text(s) => s.chars().count(),
+        Cell::Int(x) => x.to_string().len() + x.to_string().len() / 3,
+        Cell::Number(x) | Cell::Money(x) => {
+            let digits = if x.is_finite() {
+                (x.abs().max(1.0).log10().floor() as usize) + 1
+            } else {
+                1
+            };
+            digits + digits / 3 + 5
+        }
+        Cell::Probability(_) => 8,
+        Cell::Empty => 0,
+    }
 }
 
 /// The workbook's bytes (.xlsx).
@@ -284,43 +567,61 @@ pub fn workbook_bytes(sheets: &[Sheet]) -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold().set_align(FormatAlign::Center);
     let money = Format::new().set_num_format("\"$\"#,##0.0\"B\";-\"$\"#,##0.0\"B\"");
-    let prob = Format::new().set_num_format("0.0%");
-    let number = Format::new().set_num_format("0.00");
+    let prob = Format::new().set_num_format("0.00%");
+    let number = Format::new().set_num_format("#,##0.00");
+    let int = Format::new().set_num_format("0");
+    let count = Format::new().set_num_format("#,##0");
     for sheet in sheets {
         if sheet.rows.len() + 1 > MAX_ROWS {
             return Err(XlsxError::RowColumnLimitError);
         }
         let ws = wb.add_worksheet();
         ws.set_name(&sheet.name)?;
+        let mut widths: Vec<usize> = sheet
+            .headers
+            .iter()
+            .map(|h| h.chars().count() + 2)
+            .collect();
         for (c, h) in sheet.headers.iter().enumerate() {
             ws.write_string_with_format(0, c as u16, h, &bold)?;
-            let width = (h.chars().count() as f64 + 2.0).clamp(9.0, 40.0);
-            ws.set_column_width(c as u16, width)?;
         }
         for (i, row) in sheet.rows.iter().enumerate() {
             let r = (i + 1) as u32;
             for (c, cell) in row.iter().enumerate() {
-                let c = c as u16;
+                if let Some(w) = widths.get_mut(c) {
+                    *w = (*w).max(shown_width(cell) + 2);
+                }
+                let col = c as u16;
+                let header = sheet.headers.get(c).map_or("", String::as_str);
                 match cell {
                     Cell::Text(s) => {
-                        ws.write_string(r, c, s)?;
+                        ws.write_string(r, col, s)?;
                     }
                     Cell::Int(x) => {
-                        ws.write_number(r, c, *x as f64)?;
+                        // Years and steps plain; counts with a separator.
+                        let f = if header == "year" || header == "step" || header == "rank" {
+                            &int
+                        } else {
+                            &count
+                        };
+                        ws.write_number_with_format(r, col, *x as f64, f)?;
                     }
                     Cell::Number(x) if x.is_finite() => {
-                        ws.write_number_with_format(r, c, *x, &number)?;
+                        ws.write_number_with_format(r, col, *x, &number)?;
                     }
                     Cell::Money(x) if x.is_finite() => {
-                        ws.write_number_with_format(r, c, *x, &money)?;
+                        ws.write_number_with_format(r, col, *x, &money)?;
                     }
                     Cell::Probability(x) if x.is_finite() => {
-                        ws.write_number_with_format(r, c, *x, &prob)?;
+                        ws.write_number_with_format(r, col, *x, &prob)?;
                     }
                     // Excel has no NaN or infinity: leave the cell empty.
                     Cell::Number(_) | Cell::Money(_) | Cell::Probability(_) | Cell::Empty => {}
                 }
             }
+        }
+        for (c, w) in widths.iter().enumerate() {
+            ws.set_column_width(c as u16, (*w as f64).clamp(8.0, 60.0))?;
         }
         ws.set_freeze_panes(1, 0)?;
         if !sheet.headers.is_empty() {
