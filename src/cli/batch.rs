@@ -123,6 +123,7 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<()> {
             progress: &report,
             cancel: &cancel,
             steps: true,
+            per_path: None,
         };
         let staged = simulate(sc, &how).and_then(|run| {
             stage_run(

@@ -190,6 +190,8 @@ pub(crate) struct Simulate<'a> {
     /// Record the per-step statistics (needed for steps.csv, the per-step
     /// sheet and the fan charts; summary.json does not depend on them).
     pub steps: bool,
+    /// Takes each path's own figures (`run --per-path`).
+    pub per_path: Option<&'a dyn revshare::engine::per_path::PathSink>,
 }
 
 /// Simulates a validated scenario with its `simulation.paths` and `seed`
@@ -212,6 +214,7 @@ pub(crate) fn simulate(sc: &Scenario, how: &Simulate) -> Result<RunResult, RunFa
         &Control {
             progress: how.progress,
             cancel: how.cancel,
+            per_path: how.per_path,
         },
     ) {
         Ok(r) => r,

@@ -103,6 +103,7 @@ impl Figures<'_> {
             progress: &|_| {},
             cancel: self.cancel,
             steps,
+            per_path: None,
         };
         self.runs += 1;
         let run = simulate(&sc, &how).map_err(EvalError::Run)?;

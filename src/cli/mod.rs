@@ -225,6 +225,12 @@ pub struct RunArgs {
     /// JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<ShardSpec>,
+    /// Also write each path's own figures to FILE (CSV, streamed while the
+    /// run goes on: flow totals and NPVs, cap-hit times, party nets and
+    /// changes against the baseline, one row per path; about 320 MB per
+    /// million paths of base.json).
+    #[arg(long, value_name = "FILE", conflicts_with = "shard")]
+    pub per_path: Option<PathBuf>,
     /// Where and what to write.
     #[command(flatten)]
     pub output: OutputArgs,

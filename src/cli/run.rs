@@ -12,9 +12,11 @@ use super::common::{
 };
 use super::progress::Progress;
 use super::{coded, failure, invalid, RunArgs, EXIT_PRECISION};
+use revshare::engine::per_path::PathSink;
 use revshare::engine::precision::{run_until, Goal, PrecisionError, StoppedBy};
 use revshare::engine::{Control, Engine, RunError};
 use revshare::export;
+use revshare::export::per_path::PerPathFile;
 use revshare::result::RunResult;
 use revshare::scenario::{Scenario, MAX_PATHS};
 use revshare::summary::PrecisionReached;
@@ -38,6 +40,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The per-path file, opened (as a temporary file beside it) before
+    // any sampling, so that a path that cannot be written fails at once.
+    let per_path = match &args.per_path {
+        Some(file) => Some(
+            PerPathFile::create(file, &Engine::new(&sc).per_path_header(), 0)
+                .map_err(|e| failure(format!("cannot write the --per-path file: {e}")))?,
+        ),
+        None => None,
+    };
+
     // 2. Run, with a progress bar on a terminal once a second has passed.
     let progress = Progress::new(sc.simulation.paths);
     let report = |done: u64| progress.update(done);
@@ -47,6 +59,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         progress: &report,
         cancel: &cancel,
         steps: true,
+        per_path: per_path.as_ref().map(|f| f as &dyn PathSink),
     };
     let (result, stopped) = if args.precision.is_empty() {
         let result = simulate(&sc, &how);
@@ -74,9 +87,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     let dir = out.path().to_owned();
     let written = out.commit()?;
+    let per_path = match per_path {
+        Some(f) => {
+            let target = f.target().to_owned();
+            let bytes = f
+                .commit()
+                .map_err(|e| failure(format!("cannot write the --per-path file: {e}")))?;
+            Some((target, bytes))
+        }
+        None => None,
+    };
     if !args.output.quiet {
         print!("{}", export::text_report(&result.summary));
         print_written(&dir, &written, "");
+        if let Some((file, bytes)) = per_path {
+            println!(
+                "per-path rows: {} ({:.1} MB)",
+                file.display(),
+                bytes as f64 / 1e6
+            );
+        }
     }
     if stopped == Some(StoppedBy::MaxPaths) {
         let unmet: Vec<&str> = result
@@ -116,6 +146,7 @@ fn run_to_precision(
     let control = Control {
         progress: how.progress,
         cancel: how.cancel,
+        per_path: how.per_path,
     };
     let max = args.max_paths.min(MAX_PATHS);
     let run = match run_until(

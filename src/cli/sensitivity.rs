@@ -135,6 +135,7 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
             cancel: &cancel,
             // Only the metric is read: no per-step statistics.
             steps: false,
+            per_path: None,
         };
         let run = simulate(sc, &how)?;
         offset += sc.simulation.paths;

@@ -182,6 +182,7 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> anyhow::Result<()> {
         &Control {
             progress: &report,
             cancel: &cancel,
+            per_path: None,
         },
     );
     progress.finish();

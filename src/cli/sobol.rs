@@ -143,6 +143,7 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
                     progress: &report,
                     cancel: &cancel,
                     steps: false,
+                    per_path: None,
                 };
                 match simulate(sc, &how) {
                     Ok(run) => {

@@ -54,6 +54,7 @@ pub(crate) fn check_metric(sc: &Scenario, metric: &Metric) -> Result<(), String>
         progress: &|_| {},
         cancel: &never,
         steps: false,
+        per_path: None,
     };
     let run = simulate(&probe, &how).map_err(|e| e.to_string())?;
     metric
@@ -110,6 +111,7 @@ fn check_workbook_rows(scenarios: &[Scenario]) -> Result<(), String> {
         progress: &|_| {},
         cancel: &never,
         steps: true,
+        per_path: None,
     };
     let mut per_point = [0usize; 3];
     let ends = [scenarios.first(), scenarios.last()];
@@ -254,6 +256,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             // The per-step statistics are read only by the workbook's
             // per-step sheet.
             steps: args.output.xlsx,
+            per_path: None,
         };
         let run = match simulate(sc, &how) {
             Ok(r) => r,

@@ -27,6 +27,7 @@
 //! chosen at run time ([`crate::simd`]), with identical results.
 
 pub mod partial;
+pub mod per_path;
 pub mod precision;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +42,7 @@ use crate::random::{exp_slice, Generator};
 use crate::scenario::Scenario;
 use crate::simd::Aligned;
 use crate::statistics::StatAcc;
+use per_path::{PathColumns, PathSink};
 
 /// Paths per batch. Part of the reproducibility contract: changing it
 /// changes every result.
@@ -476,6 +478,8 @@ struct Scratch {
     /// for the chunk's paths p (see [`Rows`]); every row starts a cache
     /// line (the stride is a multiple of 8 values).
     buf: Aligned,
+    /// The batch's per-path rows, when a [`PathSink`] takes them.
+    text: Vec<u8>,
 }
 
 /// A compiled scenario, ready to run.
@@ -499,6 +503,8 @@ pub struct Engine {
     /// Row stride of the chunk buffer, in values (at least `chunk`).
     stride: usize,
     shifts: Vec<f64>,
+    /// The columns of the per-path rows.
+    per_path: PathColumns,
     /// Whether runs record the per-step statistics (see
     /// [`Engine::without_step_statistics`]).
     steps: bool,
@@ -548,6 +554,9 @@ pub struct Control<'a> {
     pub progress: &'a (dyn Fn(u64) + Sync),
     /// Raised to stop the run at the next batch boundary.
     pub cancel: &'a AtomicBool,
+    /// Takes each batch's per-path rows (see [`per_path`]); `None` for
+    /// none.
+    pub per_path: Option<&'a dyn PathSink>,
 }
 
 /// The outcome of a run: the merged tally plus timing.
@@ -585,6 +594,13 @@ impl Engine {
         // writes one value to every row, and rows a power of two apart
         // would all fall into the same few L1 sets.
         let stride = chunk.next_multiple_of(8) + 8;
+        let per_path = PathColumns::new(&layout, &book, |m| {
+            rows.flush
+                .iter()
+                .find(|r| r.metric == m)
+                .expect("every per-path metric is written on every path")
+                .row
+        });
         let mut engine = Engine {
             scenario: scenario.clone(),
             model,
@@ -596,6 +612,7 @@ impl Engine {
             stride,
             shifts: Vec::new(),
             steps: true,
+            per_path,
         };
         // Shift every moment sum by the metric's value on the all-shocks-
         // zero path: cheap, deterministic and the same on every machine.
@@ -625,6 +642,12 @@ impl Engine {
         self
     }
 
+    /// The header line of the per-path rows a [`PathSink`] receives (see
+    /// [`per_path`] for the columns).
+    pub fn per_path_header(&self) -> String {
+        self.per_path.header()
+    }
+
     /// Whether runs record the per-step statistics (false after
     /// [`Engine::without_step_statistics`]).
     pub fn records_step_statistics(&self) -> bool {
@@ -637,6 +660,7 @@ impl Engine {
             flows: vec![FlowChunk::new(self.chunk); self.book.flows.len()],
             positions: Aligned::new(self.book.position_rows() * self.stride, 0.0),
             buf: Aligned::new(self.rows.count * self.stride, 0.0),
+            text: Vec::new(),
         }
     }
 
@@ -790,18 +814,19 @@ impl Engine {
         }
     }
 
-    /// Runs one batch into `t`.
+    /// Runs one batch into `t`, and hands its per-path rows to `sink`.
     fn batch(
         &self,
         source: (Source, &Generator),
         b: u64,
         paths: u64,
-        sc: &mut Scratch,
+        (sc, sink): (&mut Scratch, Option<&dyn PathSink>),
         t: &mut Tally,
     ) {
         let (source, generator) = source;
         let mut first = b * BATCH_PATHS;
         let mut left = BATCH_PATHS.min(paths - first) as usize;
+        sc.text.clear();
         while left > 0 {
             let n = left.min(self.chunk);
             let draws = match source {
@@ -809,10 +834,23 @@ impl Engine {
                 Source::Table(table) => Draws::Table(table),
             };
             self.chunk(draws, n, sc, t);
+            if sink.is_some() {
+                self.per_path.write_chunk(
+                    first,
+                    n,
+                    (&sc.buf, self.stride),
+                    &sc.flows,
+                    &self.book,
+                    &mut sc.text,
+                );
+            }
             first += n as u64;
             left -= n;
         }
         t.end_batch();
+        if let Some(sink) = sink {
+            sink.batch(b, &sc.text);
+        }
     }
 
     /// Runs the paths of `opts` with no progress reporting and no way to
@@ -824,6 +862,7 @@ impl Engine {
             &Control {
                 progress: &|_| {},
                 cancel: &cancel,
+                per_path: None,
             },
         )
     }
@@ -848,6 +887,7 @@ impl Engine {
         let control = Control {
             progress: &|_| {},
             cancel: &cancel,
+            per_path: None,
         };
         self.run_flushing(opts, &control, FLUSH_BATCHES, Source::Table(table))
     }
@@ -942,7 +982,13 @@ impl Engine {
                 };
                 let mut finished = 1;
                 while let Some(b) = claim() {
-                    self.batch((source, &generator), b, opts.paths, &mut sc, &mut t);
+                    self.batch(
+                        (source, &generator),
+                        b,
+                        opts.paths,
+                        (&mut sc, control.per_path),
+                        &mut t,
+                    );
                     report(b);
                     while let Ok(h) = handed.try_recv() {
                         finished += usize::from(merge(h, &mut t));
@@ -964,7 +1010,13 @@ impl Engine {
             let mut own = empty();
             let mut batches = 0;
             while let Some(b) = claim() {
-                self.batch((source, &generator), b, opts.paths, &mut sc, &mut own);
+                self.batch(
+                    (source, &generator),
+                    b,
+                    opts.paths,
+                    (&mut sc, control.per_path),
+                    &mut own,
+                );
                 report(b);
                 batches += 1;
                 if batches % flush == 0 {
@@ -1067,6 +1119,7 @@ mod tests {
             let control = Control {
                 progress: &|_| {},
                 cancel: &cancel,
+                per_path: None,
             };
             engine
                 .run_flushing(&opts, &control, flush, Source::Generator)

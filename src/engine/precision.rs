@@ -240,6 +240,7 @@ pub fn run_until(
                 &Control {
                     progress: &progress,
                     cancel: control.cancel,
+                    per_path: control.per_path,
                 },
             )
             .map_err(PrecisionError::Run)?;

@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod draw;
 pub mod manager;
+pub mod per_path;
 pub mod report;
 pub mod xlsx;
 
