@@ -21,9 +21,9 @@ const PATHS: usize = 256;
 
 fn accounting(c: &mut Criterion) {
     let engine = Engine::new(&common::scenario("scenarios/base.json"));
-    let model = &engine.model;
+    let model = &engine.model();
     let n = model.steps;
-    let discount = discount_factors(model, engine.scenario.discount_rate);
+    let discount = discount_factors(model, engine.scenario().discount_rate);
     let generator = Generator::new(42);
     let mut buf = PathBuffer::new(model);
     // revenue[p][s] = revenue of series s on path p.
@@ -60,8 +60,8 @@ fn accounting(c: &mut Criterion) {
         .collect();
     let mut cum_rows = vec![0.0; (n + 1) * STRIDE];
     let mut state = FlowChunk::new(CHUNK);
-    for flow in &engine.book.flows {
-        let id = format!("{}/{}", engine.book.regimes[flow.regime], flow.name);
+    for flow in &engine.book().flows {
+        let id = format!("{}/{}", engine.book().regimes[flow.regime], flow.name);
         g.bench_function(BenchmarkId::new("settle_paths", id), |b| {
             b.iter(|| {
                 let mut total = 0.0;
@@ -84,7 +84,7 @@ fn accounting(c: &mut Criterion) {
     }
     // Every flow of the book, then the nets, as the engine runs them per
     // chunk (each flow's state kept for the netting).
-    let book = &engine.book;
+    let book = &engine.book();
     let np = book.parties.len();
     let mut flows = vec![FlowChunk::new(CHUNK); book.flows.len()];
     let mut positions = vec![0.0; book.position_rows() * STRIDE];

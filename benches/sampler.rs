@@ -65,7 +65,7 @@ fn benches(c: &mut Criterion) {
             .throughput(Throughput::Elements(PATHS));
         for threads in thread_counts() {
             g.bench_with_input(BenchmarkId::new("rng_floor", threads), &threads, |b, &t| {
-                b.iter(|| black_box(common::rng_floor(&engine.model, PATHS, t)))
+                b.iter(|| black_box(common::rng_floor(engine.model(), PATHS, t)))
             });
             g.bench_with_input(BenchmarkId::new("rng_free", threads), &threads, |b, &t| {
                 b.iter(|| black_box(common::rng_free(&engine, PATHS, t)))
@@ -94,9 +94,9 @@ fn ratios() {
         "scaling"
     );
     for (name, engine) in table_engines() {
-        let steps = engine.model.steps as f64;
+        let steps = engine.model().steps as f64;
         // As `revshare run SCENARIO` runs it: the scenario's path count.
-        let paths = engine.scenario.simulation.paths;
+        let paths = engine.scenario().simulation.paths;
         let mut one = None;
         for threads in thread_counts() {
             let (mut floor, mut free, mut run) = (Vec::new(), Vec::new(), Vec::new());
@@ -105,7 +105,7 @@ fn ratios() {
                     black_box(common::rng_free(&engine, paths, threads));
                 }));
                 floor.push(common::median_seconds(1, || {
-                    black_box(common::rng_floor(&engine.model, paths, threads));
+                    black_box(common::rng_floor(engine.model(), paths, threads));
                 }));
                 run.push(common::median_seconds(1, || {
                     black_box(common::sampler(&engine, paths, threads));

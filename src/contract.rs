@@ -18,7 +18,7 @@
 
 use crate::model::Model;
 use crate::scenario::{Flow, Money, Scenario};
-use crate::simd::Aligned;
+pub use crate::simd::Aligned;
 
 /// A flow compiled against the time grid.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,30 +5,40 @@
 //! OpenAI's 20% revenue share to Microsoft through 2030, now capped at
 //! about $38B, against the prior, uncapped structure.
 //!
-//! The pipeline, one module per stage (docs/ARCHITECTURE.md has the map):
+//! ## Public API
 //!
-//! 1. [`scenario`]: raw JSON → validated [`scenario::Scenario`] (the only
-//!    way to obtain one);
-//! 2. [`model`]: random numbers → revenue paths;
-//! 3. [`contract`]: paths → contract payments, party positions and
-//!    comparisons (the one settlement rule);
-//! 4. [`statistics`]: values → mergeable summaries (exact sums, sketches);
-//! 5. [`engine`]: the only place where 2–4 meet, batched and parallel;
-//!    [`engine::partial`]: one shard's mergeable tally, for runs split
-//!    across machines;
-//! 6. [`result`]: the one result type, [`result::RunResult`], built once
-//!    from the finished tally ([`summary`] is its `summary.json` part);
-//! 7. [`export`]: writers from the result to bytes (CSV, JSON, the
-//!    workbook, charts) and the output manager
-//!    ([`export::manager::OutputDir`]) that alone touches the output folder;
-//! 8. [`study`]: across runs — metric keys, comparison tables, parameter
-//!    grids, sensitivity rankings, and the decision tools' numerics
-//!    ([`study::decide`]).
+//! The facade is four steps, each with a typed error:
 //!
-//! [`simd`] chooses, at run time, the instruction set of the loops that
-//! run across a chunk of paths. The command line is the binary's own
-//! (`src/main.rs`, `src/cli/`), built with the default `cli` feature; the
-//! library builds without clap, indicatif, ctrlc and anyhow
+//! 1. [`scenario::load`] (or [`scenario::parse`], and the `_with_overrides`
+//!    variants): raw JSON → validated [`scenario::Scenario`], the only way
+//!    to obtain one ([`scenario::ScenarioError`]);
+//! 2. [`engine::Engine::new`] compiles it; [`engine::Engine::run`] (or
+//!    [`engine::Engine::run_quiet`]) samples it, batched and parallel, into
+//!    an [`engine::RunOutput`] ([`engine::RunError`]); [`engine::partial`]
+//!    holds one shard's mergeable tally, for runs split across machines;
+//! 3. [`result::RunResult::build`]: the one result type, built once from
+//!    the finished tally ([`summary::Summary`] is its `summary.json` part;
+//!    [`summary::NonFinite`]);
+//! 4. [`export`]: writers from the result to bytes
+//!    ([`export::run_files`], [`export::workbook`], [`export::charts`];
+//!    [`export::ExportError`]) and the output manager
+//!    ([`export::manager::OutputDir`]) that alone touches the output folder.
+//!
+//! Public beyond the facade, because other code has a reason to reach them:
+//! [`study`] (across runs: metric keys, comparison tables, parameter grids,
+//! sensitivity rankings, the decision tools' numerics in [`study::decide`]);
+//! [`contract`] (the one settlement rule, tested against a scalar
+//! reference); [`model`] (random numbers → revenue paths); [`random`] (the
+//! counter-based stream, documented so that other implementations can
+//! reproduce it); [`statistics`] (the result's statistics,
+//! [`statistics::Stat`] and [`statistics::StatAcc`], and the quantile
+//! sketch). Everything else — the engine's metric layout, the chunk
+//! buffers, the SIMD kernels, exact summation — is `pub(crate)`.
+//! docs/ARCHITECTURE.md has the map.
+//!
+//! The command line is the binary's own (`src/main.rs`, `src/cli/`), a
+//! client of this API built with the default `cli` feature; the library
+//! builds without clap, indicatif, ctrlc and anyhow
 //! (`default-features = false`).
 //!
 //! ```no_run
@@ -53,7 +63,7 @@ pub mod model;
 pub mod random;
 pub mod result;
 pub mod scenario;
-pub mod simd;
+pub(crate) mod simd;
 pub mod statistics;
 pub mod study;
 pub mod summary;

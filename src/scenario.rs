@@ -1022,7 +1022,7 @@ fn item_index(items: &[serde_json::Value], part: &str, parents: &[&str]) -> Resu
 /// last field is absent (an optional or defaulted field, e.g. the cap of an
 /// uncapped flow); an error naming the part of the path that cannot exist
 /// otherwise.
-pub fn value_at<'a>(
+pub(crate) fn value_at<'a>(
     root: &'a serde_json::Value,
     path: &str,
 ) -> Result<Option<&'a serde_json::Value>, String> {
@@ -1657,7 +1657,7 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
 
 /// The correlation matrix of the series' revenue shocks, in the order of
 /// `names`; unnamed pairs are 0.
-pub fn correlation_matrix(
+pub(crate) fn correlation_matrix(
     names: &[&String],
     correlations: &[Correlation],
 ) -> Result<Vec<Vec<f64>>, usize> {
@@ -1678,7 +1678,7 @@ pub fn correlation_matrix(
 /// Lower-triangular Cholesky factor of a symmetric matrix; `Err(i)` names
 /// the first row whose pivot is not positive (the matrix is not positive
 /// definite).
-pub fn cholesky(m: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, usize> {
+pub(crate) fn cholesky(m: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, usize> {
     let k = m.len();
     let mut l = vec![vec![0.0; k]; k];
     for i in 0..k {

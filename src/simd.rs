@@ -21,7 +21,7 @@ use crate::random::Level;
 /// random-number kernels at AVX2 and keeps this build; see
 /// [`crate::random::Level::detect`]). A diagnostic switch: results are
 /// identical either way, which the test suite checks.
-pub fn avx2() -> bool {
+pub(crate) fn avx2() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| Level::detect() != Level::Portable && Level::Avx2.supported())
 }
@@ -43,7 +43,7 @@ pub struct Aligned {
 
 impl Aligned {
     /// `len` copies of `value`.
-    pub fn new(len: usize, value: f64) -> Aligned {
+    pub(crate) fn new(len: usize, value: f64) -> Aligned {
         let v = vec![value; len + 7];
         // An `f64` pointer is 8-byte aligned, so a 64-byte boundary lies
         // within the first 8 elements.

@@ -1,7 +1,7 @@
 //! Stage 4 of the pipeline: mergeable summaries of many paths in bounded
 //! memory.
 //!
-//! * [`ExactSum`]: exact floating-point summation (Shewchuk's algorithm, as
+//! * `ExactSum`: exact floating-point summation (Shewchuk's algorithm, as
 //!   in Python's `math.fsum`), so the sum of batch partials is correctly
 //!   rounded and independent of the order in which batches finish, of the
 //!   thread count and of how a run is sharded across machines.
@@ -24,7 +24,7 @@
 //! is the same.
 //!
 //! Moments across the whole finite range: a slice whose largest deviation
-//! from the shift lies outside [`PLAIN_MOMENTS`] (where squares could
+//! from the shift lies outside `PLAIN_MOMENTS` (where squares could
 //! overflow, or underflow into subnormals, and the plain sums could
 //! quietly give a standard deviation of 0) is summed scaled by a power of
 //! two chosen from that deviation, into exact sums kept per scale
@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 pub const QUANTILES: [f64; 9] = [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99];
 
 /// Mantissa bits used for a sketch bucket: 2^7 = 128 buckets per octave.
-pub const SKETCH_MANTISSA_BITS: u32 = 7;
+pub(crate) const SKETCH_MANTISSA_BITS: u32 = 7;
 
 /// Worst-case relative error of a sketch quantile against the exact order
 /// statistic of the same rank: (U - L) / (U + L) for the widest bucket
@@ -52,13 +52,13 @@ pub const SKETCH_RELATIVE_ACCURACY: f64 = 1.0 / (2.0 * 128.0 + 1.0);
 /// An exact sum of `f64` values: a non-overlapping expansion whose value is
 /// rounded once, correctly, by [`ExactSum::value`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ExactSum {
+pub(crate) struct ExactSum {
     partials: Vec<f64>,
 }
 
 impl ExactSum {
     /// Adds `x` exactly.
-    pub fn add(&mut self, mut x: f64) {
+    pub(crate) fn add(&mut self, mut x: f64) {
         let mut i = 0;
         for j in 0..self.partials.len() {
             let y = self.partials[j];
@@ -76,7 +76,7 @@ impl ExactSum {
     }
 
     /// Adds every partial of `other`.
-    pub fn merge(&mut self, other: &ExactSum) {
+    pub(crate) fn merge(&mut self, other: &ExactSum) {
         for &p in &other.partials {
             self.add(p);
         }
@@ -88,7 +88,7 @@ impl ExactSum {
     /// so on (each step exact). An expansion holding a non-finite partial
     /// becomes its value alone (NaN or an infinity: the sum is lost, and
     /// such an expansion would otherwise grow by one partial per addition).
-    pub fn canonicalize(&mut self) {
+    pub(crate) fn canonicalize(&mut self) {
         if self.partials.iter().any(|p| !p.is_finite()) {
             self.partials = vec![self.value()];
             return;
@@ -110,7 +110,7 @@ impl ExactSum {
     }
 
     /// The correctly rounded sum.
-    pub fn value(&self) -> f64 {
+    pub(crate) fn value(&self) -> f64 {
         // The final rounding of CPython's math.fsum (round-half-even across
         // the partials).
         let p = &self.partials;
@@ -644,7 +644,7 @@ impl Sketch {
     }
 
     /// Records `n` copies of the finite value `x`.
-    pub fn add_n(&mut self, x: f64, n: u64) {
+    pub(crate) fn add_n(&mut self, x: f64, n: u64) {
         if x > 0.0 {
             self.positive.add(key_of(x), n);
         } else if x < 0.0 {
@@ -657,14 +657,14 @@ impl Sketch {
     /// Trims the bucket windows to the non-zero buckets, so that two
     /// sketches with the same counts have the same representation however
     /// their values arrived (windows grow with the order of arrival).
-    pub fn canonicalize(&mut self) {
+    pub(crate) fn canonicalize(&mut self) {
         self.positive.canonicalize();
         self.negative.canonicalize();
     }
 
     /// Removes every value, keeping each sign's bucket window over the
     /// keys that had a count (see [`StatAcc::clear`]).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.positive.clear();
         self.negative.clear();
         self.zeros = 0;
@@ -854,7 +854,7 @@ fn widest_bucket(top: f64) -> Option<f64> {
 /// `bins` equal-width bins over `[lo, hi]`: `bins + 1` edges, the last one
 /// exactly `hi`. Empty if the range is not finite and increasing or
 /// `bins` is 0.
-pub fn equal_width_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+pub(crate) fn equal_width_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     if bins == 0 || !(lo.is_finite() && hi.is_finite() && lo < hi) {
         return Vec::new();
     }
@@ -865,12 +865,12 @@ pub fn equal_width_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
 }
 
 /// The 1-based rank of the q-quantile among n values: ceil(q n), at least 1.
-pub fn rank_of(q: f64, n: u64) -> u64 {
+pub(crate) fn rank_of(q: f64, n: u64) -> u64 {
     ((q * n as f64).ceil() as u64).clamp(1, n)
 }
 
 /// Exact quantiles of sorted values with the same rank rule as the sketch.
-pub fn exact_quantiles(sorted: &[f64], levels: &[f64]) -> Vec<f64> {
+pub(crate) fn exact_quantiles(sorted: &[f64], levels: &[f64]) -> Vec<f64> {
     levels
         .iter()
         .map(|&q| sorted[(rank_of(q, sorted.len() as u64) - 1) as usize])
@@ -887,7 +887,7 @@ pub fn exact_quantiles(sorted: &[f64], levels: &[f64]) -> Vec<f64> {
 /// 2^864), and squares that underflow are below 2^-1022 while the largest
 /// is at least 2^-800: their loss is far below one rounding of the sum.
 /// Outside it, the slice is summed scaled (see the module docs).
-pub const PLAIN_MOMENTS: (f64, f64) = (
+pub(crate) const PLAIN_MOMENTS: (f64, f64) = (
     f64::from_bits((1023 - 400) << 52),
     f64::from_bits((1023 + 400) << 52),
 );
@@ -1061,7 +1061,7 @@ impl QuantileIntervals {
 
 /// The Wilson score 95% confidence interval of a proportion: `k`
 /// successes in `n` trials (Wilson 1927; z = 1.96). `[0, 1]` when n is 0.
-pub fn wilson95(k: u64, n: u64) -> [f64; 2] {
+pub(crate) fn wilson95(k: u64, n: u64) -> [f64; 2] {
     if n == 0 {
         return [0.0, 1.0];
     }
@@ -1076,7 +1076,7 @@ pub fn wilson95(k: u64, n: u64) -> [f64; 2] {
 
 /// The ranks (1-based, clamped to 1..=n) bounding the distribution-free 95%
 /// interval of the q-quantile of n values (see [`QuantileIntervals`]).
-pub fn quantile_interval_ranks(q: f64, n: u64) -> (u64, u64) {
+pub(crate) fn quantile_interval_ranks(q: f64, n: u64) -> (u64, u64) {
     let nf = n as f64;
     let half = 1.96 * (nf * q * (1.0 - q)).sqrt();
     let lo = (nf * q - half).floor().max(1.0) as u64;
@@ -1093,7 +1093,7 @@ impl Stat {
     }
 
     /// The same statistics of the values shifted by `dx` (sd and se unchanged).
-    pub fn offset(&self, dx: f64) -> Stat {
+    pub(crate) fn offset(&self, dx: f64) -> Stat {
         Stat {
             mean: self.mean + dx,
             sd: self.sd,
@@ -1312,7 +1312,7 @@ impl StatAcc {
     /// the values recorded, not on their order or on how accumulators were
     /// merged: exact sums as canonical expansions, sketch windows trimmed,
     /// kept values (`--exact`) sorted. Results are unchanged.
-    pub fn canonicalize(&mut self) {
+    pub(crate) fn canonicalize(&mut self) {
         self.sum.canonicalize();
         self.sumsq.canonicalize();
         for g in &mut self.scaled {
@@ -1332,7 +1332,7 @@ impl StatAcc {
     /// again takes values without growing its windows from scratch each
     /// time, and its memory follows the range of the values since the last
     /// clear, not of all values ever recorded.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         debug_assert!(self.batch_sum == 0.0 && self.batch_sumsq == 0.0);
         self.count = 0;
         self.sum.partials.clear();
@@ -1371,7 +1371,7 @@ impl StatAcc {
     }
 
     /// The shift the moments are taken around.
-    pub fn shift(&self) -> f64 {
+    pub(crate) fn shift(&self) -> f64 {
         self.shift
     }
 
@@ -1383,7 +1383,7 @@ impl StatAcc {
     /// scales in order, sketch windows within the keys of finite values
     /// (at most 4 digit levels, every count in the first level's window)
     /// holding at most `count` values, kept values (if any) `count` of them.
-    pub fn check(&self, paths: u64) -> Result<(), String> {
+    pub(crate) fn check(&self, paths: u64) -> Result<(), String> {
         if self.count > paths {
             return Err(format!("{} values in a tally of {paths} paths", self.count));
         }
@@ -1420,7 +1420,7 @@ impl StatAcc {
     }
 
     /// Whether every value is kept (`--exact`).
-    pub fn keeps_values(&self) -> bool {
+    pub(crate) fn keeps_values(&self) -> bool {
         self.exact.is_some()
     }
 

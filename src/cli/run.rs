@@ -29,7 +29,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let sc = load_scenario(&args.scenario, &args.run.set, args.run.paths, args.run.seed)?;
     let mut out = args.output.open(Path::new("out").join(&sc.name), false)?;
     if args.exact {
-        let metrics = Engine::new(&sc).layout.len();
+        let metrics = Engine::new(&sc).metric_count();
         let bytes = metrics as f64 * sc.simulation.paths as f64 * 8.0;
         if bytes > 16.0 * (1u64 << 30) as f64 {
             return Err(invalid(format!(

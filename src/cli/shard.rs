@@ -264,7 +264,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
         Some(o) => o,
         None => args
             .output
-            .open(Path::new("out").join(&m.engine.scenario.name), false)?,
+            .open(Path::new("out").join(&m.engine.scenario().name), false)?,
     };
     stage_run(&mut out, "", &result, &args.output.options(), 0)?;
     let dir = out.path().to_owned();

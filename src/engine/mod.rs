@@ -24,7 +24,7 @@
 //! over the chunk's paths, one row (one step of one quantity) at a time,
 //! which vectorise; the per-step metrics are flushed into their
 //! accumulators straight from those rows. The row loops have an AVX2 build
-//! chosen at run time ([`crate::simd`]), with identical results.
+//! chosen at run time (`simd`), with identical results.
 
 pub mod partial;
 pub mod per_path;
@@ -79,19 +79,17 @@ pub fn batch_count(paths: u64) -> u64 {
 
 /// Where each metric lives in a [`Tally`]'s flat list of accumulators.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Number of series.
-    pub series: usize,
+    pub(crate) series: usize,
     /// Number of calendar years.
-    pub years: usize,
+    pub(crate) years: usize,
     /// Number of flows (over all regimes).
     pub flows: usize,
     /// Number of parties.
-    pub parties: usize,
+    pub(crate) parties: usize,
     /// Number of regimes.
-    pub regimes: usize,
-    /// Number of steps n (per-step metrics cover the recorded k in 0..=n).
-    pub steps: usize,
+    pub(crate) regimes: usize,
     /// The steps k whose per-step statistics are recorded: every step when
     /// n < [`MAX_STEP_POINTS`], else every `ceil(n / MAX_STEP_POINTS)`-th
     /// step and the last.
@@ -111,10 +109,8 @@ pub struct Layout {
     len: usize,
 }
 
-/// The four party metrics, in [`Layout::party`] order.
-pub const PARTY_METRICS: [&str; 4] = ["paid", "received", "net", "net_npv"];
 /// The two comparison metrics, in [`Layout::comparison`] order.
-pub const COMPARISON_METRICS: [&str; 2] = ["delta_net", "delta_net_npv"];
+pub(crate) const COMPARISON_METRICS: [&str; 2] = ["delta_net", "delta_net_npv"];
 
 impl Layout {
     fn new(series: usize, years: usize, book: &Book, steps: usize) -> Layout {
@@ -153,7 +149,6 @@ impl Layout {
             flows,
             parties,
             regimes,
-            steps,
             recorded,
             slot_of_step,
             annual_revenue,
@@ -177,23 +172,23 @@ impl Layout {
     }
 
     /// Revenue of series `s` in year index `y`.
-    pub fn annual_revenue(&self, s: usize, y: usize) -> usize {
+    pub(crate) fn annual_revenue(&self, s: usize, y: usize) -> usize {
         self.annual_revenue + s * self.years + y
     }
     /// Final run rate of series `s`.
-    pub fn run_rate_end(&self, s: usize) -> usize {
+    pub(crate) fn run_rate_end(&self, s: usize) -> usize {
         self.run_rate_end + s
     }
     /// Total of flow `f`.
-    pub fn flow_total(&self, f: usize) -> usize {
+    pub(crate) fn flow_total(&self, f: usize) -> usize {
         self.flow_total + f
     }
     /// NPV of flow `f`.
-    pub fn flow_npv(&self, f: usize) -> usize {
+    pub(crate) fn flow_npv(&self, f: usize) -> usize {
         self.flow_npv + f
     }
     /// Payments of flow `f` in year index `y`.
-    pub fn flow_annual(&self, f: usize, y: usize) -> usize {
+    pub(crate) fn flow_annual(&self, f: usize, y: usize) -> usize {
         self.flow_annual + f * self.years + y
     }
     /// Cap-hit time of flow `f` (over paths that hit), recorded in years
@@ -203,25 +198,25 @@ impl Layout {
         self.hit_time + f
     }
 
-    /// Party metric `m` (see [`PARTY_METRICS`]) of party `p` in regime `r`.
-    pub fn party(&self, r: usize, p: usize, m: usize) -> usize {
+    /// Party metric `m` (paid, received, net, net_npv) of party `p` in regime `r`.
+    pub(crate) fn party(&self, r: usize, p: usize, m: usize) -> usize {
         self.party + (r * self.parties + p) * 4 + m
     }
     /// Comparison metric `m` (see [`COMPARISON_METRICS`]) of party `p`, regime `r` vs baseline.
-    pub fn comparison(&self, r: usize, p: usize, m: usize) -> usize {
+    pub(crate) fn comparison(&self, r: usize, p: usize, m: usize) -> usize {
         self.comparison + (r * self.parties + p) * 2 + m
     }
     /// The steps k (in 0..=n, ascending) whose per-step statistics are
     /// recorded: all of them unless n exceeds [`MAX_STEP_POINTS`].
-    pub fn recorded_steps(&self) -> &[usize] {
+    pub(crate) fn recorded_steps(&self) -> &[usize] {
         &self.recorded
     }
     /// Run rate of series `s` at recorded step `k` (see [`Layout::recorded_steps`]).
-    pub fn step_run_rate(&self, s: usize, k: usize) -> usize {
+    pub(crate) fn step_run_rate(&self, s: usize, k: usize) -> usize {
         self.step_run_rate + s * self.recorded.len() + self.slot(k)
     }
     /// Cumulative in-simulation payment of flow `f` at recorded step `k`.
-    pub fn step_cumulative(&self, f: usize, k: usize) -> usize {
+    pub(crate) fn step_cumulative(&self, f: usize, k: usize) -> usize {
         self.step_cumulative + f * self.recorded.len() + self.slot(k)
     }
     fn slot(&self, k: usize) -> usize {
@@ -233,10 +228,6 @@ impl Layout {
     pub fn len(&self) -> usize {
         self.len
     }
-    /// True if there are no metrics.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// Everything accumulated over a set of batches; mergeable.
@@ -247,12 +238,12 @@ pub struct Tally {
     /// Seed of the run whose paths these are (what a summary reports as
     /// having run; tallies of different seeds never merge).
     pub seed: u64,
-    /// One accumulator per metric (see [`Layout`]).
+    /// One accumulator per metric (see `Layout`).
     pub stats: Vec<StatAcc>,
     /// Per flow: number of paths on which the cap was hit.
     pub hits: Vec<u64>,
     /// Per flow and year index: paths whose hit time falls in that year.
-    pub hits_in_year: Vec<u64>,
+    pub(crate) hits_in_year: Vec<u64>,
 }
 
 impl Tally {
@@ -270,7 +261,7 @@ impl Tally {
     ///
     /// # Panics
     /// If the seeds differ.
-    pub fn merge(&mut self, other: &Tally) {
+    pub(crate) fn merge(&mut self, other: &Tally) {
         assert_eq!(
             self.seed, other.seed,
             "tallies of runs with different seeds do not merge"
@@ -292,7 +283,7 @@ impl Tally {
     /// it holds, not on which thread ran which batch or in what order the
     /// tallies were merged, so shard files of the same shard are
     /// byte-identical on any number of threads.
-    pub fn canonicalize(&mut self) {
+    pub(crate) fn canonicalize(&mut self) {
         for s in &mut self.stats {
             s.canonicalize();
         }
@@ -486,13 +477,13 @@ struct Scratch {
 #[derive(Debug, Clone)]
 pub struct Engine {
     /// The validated scenario.
-    pub scenario: Scenario,
+    pub(crate) scenario: Scenario,
     /// The compiled model.
-    pub model: Model,
+    pub(crate) model: Model,
     /// The compiled contracts.
-    pub book: Book,
+    pub(crate) book: Book,
     /// Metric layout.
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     discount: Vec<f64>,
     /// The chunk buffer's rows and the metrics read from them.
     rows: Rows,
@@ -582,6 +573,27 @@ pub fn shard_batches(batches: u64, index: u64, count: u64) -> (u64, u64) {
 }
 
 impl Engine {
+    /// The validated scenario it was compiled from.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The compiled revenue model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The compiled contracts.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// How many accumulators a tally of this engine holds: one per metric
+    /// (a run with `exact` keeps every path's value of each).
+    pub fn metric_count(&self) -> usize {
+        self.layout.len()
+    }
+
     /// Compiles a validated scenario.
     pub fn new(scenario: &Scenario) -> Engine {
         let model = Model::new(scenario);
@@ -665,7 +677,7 @@ impl Engine {
     }
 
     /// An empty tally for this engine, of a run with the scenario's seed.
-    pub fn empty_tally(&self, exact: bool) -> Tally {
+    pub(crate) fn empty_tally(&self, exact: bool) -> Tally {
         self.tally_for(self.scenario.simulation.seed, exact)
     }
 
@@ -1091,11 +1103,12 @@ mod tests {
         // Daily over 100 years: every 37th step and the last, at most
         // MAX_STEP_POINTS + 1 points, in consecutive slots.
         let l = layout(365, 2125);
+        let steps = 365 * (2125 - 2026 + 1);
         let r = l.recorded_steps();
         assert!(r.len() <= MAX_STEP_POINTS + 1, "{}", r.len());
         assert_eq!(r[0], 0);
-        assert_eq!(*r.last().unwrap(), l.steps);
-        assert_eq!(r[1], l.steps.div_ceil(MAX_STEP_POINTS));
+        assert_eq!(*r.last().unwrap(), steps);
+        assert_eq!(r[1], steps.div_ceil(MAX_STEP_POINTS));
         for (j, &k) in r.iter().enumerate() {
             assert_eq!(l.step_run_rate(0, k), l.step_run_rate(0, 0) + j);
             assert_eq!(l.step_cumulative(0, k), l.step_cumulative(0, 0) + j);
@@ -1139,5 +1152,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A run without the per-step statistics (sweeps, sensitivity analyses)
+    /// gives the same summary.json, byte for byte, and leaves exactly the
+    /// per-step accumulators empty.
+    #[test]
+    fn summaries_do_not_depend_on_the_per_step_statistics() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/base.json");
+        let sc = crate::scenario::load(&path).unwrap().scenario;
+        let opts = RunOptions {
+            paths: 3000,
+            seed: 7,
+            threads: 2,
+            exact: false,
+            shard: (0, 1),
+        };
+        let full = Engine::new(&sc);
+        let lean = Engine::new(&sc).without_step_statistics();
+        assert!(full.records_step_statistics() && !lean.records_step_statistics());
+        let a = full.run_quiet(&opts).unwrap().tally;
+        let b = lean.run_quiet(&opts).unwrap().tally;
+        // Fixed timing fields, so the JSON can be compared whole.
+        let json = |e: &Engine, t| {
+            crate::summary::Summary::build(e, t, 2, 1.0)
+                .unwrap()
+                .to_json()
+        };
+        assert_eq!(json(&full, &a), json(&lean, &b));
+        let l = &full.layout;
+        let mut step_metrics = 0;
+        let hit_times = l.hit_time(0)..l.hit_time(0) + l.flows;
+        for m in 0..l.len() {
+            if l.is_step_metric(m) {
+                step_metrics += 1;
+                assert_eq!(a.stats[m].count(), 3000, "per-step metric {m}, full run");
+                assert_eq!(b.stats[m].count(), 0, "per-step metric {m}, lean run");
+            } else {
+                // Every path, or none (a party outside a regime, the baseline's
+                // comparisons), or the paths that hit the cap (hit times).
+                let n = a.stats[m].count();
+                assert!(
+                    n == 3000 || n == 0 || hit_times.contains(&m),
+                    "metric {m}: {n}"
+                );
+                assert_eq!(b.stats[m].count(), n, "metric {m}, lean run");
+            }
+        }
+        // The run rates of 2 series and cumulative payments of 3 flows at 61 steps.
+        assert_eq!(step_metrics, (2 + 3) * 61);
     }
 }

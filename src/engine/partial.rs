@@ -27,7 +27,7 @@
 //! length first and reads no more than the length announced, checked
 //! against the file's size and [`MAX_FILE_BYTES`] (so `merge /dev/zero` or
 //! a huge file stops at once). A decoded tally's structure is checked
-//! before anything uses it ([`crate::statistics::StatAcc::check`]): the
+//! before anything uses it (`check`): the
 //! checksum proves a file is as written, not that it was written by
 //! revshare.
 //!

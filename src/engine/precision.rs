@@ -20,7 +20,7 @@ use super::{Control, Engine, RunError, RunOptions, Tally, BATCH_PATHS};
 use crate::summary::{NonFinite, Summary};
 
 /// Batches of the first check (16,384 paths).
-pub const FIRST_CHECK_BATCHES: u64 = 16;
+pub(crate) const FIRST_CHECK_BATCHES: u64 = 16;
 
 /// One `--precision KEY=TOL`: the 95% half-width of `key` must be at most
 /// `tolerance` (absolute), or `tolerance` times the estimate's magnitude
@@ -153,7 +153,7 @@ impl std::error::Error for PrecisionError {}
 
 /// The path counts at which a run with `max_paths` checks its goals: 16,384
 /// paths doubled while at most `max_paths` (at least one check).
-pub fn check_points(max_paths: u64) -> Vec<u64> {
+pub(crate) fn check_points(max_paths: u64) -> Vec<u64> {
     let mut out = vec![FIRST_CHECK_BATCHES * BATCH_PATHS];
     while let Some(next) = out.last().and_then(|p| p.checked_mul(2)) {
         if next > max_paths {
@@ -165,7 +165,7 @@ pub fn check_points(max_paths: u64) -> Vec<u64> {
 }
 
 /// The 95% interval of `key` in a summary turned into JSON.
-pub fn interval95(root: &Value, key: &str) -> Option<Figure> {
+pub(crate) fn interval95(root: &Value, key: &str) -> Option<Figure> {
     let parts: Vec<&str> = key.split('.').collect();
     let get = |path: &[&str]| path.iter().try_fold(root, |v, k| v.get(*k));
     let pair =

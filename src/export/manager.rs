@@ -44,12 +44,12 @@ use std::time::{Duration, Instant};
 
 /// The environment variable of the test pause in [`OutputDir::commit`]
 /// (milliseconds; see the module docs).
-pub const TEST_PAUSE_ENV: &str = "REVSHARE_TEST_PAUSE_BEFORE_COMMIT_MS";
+pub(crate) const TEST_PAUSE_ENV: &str = "REVSHARE_TEST_PAUSE_BEFORE_COMMIT_MS";
 
 /// Name of the manifest inside a result folder: one relative path per
 /// line of every file the run wrote, after a first line
 /// `revshare-manifest 1`.
-pub const MANIFEST: &str = ".revshare-manifest";
+pub(crate) const MANIFEST: &str = ".revshare-manifest";
 const MANIFEST_HEADER: &str = "revshare-manifest 1";
 
 /// Files that revshare versions before the manifest wrote: a folder

@@ -21,7 +21,7 @@ use crate::study::compare::csv_number;
 use crate::summary::Summary;
 
 /// Column names of the quantiles in CSV files.
-pub const QUANTILE_COLUMNS: [&str; 9] =
+pub(crate) const QUANTILE_COLUMNS: [&str; 9] =
     ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"];
 
 /// What a run writes (the output flags shared by every command).

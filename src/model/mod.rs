@@ -103,8 +103,6 @@ impl JumpModel {
 /// One series, compiled: constants per step and the shock structure.
 #[derive(Debug, Clone)]
 pub struct SeriesModel {
-    /// Series name.
-    pub name: String,
     x0: f64,
     mu0: f64,
     mu_bar: f64,
@@ -127,11 +125,11 @@ pub struct Model {
     /// Number of steps n.
     pub steps: usize,
     /// Steps per year.
-    pub steps_per_year: usize,
+    pub(crate) steps_per_year: usize,
     /// Step length in years.
-    pub dt: f64,
+    pub(crate) dt: f64,
     /// First calendar year.
-    pub start_year: i32,
+    pub(crate) start_year: i32,
     /// The series, in name order.
     pub series: Vec<SeriesModel>,
     /// Lower Cholesky factor of the shock correlation matrix (row-major k x k),
@@ -207,16 +205,6 @@ impl PathBuffer {
     pub fn revenue(&self, s: usize) -> &[f64] {
         &self.revenue[s * self.steps..(s + 1) * self.steps]
     }
-
-    /// Mutable access for tests and custom generators: (run rates, revenue)
-    /// of series `s`.
-    pub fn series_mut(&mut self, s: usize) -> (&mut [f64], &mut [f64]) {
-        let n = self.steps;
-        (
-            &mut self.run_rate[s * (n + 1)..(s + 1) * (n + 1)],
-            &mut self.revenue[s * n..(s + 1) * n],
-        )
-    }
 }
 
 impl Model {
@@ -227,8 +215,8 @@ impl Model {
         let sqrt_dt = dt.sqrt();
         let series: Vec<SeriesModel> = sc
             .series
-            .iter()
-            .map(|(name, s)| {
+            .values()
+            .map(|s| {
                 let g = &s.growth;
                 let v = &s.volatility;
                 let s_dt = if g.reversion > 0.0 {
@@ -248,7 +236,6 @@ impl Model {
                 }
                 let rho = s.growth_correlation;
                 SeriesModel {
-                    name: name.clone(),
                     x0: s.initial_run_rate.ln(),
                     mu0: g.initial,
                     mu_bar: g.long_run,
@@ -293,7 +280,7 @@ impl Model {
     /// engine gives that path (same draws, same operations).
     ///
     /// Three passes, the same the engine runs over a whole chunk of paths
-    /// at once: [`Model::draw_rows`] draws the shocks, [`Model::log_paths`]
+    /// at once: [`Model::draw_rows`] draws the shocks, `log_paths`
     /// steps the log run rates (cheap multiply-adds), then the exponentials
     /// are taken ([`exp_slice`]).
     #[inline]
@@ -332,7 +319,7 @@ impl Model {
     /// growth shock's independent normal z2 in row `r + 1` and, for a
     /// series with jumps, the step's total jump in log revenue in row
     /// `r + 2` (a series without jumps has its jump row left as it is;
-    /// [`Model::log_paths`] reads zeros instead).
+    /// `log_paths` reads zeros instead).
     ///
     /// The draws (see [`crate::random`] for the stream):
     /// - z_i: the normal row (step j, series i, [`Kind::RevenueShock`]);
@@ -346,7 +333,7 @@ impl Model {
     ///   from the substream (path, j, i, [`Kind::Gamma`]).
     ///
     /// The revenue shock written is the independent normal z_i when the
-    /// series are correlated and none has tails: [`Model::log_paths`] then
+    /// series are correlated and none has tails: `log_paths` then
     /// takes the Cholesky product e = L z across the chunk's paths.
     /// Otherwise it is e1 itself: (L z)_i (taken here, row by row, before
     /// the tails' division), divided by the Student-t scale under tails.
@@ -474,7 +461,7 @@ impl Model {
     /// If a buffer is too short, or `paths` exceeds `stride` or the paths
     /// `state` was made for.
     #[inline(always)]
-    pub fn log_paths(
+    pub(crate) fn log_paths(
         &self,
         shocks: &mut [f64],
         state: &mut StepState,
@@ -567,15 +554,9 @@ impl Model {
         }
     }
 
-    /// Calendar year of step k (1-based).
-    #[inline]
-    pub fn year_of_step(&self, k: usize) -> i32 {
-        self.start_year + ((k - 1) / self.steps_per_year) as i32
-    }
-
     /// Time t(k) = k * dt in years since the start.
     #[inline]
-    pub fn time(&self, k: usize) -> f64 {
+    pub(crate) fn time(&self, k: usize) -> f64 {
         k as f64 * self.dt
     }
 }

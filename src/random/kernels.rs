@@ -29,11 +29,11 @@ pub(crate) const UNIFORM_GROUP: usize = 2 * LANES;
 #[derive(Clone, Debug)]
 pub(crate) struct RowCtr {
     /// Round keys (widened).
-    pub ks: [[u64; 2]; 10],
+    pub(crate) ks: [[u64; 2]; 10],
     /// Counter word 2 (the step).
-    pub c2: u64,
+    pub(crate) c2: u64,
     /// Counter word 3 (the tag).
-    pub c3: u64,
+    pub(crate) c3: u64,
 }
 
 /// The four output words of the eight blocks of a group, word-major, on

@@ -20,7 +20,7 @@ pub enum Level {
 impl Level {
     /// Whether this processor can run the level (the environment is not
     /// consulted).
-    pub fn supported(self) -> bool {
+    pub(crate) fn supported(self) -> bool {
         match self {
             Level::Portable => true,
             #[cfg(target_arch = "x86_64")]

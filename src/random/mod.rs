@@ -161,17 +161,17 @@ pub enum Kind {
 
 impl Kind {
     /// The 3-bit code.
-    pub const fn code(self) -> u32 {
+    pub(crate) const fn code(self) -> u32 {
         self as u32
     }
 }
 
 /// The shape code (counter word 3, bits 30–31) of a row of normals.
-pub const SHAPE_NORMALS: u32 = 0;
+pub(crate) const SHAPE_NORMALS: u32 = 0;
 /// The shape code of a row of uniforms.
-pub const SHAPE_UNIFORMS: u32 = 1;
+pub(crate) const SHAPE_UNIFORMS: u32 = 1;
 /// The shape code of a substream.
-pub const SHAPE_SUBSTREAM: u32 = 2;
+pub(crate) const SHAPE_SUBSTREAM: u32 = 2;
 /// Series indices must be below this (11 bits of counter word 3).
 pub const MAX_SERIES: u16 = 2048;
 

@@ -3,7 +3,7 @@
 //! in their Random123 library: a 128-bit counter and a 64-bit key in, 128
 //! bits out, ten rounds. [`philox4x32_10`] is the scalar reference; the
 //! row kernels run the same rounds over lanes of `u64`
-//! ([`philox_lane`]), which the compiler turns into `vpmuludq` on AVX2 and
+//! (`philox_lane`), which the compiler turns into `vpmuludq` on AVX2 and
 //! AVX-512.
 
 /// Multiplier of counter word 0 (`PHILOX_M4x32_0`).

@@ -50,7 +50,7 @@ pub struct PhiloxRng {
 impl PhiloxRng {
     /// The stream of `key` from counter `ctr` (word 3 counts the blocks,
     /// carrying into word 2), with no limit.
-    pub fn from_key_counter(key: [u32; 2], ctr: [u32; 4]) -> PhiloxRng {
+    pub(crate) fn from_key_counter(key: [u32; 2], ctr: [u32; 4]) -> PhiloxRng {
         PhiloxRng::limited(key, ctr, u64::MAX)
     }
 

@@ -196,7 +196,7 @@ fn as_stat(v: &Value) -> Option<Stat> {
 }
 
 /// The Wilson score 90% interval of a binomial proportion `p` from `n` trials.
-pub fn wilson90(p: f64, n: u64) -> (f64, f64) {
+pub(crate) fn wilson90(p: f64, n: u64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
@@ -289,7 +289,7 @@ impl Metric {
     }
 
     /// The metric's value in a summary already turned into JSON.
-    pub fn eval_value(&self, root: &Value, paths: u64) -> Result<MetricValue, MetricError> {
+    pub(crate) fn eval_value(&self, root: &Value, paths: u64) -> Result<MetricValue, MetricError> {
         let err = |message: String| MetricError {
             key: self.key.clone(),
             message,

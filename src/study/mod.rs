@@ -32,7 +32,7 @@ use self::decide::Z95;
 use crate::scenario::Scenario;
 
 /// The largest number of grid points of a sweep.
-pub const MAX_GRID_POINTS: usize = 10_000;
+pub(crate) const MAX_GRID_POINTS: usize = 10_000;
 
 /// One swept parameter: a dotted scenario path and its values (as written,
 /// parsed as JSON like `--set`).

@@ -309,7 +309,7 @@ impl ClosedFormFigure {
 }
 
 /// The closed-form parameters of series `name` of `sc`, and the grid.
-pub fn series_params(sc: &Scenario, name: &str) -> Option<(SeriesParams, Grid)> {
+pub(crate) fn series_params(sc: &Scenario, name: &str) -> Option<(SeriesParams, Grid)> {
     let s = sc.series.get(name)?;
     Some((
         SeriesParams {

@@ -174,7 +174,7 @@ impl std::error::Error for ClosedFormError {}
 
 impl SeriesParams {
     /// Checks every field's range (the same ranges as scenario validation).
-    pub fn validate(&self) -> Result<(), ClosedFormError> {
+    pub(crate) fn validate(&self) -> Result<(), ClosedFormError> {
         if self.tails_dof.is_some() {
             return Err(ClosedFormError::StudentTails);
         }

@@ -140,7 +140,7 @@ impl Distribution {
     }
 
     /// The quantile function (inverse CDF) at `u` in (0, 1).
-    pub fn quantile(&self, u: f64) -> f64 {
+    pub(crate) fn quantile(&self, u: f64) -> f64 {
         match *self {
             Distribution::Uniform { lo, hi } => lo + u * (hi - lo),
             Distribution::Normal { mean, sd } => Normal::new(mean, sd)
