@@ -21,7 +21,7 @@
 
 use std::io::Write as _;
 
-use super::{Layout, COMPARISON_METRICS, PARTY_METRICS};
+use super::{Layout, COMPARISON_METRICS};
 use crate::contract::{Book, FlowChunk};
 
 /// Receives the per-path rows of each batch as it completes.
@@ -72,10 +72,11 @@ impl PathColumns {
                 }
             }
             for &q in &book.regime_parties[r] {
-                for m in [2, 3] {
+                // Metrics 2 and 3 of `Layout::party`: net and net_npv.
+                for (m, metric) in [(2, "net"), (3, "net_npv")] {
                     names.push(format!(
-                        "regimes.{regime}.parties.{}.{}",
-                        book.parties[q], PARTY_METRICS[m]
+                        "regimes.{regime}.parties.{}.{metric}",
+                        book.parties[q]
                     ));
                     sources.push(Source::Row(row_of(l.party(r, q, m))));
                 }
