@@ -526,6 +526,7 @@ fn band_line(n: usize) -> BandLineChart {
         line_label: "median".into(),
         band_label: "90% band".into(),
         horizontal_lines: vec![],
+        log_x: false,
     }
 }
 

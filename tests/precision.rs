@@ -177,6 +177,57 @@ fn max_paths_first_writes_the_result_and_exits_3() {
     assert_eq!(s["run"]["precision"][0]["met"], false);
 }
 
+/// The convergence chart: one per named figure, every check drawn against
+/// paths on a log axis (ticks at 1, 2, 5 times powers of ten), the
+/// tolerance around the final estimate.
+#[test]
+fn a_convergence_chart_per_figure_draws_every_check_on_a_log_axis() {
+    let d = dir("chart");
+    let o = revshare(&[
+        "run",
+        &base(),
+        "--precision",
+        &format!("{DELTA}=0.0001"),
+        "--precision",
+        &format!("{HIT}=0.5%"),
+        "--max-paths",
+        "70000",
+        "--no-report",
+        "--chart-size",
+        "800x500",
+        "-q",
+        "--out",
+        &d.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let csv = std::fs::read_to_string(d.join("convergence.csv")).unwrap();
+    for key in [DELTA, HIT] {
+        let name = key.to_lowercase().replace('.', "_");
+        let svg = std::fs::read_to_string(d.join(format!("charts/convergence_{name}.svg")))
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        // Three checks (16,384, 32,768, 65,536 paths): three dots, and the
+        // log axis labels the powers of ten around them.
+        let checks = csv.lines().filter(|l| l.contains(key)).count();
+        assert_eq!(checks, 3, "{csv}");
+        let centres: std::collections::BTreeSet<&str> = svg
+            .split("<circle")
+            .skip(1)
+            .map(|c| &c[..c.find(" r=").unwrap()])
+            .collect();
+        assert_eq!(centres.len(), checks, "{key}: one dot per check");
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim())
+            .collect();
+        for tick in ["20,000", "50,000"] {
+            assert!(texts.contains(&tick), "{key}: no tick {tick} in {texts:?}");
+        }
+        assert!(svg.contains("paths (log scale)"));
+        assert!(svg.contains("tolerance"));
+    }
+}
+
 #[test]
 fn an_unknown_figure_is_refused_and_nothing_is_written() {
     let d = dir("bad");

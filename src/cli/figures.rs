@@ -399,6 +399,7 @@ pub(crate) fn sweep_chart(
             "90% band (p5–p95 of paths)".into()
         },
         horizontal_lines: vec![],
+        log_x: false,
     };
     let points = xs.len() * stride;
     let drawn = if stride > 1 {

@@ -246,6 +246,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
                     label: format!("target {}", target.value),
                     hue: None,
                 }],
+                log_x: false,
             };
             let style = ChartStyle {
                 width: args.output.chart_size.width,

@@ -26,7 +26,10 @@
 //! * `exceedance_delta_net_<regime>`: P(gain > x) of each compared party;
 //! * `schedule_<regime>`: payments per calendar year of each flow (mean,
 //!   p5–p95), the cash-flow profile of `annual.csv`;
-//! * `annual_revenue_<series>`: per calendar year p5/p25/p50/p75/p95 boxes.
+//! * `annual_revenue_<series>`: per calendar year p5/p25/p50/p75/p95 boxes;
+//! * `convergence_<key>` (runs with `--precision`): each named figure's
+//!   estimate and 95% interval at every check, against paths on a log
+//!   axis, with the tolerance asked for around the final estimate.
 //!
 //! Names are lowercased and every character other than `a-z 0-9 _ -` is
 //! replaced by `_`, so any scenario name gives a safe file name.
@@ -36,9 +39,9 @@ use std::collections::BTreeSet;
 use rayon::prelude::*;
 
 use crate::export::draw::{
-    self, Band, BarChart, BarGroup, BoxChart, BoxStats, ChartError, ChartStyle, CumulativeChart,
-    CurveSeries, FanChart, FanSeries, HistogramChart, PointMass, ReferenceLine, ReferencePoint,
-    Rendered, Rgb, XAxis, PALETTE,
+    self, Band, BandLineChart, BarChart, BarGroup, BoxChart, BoxStats, ChartError, ChartStyle,
+    CumulativeChart, CurveSeries, FanChart, FanSeries, HistogramChart, LineSeries, PointMass,
+    ReferenceLine, ReferencePoint, Rendered, Rgb, XAxis, PALETTE,
 };
 use crate::result::{AnnualQuantity, Distribution, RunResult, StepQuantity};
 use crate::scenario::{Flow, Scenario};
@@ -133,6 +136,8 @@ pub enum ChartInput {
     Box(BoxChart),
     /// A grouped bar chart (payment schedules).
     Bars(BarChart),
+    /// Lines with intervals (convergence traces).
+    BandLine(BandLineChart),
 }
 
 /// One chart of a run, ready to draw.
@@ -155,6 +160,7 @@ impl ChartSpec {
             ChartInput::Histogram(c) => &c.title,
             ChartInput::Box(c) => &c.title,
             ChartInput::Bars(c) => &c.title,
+            ChartInput::BandLine(c) => &c.title,
         }
     }
 
@@ -171,6 +177,7 @@ impl ChartSpec {
             ChartInput::Histogram(c) => draw::histogram_chart(c, &style),
             ChartInput::Box(c) => draw::box_chart(c, &style),
             ChartInput::Bars(c) => draw::bar_chart(c, &style),
+            ChartInput::BandLine(c) => draw::band_line_chart(c, &style),
         }
     }
 }
@@ -272,6 +279,7 @@ pub fn chart_specs(result: &RunResult, opts: &ChartOptions) -> Vec<ChartSpec> {
     for s in 0..series {
         specs.push(r.annual_boxes(s));
     }
+    specs.extend(r.convergence());
     // Distinct names after sanitising (two names may differ only in case).
     let mut seen = BTreeSet::new();
     for spec in &mut specs {
@@ -725,6 +733,83 @@ impl<'a> Reporter<'a> {
                 log_y: self.opts.log_y,
             }),
         }
+    }
+
+    /// One chart per figure named by `--precision`: its estimate and 95%
+    /// interval at each check, paths on a log axis; none without checks.
+    fn convergence(&self) -> Vec<ChartSpec> {
+        let trace = &self.result.convergence;
+        let Some(first) = trace.first() else {
+            return Vec::new();
+        };
+        let run = &self.summary.run;
+        let stopped = match run.stopped_by.as_deref() {
+            Some("precision") => "stopped when every tolerance was met",
+            Some("max_paths") => "stopped at --max-paths before every tolerance was met",
+            _ => "stopped",
+        };
+        (0..first.figures.len())
+            .map(|i| {
+                let key = &first.figures[i].key;
+                let at = |f: fn(&crate::engine::precision::Figure) -> f64| -> Vec<f64> {
+                    trace.iter().map(|c| f(&c.figures[i])).collect()
+                };
+                let unit = if key.contains("probability") {
+                    "probability"
+                } else if key.contains("cap_hit.time") {
+                    "calendar year"
+                } else {
+                    "$B"
+                };
+                let mut horizontal_lines = Vec::new();
+                let mut tolerance = String::new();
+                if let Some(goal) = run.precision.iter().find(|g| &g.key == key) {
+                    let allowed = if goal.relative {
+                        goal.tolerance * goal.estimate.abs()
+                    } else {
+                        goal.tolerance
+                    };
+                    tolerance = if goal.relative {
+                        format!("; dashed: final estimate ± {}%", 100.0 * goal.tolerance)
+                    } else {
+                        format!("; dashed: final estimate ± {}", goal.tolerance)
+                    };
+                    for (sign, label) in [(-1.0, "− tolerance"), (1.0, "+ tolerance")] {
+                        horizontal_lines.push(ReferenceLine {
+                            value: goal.estimate + sign * allowed,
+                            label: label.into(),
+                            hue: None,
+                        });
+                    }
+                }
+                ChartSpec {
+                    name: format!("convergence_{}", file_part(key)),
+                    caption: format!(
+                        "{} · each point is a check of --precision (16,384 paths, doubled); \
+                         band: the 95% interval of the estimate{tolerance}; {stopped} at {} paths",
+                        self.run_line,
+                        thousands(run.paths)
+                    ),
+                    input: ChartInput::BandLine(BandLineChart {
+                        title: format!("Convergence of {key}"),
+                        x_label: "paths (log scale)".into(),
+                        y_label: format!("estimate, {unit}"),
+                        series: vec![LineSeries {
+                            label: key.clone(),
+                            hue: PALETTE[0],
+                            x: trace.iter().map(|c| c.paths as f64).collect(),
+                            center: at(|f| f.estimate),
+                            lower: at(|f| f.low),
+                            upper: at(|f| f.high),
+                        }],
+                        line_label: "estimate".into(),
+                        band_label: "95% interval".into(),
+                        horizontal_lines,
+                        log_x: true,
+                    }),
+                }
+            })
+            .collect()
     }
 
     fn cap_hit(&self, f: usize) -> ChartSpec {

@@ -29,6 +29,9 @@ pub struct BandLineChart {
     pub band_label: String,
     /// Labelled horizontal lines at y values.
     pub horizontal_lines: Vec<ReferenceLine>,
+    /// Draw the x axis on a log scale (points at x <= 0 are left out), e.g.
+    /// path counts that double.
+    pub log_x: bool,
 }
 
 /// One line of a [`BandLineChart`] and its interval.
@@ -55,13 +58,24 @@ pub fn band_line_chart(chart: &BandLineChart, style: &ChartStyle) -> Result<Rend
 }
 
 struct PreparedBandLine<'a> {
-    chart: &'a BandLineChart,
+    /// The chart, with x values as log10 when `log_x`.
+    chart: std::borrow::Cow<'a, BandLineChart>,
     xs: AxisSpec,
     ys: AxisSpec,
 }
 
 impl<'a> PreparedBandLine<'a> {
     fn new(chart: &'a BandLineChart) -> Result<Self, ChartError> {
+        let chart = if chart.log_x {
+            let mut c = chart.clone();
+            for s in &mut c.series {
+                s.x.iter_mut()
+                    .for_each(|x| *x = if *x > 0.0 { x.log10() } else { f64::NAN });
+            }
+            std::borrow::Cow::Owned(c)
+        } else {
+            std::borrow::Cow::Borrowed(chart)
+        };
         if chart.series.iter().all(|s| s.x.is_empty()) {
             return Err(ChartError::EmptyInput("band line chart x".into()));
         }
@@ -93,8 +107,17 @@ impl<'a> PreparedBandLine<'a> {
         for l in &chart.horizontal_lines {
             ye.add(l.value);
         }
-        let mut xs = AxisSpec::numeric(AxisKind::Number, xe.pair());
-        xs.pad = if chart.series.len() > 1 { 0.03 } else { 0.0 };
+        let kind = if chart.log_x {
+            AxisKind::Log
+        } else {
+            AxisKind::Number
+        };
+        let mut xs = AxisSpec::numeric(kind, xe.pair());
+        xs.pad = if chart.series.len() > 1 || chart.log_x {
+            0.03
+        } else {
+            0.0
+        };
         xs.snap = false;
         let mut ys = AxisSpec::numeric(AxisKind::Number, ye.pair());
         ys.towards_zero = true;
@@ -104,7 +127,7 @@ impl<'a> PreparedBandLine<'a> {
 
 impl Drawable for PreparedBandLine<'_> {
     fn draw<DB: DrawingBackend>(&self, c: &Canvas<'_, DB>) -> DrawResult {
-        let ch = self.chart;
+        let ch: &BandLineChart = &self.chart;
         let multi = ch.series.len() > 1;
         let mut group = Vec::new();
         if multi {
