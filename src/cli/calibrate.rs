@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde_json::json;
 
-use super::common::{apply_paths_seed, cancel_flag, load_scenario};
+use super::common::{apply_paths_seed, cancel_flag, load_scenario, print_written};
 use super::decide::{json_bytes, num, point_text, show, table_csv, target_se, EvalError, Figures};
 use super::{coded, failure, invalid, OutputArgs, ScenarioArgs, EXIT_UNMET};
 use revshare::export::charts::{chart_specs, file_part, ChartInput};
@@ -303,12 +303,7 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<()> {
     let written = written.map_err(|e| failure(format!("{e:#}")))?;
     if !args.output.quiet {
         print_fit(&sc, &pb, &fitted, &reported, method, figures.runs);
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&dir).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("wrote to {}/: {}", dir.display(), names.join(", "));
+        print_written(&dir, &written, "");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::common::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
+use super::common::{cancel_flag, load_scenario, print_written, simulate, RunFailure, Simulate};
 use super::progress::Progress;
 use super::sweep::check_metric;
 use super::{failure, invalid, OutputArgs, ScenarioArgs};
@@ -247,12 +247,7 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
                 r.note
             );
         }
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&dir).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("wrote to {}/: {}", dir.display(), names.join(", "));
+        print_written(&dir, &written, "");
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde_json::json;
 
-use super::common::{cancel_flag, load_scenario, simulate, RunFailure, Simulate};
+use super::common::{cancel_flag, load_scenario, print_written, simulate, RunFailure, Simulate};
 use super::decide::{json_bytes, num, point_text, table_csv};
 use super::progress::Progress;
 use super::sensitivity::SensitivityArgs;
@@ -265,12 +265,7 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
              interactions)",
             sum_first, sum_first_err
         );
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&dir).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("wrote to {}/: {}", dir.display(), names.join(", "));
+        print_written(&dir, &written, "");
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::common::{apply_paths_seed, cancel_flag, load_scenario};
+use super::common::{apply_paths_seed, cancel_flag, load_scenario, print_written};
 use super::decide::{json_bytes, num, show, target_se, EvalError, Figures};
 use super::{coded, failure, invalid, OutputArgs, ScenarioArgs, EXIT_UNMET};
 use revshare::export::draw::{
@@ -289,12 +289,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
             show(slope),
             runs
         );
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&dir).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("wrote to {}/: {}", dir.display(), names.join(", "));
+        print_written(&dir, &written, "");
     }
     Ok(())
 }

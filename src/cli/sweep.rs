@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::common::{apply_paths_seed, cancel_flag, simulate, RunFailure, Simulate};
+use super::common::{apply_paths_seed, cancel_flag, print_written, simulate, RunFailure, Simulate};
 use super::progress::Progress;
 use super::{failure, invalid, print_warnings, OutputArgs, ScenarioArgs};
 use revshare::export;
@@ -351,12 +351,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             };
             println!("  {:<40} {shown}", point.join(" "));
         }
-        let names: Vec<String> = written
-            .iter()
-            .filter_map(|p| p.strip_prefix(&dir).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("wrote to {}/: {}", dir.display(), names.join(", "));
+        print_written(&dir, &written, "");
     }
     Ok(())
 }
