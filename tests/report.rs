@@ -7,7 +7,8 @@
 //! visible (a non-blank region of a screenshot).
 //!
 //! The browser part needs Debian's `chromium` (`.ci/run` installs it when
-//! it is absent; set `REVSHARE_CHROMIUM` to use another binary). Without
+//! it is absent and sets `REVSHARE_REQUIRE_CHROMIUM`, which turns a missing
+//! browser into a failure; set `REVSHARE_CHROMIUM` to use another binary). Without
 //! it that test prints a loud note and passes: CI always has it.
 //! Cost: one small run, a few seconds of Chromium.
 
@@ -237,6 +238,11 @@ fn region_stats(rgb: &[u8], w: u32, y0: u32, y1: u32) -> (f64, usize) {
 #[test]
 fn the_report_renders_in_headless_chromium() {
     let Some(chrome) = chromium() else {
+        // CI sets this: there a missing browser is a failure, not a skip.
+        assert!(
+            std::env::var_os("REVSHARE_REQUIRE_CHROMIUM").is_none(),
+            "REVSHARE_REQUIRE_CHROMIUM is set but no Chromium was found"
+        );
         eprintln!(
             "\n{}\n!! NOTE: no Chromium found: the browser test of report.html is SKIPPED.\n\
              !! Install it (Debian: apt-get install chromium) or set REVSHARE_CHROMIUM;\n\
