@@ -174,7 +174,7 @@ impl Sampling {
     /// Whether `paths` suits this method: any count for mc, an even count
     /// for antithetic (whole pairs), a power of two of at least
     /// [`QMC_REPLICATES`] for qmc (each replicate a whole power-of-two
-    /// prefix of its Sobol sequence).
+    /// prefix of its Sobol sequence, at most 2^32 points).
     pub fn check_paths(self, paths: u64) -> Result<(), String> {
         match self {
             Sampling::Mc => Ok(()),
@@ -183,7 +183,13 @@ impl Sampling {
                 "antithetic sampling runs whole pairs of paths: {paths} is odd (use {})",
                 paths + 1
             )),
-            Sampling::Qmc if paths.is_power_of_two() && paths >= QMC_REPLICATES => Ok(()),
+            Sampling::Qmc
+                if paths.is_power_of_two()
+                    && paths >= QMC_REPLICATES
+                    && paths <= QMC_REPLICATES << 32 =>
+            {
+                Ok(())
+            }
             Sampling::Qmc => Err(format!(
                 "qmc runs a power of two of paths, at least {QMC_REPLICATES} ({QMC_REPLICATES} \
                  replicates, each a power-of-two prefix of its Sobol sequence): got {paths} \
@@ -199,7 +205,10 @@ impl Sampling {
         match self {
             Sampling::Mc => paths,
             Sampling::Antithetic => paths + paths % 2,
-            Sampling::Qmc => paths.max(QMC_REPLICATES).next_power_of_two(),
+            Sampling::Qmc => paths
+                .max(QMC_REPLICATES)
+                .next_power_of_two()
+                .min(QMC_REPLICATES << 32),
         }
     }
 }
