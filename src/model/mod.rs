@@ -430,12 +430,12 @@ impl Model {
                 for (r, s) in seeds.iter_mut().enumerate() {
                     *s = qmc::scramble_seed(generator.seed(), r as u64, d);
                 }
-                for (p, z) in row.iter_mut().enumerate() {
+                for (p, u) in row.iter_mut().enumerate() {
                     let path = first + p as u64;
                     let x = xs[(path / reps - first_point) as usize];
-                    let y = qmc::scramble(x, seeds[(path % reps) as usize]);
-                    *z = qmc::inverse_normal(qmc::uniform_of(y));
+                    *u = qmc::uniform_of(qmc::scramble(x, seeds[(path % reps) as usize]));
                 }
+                qmc::inverse_normal_in_place(row);
             }
             // The bridge: W(m) into the row of step m - 1, then increments.
             let off = match kind {
