@@ -53,7 +53,13 @@ const GBM: [(&str, &str); 5] = [
 ];
 
 /// Per figure, the variance over seeds; and the CPU seconds per run.
-fn measure(file: &str, keys: &[(&str, &str)], sampling: Sampling, paths: u64, seeds: u64) -> (Vec<f64>, f64) {
+fn measure(
+    file: &str,
+    keys: &[(&str, &str)],
+    sampling: Sampling,
+    paths: u64,
+    seeds: u64,
+) -> (Vec<f64>, f64) {
     let sc = scenario::load(file.as_ref()).expect("scenario").scenario;
     let sc = sc
         .with_sampling(paths, 0, sampling)

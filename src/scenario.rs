@@ -178,15 +178,14 @@ impl Sampling {
     pub fn check_paths(self, paths: u64) -> Result<(), String> {
         match self {
             Sampling::Mc => Ok(()),
-            Sampling::Antithetic if paths % 2 == 0 => Ok(()),
+            Sampling::Antithetic if paths.is_multiple_of(2) => Ok(()),
             Sampling::Antithetic => Err(format!(
                 "antithetic sampling runs whole pairs of paths: {paths} is odd (use {})",
                 paths + 1
             )),
             Sampling::Qmc
                 if paths.is_power_of_two()
-                    && paths >= QMC_REPLICATES
-                    && paths <= QMC_REPLICATES << 32 =>
+                    && (QMC_REPLICATES..=QMC_REPLICATES << 32).contains(&paths) =>
             {
                 Ok(())
             }

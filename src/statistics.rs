@@ -1064,7 +1064,10 @@ impl Groups {
     fn add_slice(&mut self, xs: &[f64], shift: f64) {
         match self.grouping {
             Grouping::Pairs => {
-                assert!(xs.len() % 2 == 0, "antithetic slices hold whole pairs");
+                assert!(
+                    xs.len().is_multiple_of(2),
+                    "antithetic slices hold whole pairs"
+                );
                 let (mut q, mut t) = ([0.0; LANES], [0.0; LANES]);
                 for (m, pair) in xs.chunks_exact(2).enumerate() {
                     let s = (pair[0] - shift) + (pair[1] - shift);
@@ -1076,7 +1079,10 @@ impl Groups {
             }
             Grouping::Replicates(r) => {
                 let r = r as usize;
-                assert!(xs.len() % r == 0, "QMC slices hold whole groups of replicates");
+                assert!(
+                    xs.len().is_multiple_of(r),
+                    "QMC slices hold whole groups of replicates"
+                );
                 for group in xs.chunks_exact(r) {
                     for ((b, sk), &x) in self.batch.iter_mut().zip(&mut self.sketches).zip(group) {
                         *b += x - shift;
@@ -1208,7 +1214,7 @@ pub fn wilson_effective(p: f64, se: f64, z: f64, fallback: f64) -> [f64; 2] {
     } else {
         fallback
     };
-    if !(n > 0.0) {
+    if n.is_nan() || n <= 0.0 {
         return [0.0, 1.0];
     }
     let denom = 1.0 + z * z / n;
@@ -2008,6 +2014,53 @@ impl StatAcc {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn the_t_quantile_of_16_replicates_is_statrs_s() {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        let t = StudentsT::new(0.0, 1.0, 15.0).unwrap().inverse_cdf(0.975);
+        assert!((t - T15_975).abs() < 1e-12, "{t}");
+        assert_eq!(group_quantile(Some(Grouping::Replicates(16))), T15_975);
+        assert_eq!(group_quantile(Some(Grouping::Pairs)), 1.96);
+        assert_eq!(group_quantile(None), 1.96);
+    }
+
+    #[test]
+    fn grouped_errors_come_from_pair_and_replicate_means() {
+        // Pairs (1, 3), (2, 2), (5, -1), (0, 4): every pair mean is 2, so
+        // the mean's error from pairs is 0, though the values spread.
+        let xs = [1.0, 3.0, 2.0, 2.0, 5.0, -1.0, 0.0, 4.0];
+        let mut a = StatAcc::grouped(0.5, false, Some(Grouping::Pairs));
+        a.add_slice(&xs);
+        a.end_batch();
+        let s = a.finish().unwrap();
+        assert_eq!(s.mean, 2.0);
+        assert!(s.sd > 1.0);
+        assert_eq!(s.se, 0.0);
+        assert_eq!(s.mean_ci95, [2.0, 2.0]);
+        // Two replicates (values alternate): replicate means 1 and 3 over
+        // two batches and a merge; se = sd(1, 3) / sqrt(2) = 1.
+        let mut r = StatAcc::grouped(0.0, false, Some(Grouping::Replicates(2)));
+        r.add_slice(&[0.0, 3.0, 2.0, 3.0]);
+        r.end_batch();
+        let mut other = StatAcc::grouped(0.0, false, Some(Grouping::Replicates(2)));
+        other.add_slice(&[1.0, 3.0]);
+        other.end_batch();
+        r.merge(&other);
+        r.canonicalize();
+        let s = r.finish().unwrap();
+        assert_eq!(s.mean, 2.0);
+        assert!((s.se - 1.0).abs() < 1e-15, "{}", s.se);
+        assert!(r.check(6).is_ok());
+        // Ungrouped accumulators are what they were.
+        let mut plain = StatAcc::grouped(0.0, false, None);
+        plain.add_slice(&xs);
+        plain.end_batch();
+        let mut old = StatAcc::new(0.0, false);
+        old.add_slice(&xs);
+        old.end_batch();
+        assert!(plain == old);
+    }
 
     #[test]
     fn canonical_sketches_keep_counts_that_are_multiples_of_two_to_the_16() {

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, Tally, COMPARISON_METRICS};
 use crate::scenario::{Sampling, Scenario};
-use crate::statistics::{
-    group_quantile, replicate_se, wilson95, wilson_effective, Grouping, Stat,
-};
+use crate::statistics::{group_quantile, replicate_se, wilson95, wilson_effective, Grouping, Stat};
 
 /// The version of the summary.json layout.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -30,7 +30,6 @@ const PATHS: u64 = 512;
 
 const METHODS: [Sampling; 3] = [Sampling::Mc, Sampling::Antithetic, Sampling::Qmc];
 
-
 fn gbm(cap: Option<f64>, steps_per_year: u32, end_year: i32, sampling: Sampling) -> String {
     let cap = cap.map_or(String::new(), |c| format!(", \"cap\": {c}"));
     // qmc: 16 replicates of 32 points.

@@ -90,7 +90,10 @@ fn precision_stops_alike_under_antithetic_and_qmc_sampling() {
 }
 
 fn stops_alike(sampling: &str) {
-    let (a, b) = (dir(&format!("{sampling}-t1")), dir(&format!("{sampling}-t2")));
+    let (a, b) = (
+        dir(&format!("{sampling}-t1")),
+        dir(&format!("{sampling}-t2")),
+    );
     for (d, t) in [(&a, "1"), (&b, "2")] {
         let o = precise(d, t, sampling);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -179,11 +179,17 @@ fn every_method_gives_the_same_bytes_on_any_threads_shards_and_instruction_set()
             assert!(one.contains(&format!("\"sampling\": \"{sampling}\"")));
             for threads in ["2", "8"] {
                 let other = run(scenario, sampling, &["--threads", threads], None, &tag);
-                assert!(one == other, "{scenario} {sampling}: {threads} threads differ");
+                assert!(
+                    one == other,
+                    "{scenario} {sampling}: {threads} threads differ"
+                );
             }
             for simd in ["off", "avx2"] {
                 let other = run(scenario, sampling, &["--threads", "2"], Some(simd), &tag);
-                assert!(one == other, "{scenario} {sampling}: REVSHARE_SIMD={simd} differs");
+                assert!(
+                    one == other,
+                    "{scenario} {sampling}: REVSHARE_SIMD={simd} differs"
+                );
             }
             // Three shards (3, 3 and 2 batches), merged.
             let file = root().join(scenario).display().to_string();
@@ -194,8 +200,19 @@ fn every_method_gives_the_same_bytes_on_any_threads_shards_and_instruction_set()
                 let out = d.display().to_string();
                 let o = revshare(
                     &[
-                        "run", &file, "--sampling", sampling, "--paths", "8192", "--seed", "11",
-                        "--shard", &shard, "-q", "--out", &out,
+                        "run",
+                        &file,
+                        "--sampling",
+                        sampling,
+                        "--paths",
+                        "8192",
+                        "--seed",
+                        "11",
+                        "--shard",
+                        &shard,
+                        "-q",
+                        "--out",
+                        &out,
                     ],
                     None,
                 );
@@ -208,7 +225,10 @@ fn every_method_gives_the_same_bytes_on_any_threads_shards_and_instruction_set()
             args.extend(partials.iter().map(|s| s.as_str()));
             let o = revshare(&args, None);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            assert!(one == figures(&merged), "{scenario} {sampling}: the merged shards differ");
+            assert!(
+                one == figures(&merged),
+                "{scenario} {sampling}: the merged shards differ"
+            );
         }
     }
 }
@@ -217,11 +237,22 @@ fn every_method_gives_the_same_bytes_on_any_threads_shards_and_instruction_set()
 fn path_counts_are_rounded_on_the_command_line_and_refused_in_files() {
     // --sampling qmc with 1,000 paths: 1,024, with a warning.
     let d = tmp("round");
-    let file = root().join("tests/scenarios/gbm.json").display().to_string();
+    let file = root()
+        .join("tests/scenarios/gbm.json")
+        .display()
+        .to_string();
     let out = d.display().to_string();
     let o = revshare(
         &[
-            "run", &file, "--sampling", "qmc", "--paths", "1000", "--no-charts", "-q", "--out",
+            "run",
+            &file,
+            "--sampling",
+            "qmc",
+            "--paths",
+            "1000",
+            "--no-charts",
+            "-q",
+            "--out",
             &out,
         ],
         None,
@@ -243,14 +274,30 @@ fn path_counts_are_rounded_on_the_command_line_and_refused_in_files() {
             "\"paths\": 65536",
             &format!("\"paths\": {paths}, \"sampling\": \"{sampling}\""),
         );
-        let e = scenario::parse(&bad, Path::new("bad.json")).unwrap_err().to_string();
+        let e = scenario::parse(&bad, Path::new("bad.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("simulation.paths") && e.contains(says), "{e}");
     }
     let bad = text.replace("\"seed\": 7", "\"seed\": 7, \"sampling\": \"sobol\"");
-    let e = scenario::parse(&bad, Path::new("bad.json")).unwrap_err().to_string();
+    let e = scenario::parse(&bad, Path::new("bad.json"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("simulation.sampling"), "{e}");
     // Plain Monte Carlo summaries carry no sampling field.
-    let o = revshare(&["run", &file, "--paths", "1000", "--no-charts", "-q", "--out", &out], None);
+    let o = revshare(
+        &[
+            "run",
+            &file,
+            "--paths",
+            "1000",
+            "--no-charts",
+            "-q",
+            "--out",
+            &out,
+        ],
+        None,
+    );
     assert!(o.status.success());
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("summary.json")).unwrap()).unwrap();

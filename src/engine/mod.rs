@@ -326,7 +326,11 @@ impl Tally {
         for (a, b) in self.group_hits.iter_mut().zip(&other.group_hits) {
             *a += b;
         }
-        for (a, b) in self.group_hits_in_year.iter_mut().zip(&other.group_hits_in_year) {
+        for (a, b) in self
+            .group_hits_in_year
+            .iter_mut()
+            .zip(&other.group_hits_in_year)
+        {
             *a += b;
         }
     }
@@ -847,7 +851,11 @@ impl Engine {
                 }
             }
             if !t.group_hits.is_empty() {
-                let year = |h: f64| ((h - start).ceil() as usize).saturating_sub(1).min(l.years - 1);
+                let year = |h: f64| {
+                    ((h - start).ceil() as usize)
+                        .saturating_sub(1)
+                        .min(l.years - 1)
+                };
                 match self.grouping {
                     Some(Grouping::Pairs) => {
                         for p in (0..paths).step_by(2) {

@@ -722,10 +722,9 @@ fn fits(t: &Tally, like: &Tally) -> bool {
         && t.hits_in_year.len() == like.hits_in_year.len()
         && t.group_hits.len() == like.group_hits.len()
         && t.group_hits_in_year.len() == like.group_hits_in_year.len()
-        && t.stats
-            .iter()
-            .zip(&like.stats)
-            .all(|(a, b)| a.shift().to_bits() == b.shift().to_bits() && a.grouping() == b.grouping())
+        && t.stats.iter().zip(&like.stats).all(|(a, b)| {
+            a.shift().to_bits() == b.shift().to_bits() && a.grouping() == b.grouping()
+        })
 }
 
 #[cfg(test)]
