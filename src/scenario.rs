@@ -113,6 +113,111 @@ pub struct Simulation {
     pub paths: u64,
     /// Seed of the random streams.
     pub seed: u64,
+    /// How the paths' shocks are sampled (`"mc"`, the default, is not
+    /// echoed, so summaries of plain runs keep their bytes).
+    #[serde(skip_serializing_if = "Sampling::is_mc")]
+    pub sampling: Sampling,
+}
+
+/// How the random inputs of the paths are sampled
+/// (`simulation.sampling`; docs/precision.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// Plain Monte Carlo: every path has its own independent draws.
+    #[default]
+    Mc,
+    /// Antithetic pairs: path 2m + 1 uses the mirrored draws of path 2m
+    /// (normals negated, uniforms u -> 1 - u); errors from pair means.
+    Antithetic,
+    /// Randomised quasi-Monte Carlo: Owen-scrambled Sobol points through
+    /// a Brownian bridge, in [`QMC_REPLICATES`] independent scramblings
+    /// (path p is point p / R of replicate p mod R); errors from the
+    /// spread of the replicate means.
+    Qmc,
+}
+
+/// Independent scramblings (replicates) of a `qmc` run: R = 16, so the
+/// interval of a mean uses Student's t with 15 degrees of freedom.
+pub const QMC_REPLICATES: u64 = 16;
+
+impl Sampling {
+    /// True for plain Monte Carlo (the default).
+    pub fn is_mc(&self) -> bool {
+        *self == Sampling::Mc
+    }
+
+    /// The name used in scenario files and summary.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sampling::Mc => "mc",
+            Sampling::Antithetic => "antithetic",
+            Sampling::Qmc => "qmc",
+        }
+    }
+
+    /// Parses a name as written in a scenario file or on the command line.
+    pub fn parse(s: &str) -> Result<Sampling, String> {
+        match s {
+            "mc" => Ok(Sampling::Mc),
+            "antithetic" => Ok(Sampling::Antithetic),
+            "qmc" => Ok(Sampling::Qmc),
+            _ => Err(format!(
+                "unknown sampling {s:?}: expected \"mc\", \"antithetic\" or \"qmc\""
+            )),
+        }
+    }
+
+    /// Paths per group whose values are averaged before errors are
+    /// estimated: 1 (mc), 2 (antithetic pairs) or [`QMC_REPLICATES`] (one
+    /// path of each replicate). Chunks, batches and shards hold whole groups.
+    pub fn group(self) -> u64 {
+        match self {
+            Sampling::Mc => 1,
+            Sampling::Antithetic => 2,
+            Sampling::Qmc => QMC_REPLICATES,
+        }
+    }
+
+    /// Whether `paths` suits this method: any count for mc, an even count
+    /// for antithetic (whole pairs), a power of two of at least
+    /// [`QMC_REPLICATES`] for qmc (each replicate a whole power-of-two
+    /// prefix of its Sobol sequence, at most 2^32 points).
+    pub fn check_paths(self, paths: u64) -> Result<(), String> {
+        match self {
+            Sampling::Mc => Ok(()),
+            Sampling::Antithetic if paths.is_multiple_of(2) => Ok(()),
+            Sampling::Antithetic => Err(format!(
+                "antithetic sampling runs whole pairs of paths: {paths} is odd (use {})",
+                paths + 1
+            )),
+            Sampling::Qmc
+                if paths.is_power_of_two()
+                    && (QMC_REPLICATES..=QMC_REPLICATES << 32).contains(&paths) =>
+            {
+                Ok(())
+            }
+            Sampling::Qmc => Err(format!(
+                "qmc runs a power of two of paths, at least {QMC_REPLICATES} ({QMC_REPLICATES} \
+                 replicates, each a power-of-two prefix of its Sobol sequence): got {paths} \
+                 (use {})",
+                self.round_paths(paths)
+            )),
+        }
+    }
+
+    /// The smallest path count at least `paths` that suits this method
+    /// (see [`Sampling::check_paths`]).
+    pub fn round_paths(self, paths: u64) -> u64 {
+        match self {
+            Sampling::Mc => paths,
+            Sampling::Antithetic => paths + paths % 2,
+            Sampling::Qmc => paths
+                .max(QMC_REPLICATES)
+                .next_power_of_two()
+                .min(QMC_REPLICATES << 32),
+        }
+    }
 }
 
 /// One revenue series (MODEL.md §2).
@@ -321,8 +426,23 @@ impl Scenario {
     /// validated again (paths must be in 1..=[`MAX_PATHS`]). Messages name
     /// the scenario by its `name`.
     pub fn with_simulation(&self, paths: u64, seed: u64) -> Result<Scenario, ScenarioError> {
+        self.with_sampling(paths, seed, self.simulation.sampling)
+    }
+
+    /// This scenario with `simulation.paths`, `simulation.seed` and
+    /// `simulation.sampling` replaced, validated again (the path count
+    /// must suit the sampling: [`Sampling::check_paths`]).
+    pub fn with_sampling(
+        &self,
+        paths: u64,
+        seed: u64,
+        sampling: Sampling,
+    ) -> Result<Scenario, ScenarioError> {
         let mut value = self.to_json_value();
         value["simulation"] = serde_json::json!({ "paths": paths, "seed": seed });
+        if !sampling.is_mc() {
+            value["simulation"]["sampling"] = serde_json::json!(sampling.as_str());
+        }
         Scenario::from_json_value(&value, Path::new(&self.name)).map(|l| l.scenario)
     }
 
@@ -534,6 +654,8 @@ struct RawSimulation {
     paths: Option<u64>,
     #[serde(default)]
     seed: Option<u64>,
+    #[serde(default)]
+    sampling: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1203,6 +1325,7 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
     let sim = raw.simulation.unwrap_or(RawSimulation {
         paths: None,
         seed: None,
+        sampling: None,
     });
     let paths = sim.paths.unwrap_or(100_000);
     if paths == 0 || paths > MAX_PATHS {
@@ -1211,6 +1334,21 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
             format!("must be in 1..={MAX_PATHS}, got {paths}"),
         );
     }
+    let sampling = match sim.sampling.as_deref().map(Sampling::parse) {
+        None => Sampling::Mc,
+        Some(Ok(s)) => {
+            if paths > 0 && paths <= MAX_PATHS {
+                if let Err(e) = s.check_paths(paths) {
+                    c.err("simulation.paths", e);
+                }
+            }
+            s
+        }
+        Some(Err(e)) => {
+            c.err("simulation.sampling", e);
+            Sampling::Mc
+        }
+    };
     let seed = sim.seed.unwrap_or(0);
 
     // Series.
@@ -1640,7 +1778,11 @@ fn validate(raw: RawScenario, file: &Path) -> Result<Loaded, ScenarioError> {
             end_year: raw.end_year as i32,
             steps_per_year: steps_per_year as u32,
             discount_rate,
-            simulation: Simulation { paths, seed },
+            simulation: Simulation {
+                paths,
+                seed,
+                sampling,
+            },
             series,
             correlations,
             baseline: raw.baseline,

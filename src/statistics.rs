@@ -31,6 +31,15 @@
 //! ([`StatAcc::finish`] combines them). Scaling by a power of two is exact,
 //! so the result is right to the last bits wherever a double can hold it;
 //! every other slice takes the plain path, whose results are unchanged.
+//!
+//! Grouped errors ([`Grouping`], [`StatAcc::grouped`]): under antithetic or
+//! quasi-Monte Carlo sampling the paths are not independent, so the error
+//! of a mean is estimated from groups that are: antithetic pairs (the
+//! variance of the pair means) or QMC replicates (the spread of the
+//! replicate means). A grouped accumulator keeps, besides everything
+//! above, exact sums per group structure and, for replicates, one sketch
+//! per replicate (for the quantile intervals); `sd`, the quantiles, min
+//! and max are those of the paths as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -752,6 +761,22 @@ impl Sketch {
         out
     }
 
+    /// Number of recorded values whose bucket's representative is at most
+    /// that of the bucket holding `x` (so a value in `x`'s bucket counts).
+    fn count_at_most(&self, x: f64) -> u64 {
+        let rep = if x > 0.0 {
+            value_of(key_of(x))
+        } else if x < 0.0 {
+            -value_of(key_of(-x))
+        } else {
+            0.0
+        };
+        self.buckets()
+            .take_while(|&(v, _)| v <= rep)
+            .map(|(_, c)| c)
+            .sum()
+    }
+
     /// Every non-empty bucket as (representative value, count), in
     /// ascending value order.
     fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
@@ -967,6 +992,238 @@ fn group_mut(groups: &mut Vec<ScaledMoments>, exp: i32) -> &mut ScaledMoments {
 }
 
 // ---------------------------------------------------------------------------
+// Grouped errors
+// ---------------------------------------------------------------------------
+
+/// How the values of a grouped accumulator form independent groups, by
+/// their position in each slice handed to [`StatAcc::add_slice`] (slices
+/// start at a group boundary and hold whole groups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grouping {
+    /// Antithetic pairs: values 2m and 2m + 1 of a slice.
+    Pairs,
+    /// Replicates: value i of a slice belongs to replicate i mod R (a
+    /// count of 2..=1024).
+    Replicates(u32),
+}
+
+/// Student's t quantile t_{15, 0.975}, for the interval of a mean over 16
+/// QMC replicates (statrs gives 2.131449545559323; a constant so that
+/// every machine writes the same bits; checked against statrs in a test).
+pub const T15_975: f64 = 2.131_449_545_559_323;
+
+/// The normal quantile z_{0.975} of every other interval.
+const Z975: f64 = 1.96;
+
+/// The two-sided 95% quantile of the interval of a mean estimated from
+/// `groups` independent groups: z (1.96) for pairs (many of them), Student's
+/// t with R - 1 degrees of freedom for R replicates.
+pub fn group_quantile(grouping: Option<Grouping>) -> f64 {
+    match grouping {
+        Some(Grouping::Replicates(16)) => T15_975,
+        Some(Grouping::Replicates(r)) => {
+            use statrs::distribution::{ContinuousCDF, StudentsT};
+            StudentsT::new(0.0, 1.0, f64::from(r) - 1.0)
+                .expect("at least 2 replicates")
+                .inverse_cdf(0.975)
+        }
+        _ => Z975,
+    }
+}
+
+/// The group sums of a grouped accumulator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Groups {
+    grouping: Grouping,
+    /// This batch's plain sums: for pairs `[sum of s^2, sum of s]` over the
+    /// pairs' summed deviations `s = (x_a - shift) + (x_b - shift)`; for
+    /// replicates the sum of the deviations of each replicate.
+    batch: Vec<f64>,
+    /// The exact sums of the batches' `batch`.
+    sums: Vec<ExactSum>,
+    /// Replicates: each replicate's sketch (empty for pairs).
+    sketches: Vec<Sketch>,
+}
+
+impl Groups {
+    fn new(grouping: Grouping) -> Groups {
+        let (n, sketches) = match grouping {
+            Grouping::Pairs => (2, 0),
+            Grouping::Replicates(r) => (r as usize, r as usize),
+        };
+        Groups {
+            grouping,
+            batch: vec![0.0; n],
+            sums: vec![ExactSum::default(); n],
+            sketches: vec![Sketch::default(); sketches],
+        }
+    }
+
+    /// The group sums of a slice (whole groups, starting at a boundary).
+    #[inline(always)]
+    fn add_slice(&mut self, xs: &[f64], shift: f64) {
+        match self.grouping {
+            Grouping::Pairs => {
+                assert!(
+                    xs.len().is_multiple_of(2),
+                    "antithetic slices hold whole pairs"
+                );
+                let (mut q, mut t) = ([0.0; LANES], [0.0; LANES]);
+                for (m, pair) in xs.chunks_exact(2).enumerate() {
+                    let s = (pair[0] - shift) + (pair[1] - shift);
+                    q[m % LANES] += s * s;
+                    t[m % LANES] += s;
+                }
+                self.batch[0] += sum_lanes(q);
+                self.batch[1] += sum_lanes(t);
+            }
+            Grouping::Replicates(r) => {
+                let r = r as usize;
+                assert!(
+                    xs.len().is_multiple_of(r),
+                    "QMC slices hold whole groups of replicates"
+                );
+                for group in xs.chunks_exact(r) {
+                    for ((b, sk), &x) in self.batch.iter_mut().zip(&mut self.sketches).zip(group) {
+                        *b += x - shift;
+                        if x.is_finite() {
+                            sk.add(x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn end_batch(&mut self) {
+        for (s, b) in self.sums.iter_mut().zip(&mut self.batch) {
+            s.add(*b);
+            *b = 0.0;
+        }
+    }
+
+    fn merge(&mut self, other: &Groups) {
+        debug_assert_eq!(self.grouping, other.grouping);
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            a.merge(b);
+        }
+        for (a, b) in self.sketches.iter_mut().zip(&other.sketches) {
+            a.merge(b);
+        }
+    }
+
+    fn canonicalize(&mut self) {
+        self.sums.iter_mut().for_each(ExactSum::canonicalize);
+        self.sketches.iter_mut().for_each(Sketch::canonicalize);
+    }
+
+    fn clear(&mut self) {
+        self.sums.iter_mut().for_each(|s| s.partials.clear());
+        self.sketches.iter_mut().for_each(Sketch::clear);
+    }
+
+    /// See [`StatAcc::check`].
+    fn check(&self, count: u64) -> Result<(), String> {
+        let (n, sketches) = match self.grouping {
+            Grouping::Pairs => (2, 0),
+            Grouping::Replicates(r) if (2..=1024).contains(&r) => (r as usize, r as usize),
+            Grouping::Replicates(r) => return Err(format!("{r} replicates")),
+        };
+        if self.batch.len() != n || self.sums.len() != n || self.sketches.len() != sketches {
+            return Err("group sums of the wrong shape".into());
+        }
+        if self.batch.iter().any(|&b| b != 0.0) {
+            return Err("a batch of group sums that was not ended".into());
+        }
+        if self.sums.iter().any(|e| e.partials.len() > MAX_PARTIALS) {
+            return Err("a group sum of too many partials".into());
+        }
+        let mut total = 0u128;
+        for s in &self.sketches {
+            total += s.check()?;
+        }
+        if total > u128::from(count) {
+            return Err("replicate sketches hold more values than the accumulator".into());
+        }
+        Ok(())
+    }
+
+    /// The standard error of the mean of `count` values from the groups.
+    fn se(&self, count: u64) -> f64 {
+        match self.grouping {
+            Grouping::Pairs => {
+                let m = (count / 2) as f64;
+                if count < 4 {
+                    return 0.0;
+                }
+                let (q, t) = (self.sums[0].value(), self.sums[1].value());
+                // Pair means y = shift + s / 2: sum (y - shift)^2 = q / 4,
+                // sum (y - shift) = t / 2.
+                let v = (q - t * (t / m)) / (4.0 * (m - 1.0));
+                if v.is_nan() {
+                    v
+                } else {
+                    (v.max(0.0) / m).sqrt()
+                }
+            }
+            Grouping::Replicates(r) => {
+                let per = (count / u64::from(r)) as f64;
+                let means: Vec<f64> = self.sums.iter().map(|s| s.value() / per).collect();
+                replicate_se(&means)
+            }
+        }
+    }
+
+    /// For replicates: the half-width, in probability, of the 95% interval
+    /// of the empirical CDF at `x` (Woodruff's interval for a quantile: the
+    /// spread of the replicates' CDFs at the pooled estimate).
+    fn cdf_half_width(&self, count: u64, x: f64, t: f64) -> f64 {
+        let Grouping::Replicates(r) = self.grouping else {
+            return 0.0;
+        };
+        let per = (count / u64::from(r)) as f64;
+        let cdfs: Vec<f64> = self
+            .sketches
+            .iter()
+            .map(|s| s.count_at_most(x) as f64 / per)
+            .collect();
+        t * replicate_se(&cdfs)
+    }
+}
+
+/// The standard error of the average of independent replicate estimates:
+/// their sample standard deviation over sqrt(R) (0 for fewer than two).
+pub fn replicate_se(estimates: &[f64]) -> f64 {
+    let r = estimates.len() as f64;
+    if estimates.len() < 2 {
+        return 0.0;
+    }
+    let mean = estimates.iter().sum::<f64>() / r;
+    let ss: f64 = estimates.iter().map(|a| (a - mean) * (a - mean)).sum();
+    (ss / (r - 1.0) / r).sqrt()
+}
+
+/// The 95% interval of a proportion `p` whose standard error, from
+/// independent groups, is `se`: Wilson's score interval at the effective
+/// sample size `p (1 - p) / se^2` (the design-effect form used for
+/// clustered samples), with quantile `z`. Where that size is undefined
+/// (p is 0 or 1, or se is 0), `fallback` trials.
+pub fn wilson_effective(p: f64, se: f64, z: f64, fallback: f64) -> [f64; 2] {
+    let n = if p > 0.0 && p < 1.0 && se > 0.0 {
+        p * (1.0 - p) / (se * se)
+    } else {
+        fallback
+    };
+    if n.is_nan() || n <= 0.0 {
+        return [0.0, 1.0];
+    }
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+// ---------------------------------------------------------------------------
 // Stat
 // ---------------------------------------------------------------------------
 
@@ -977,7 +1234,9 @@ pub struct Stat {
     pub mean: f64,
     /// Sample standard deviation (N - 1 denominator; 0 for one path).
     pub sd: f64,
-    /// Standard error of the mean, sd / sqrt(N).
+    /// Standard error of the mean: sd / sqrt(N) under plain Monte Carlo;
+    /// from the pair means (antithetic) or the replicate means (qmc)
+    /// otherwise (see [`Grouping`]).
     pub se: f64,
     /// Smallest value.
     pub min: f64,
@@ -1002,7 +1261,8 @@ pub struct Stat {
     /// 99th percentile.
     pub p99: f64,
     /// 95% confidence interval of the mean, `[mean − 1.96 se, mean + 1.96
-    /// se]` (normal approximation; added in schema 1, see docs/MODEL.md).
+    /// se]` (normal approximation; added in schema 1, see docs/MODEL.md);
+    /// under qmc Student's t with R − 1 degrees of freedom replaces 1.96.
     pub mean_ci95: [f64; 2],
     /// Distribution-free 95% confidence intervals of the quantiles.
     pub quantile_ci95: QuantileIntervals,
@@ -1084,6 +1344,16 @@ pub(crate) fn quantile_interval_ranks(q: f64, n: u64) -> (u64, u64) {
     (lo.clamp(1, n), hi.clamp(1, n))
 }
 
+/// The ranks (1-based, clamped to 1..=n) bounding the levels `q - h` and
+/// `q + h` among n values, as [`quantile_interval_ranks`] rounds them: the
+/// interval of the q-quantile whose empirical CDF has 95% half-width `h`.
+fn ranks_of_levels(q: f64, h: f64, n: f64) -> (u64, u64) {
+    let lo = (n * (q - h)).floor().max(1.0) as u64;
+    let hi = ((n * (q + h)).ceil() + 1.0).min(n) as u64;
+    let top = n as u64;
+    (lo.clamp(1, top), hi.clamp(1, top))
+}
+
 impl Stat {
     /// The quantiles in the order of [`QUANTILES`].
     pub fn quantiles(&self) -> [f64; 9] {
@@ -1143,6 +1413,9 @@ pub struct StatAcc {
     /// [`PLAIN_MOMENTS`], by scale (empty in ordinary runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     scaled: Vec<ScaledMoments>,
+    /// The group sums of a grouped accumulator (see [`Grouping`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    groups: Option<Box<Groups>>,
 }
 
 impl StatAcc {
@@ -1161,7 +1434,23 @@ impl StatAcc {
             sketch: Sketch::default(),
             exact: exact.then(Vec::new),
             scaled: Vec::new(),
+            groups: None,
         }
+    }
+
+    /// An empty accumulator (as [`StatAcc::new`]) whose errors come from
+    /// groups of values (see [`Grouping`]): it takes values only through
+    /// [`StatAcc::add_slice`], each slice starting at a group boundary and
+    /// holding whole groups. `None` is [`StatAcc::new`].
+    pub fn grouped(shift: f64, exact: bool, grouping: Option<Grouping>) -> StatAcc {
+        let mut acc = StatAcc::new(shift, exact);
+        acc.groups = grouping.map(|g| Box::new(Groups::new(g)));
+        acc
+    }
+
+    /// How the values group for error estimates (`None`: independent).
+    pub fn grouping(&self) -> Option<Grouping> {
+        self.groups.as_ref().map(|g| g.grouping)
     }
 
     /// Sums the deviations of `xs` from the shift, scaled for a largest
@@ -1183,8 +1472,12 @@ impl StatAcc {
 
     /// Records one value. Non-finite values poison the mean (and are then
     /// refused when the summary is written).
+    ///
+    /// # Panics
+    /// On a grouped accumulator (whose values must arrive in whole groups).
     #[inline(always)]
     pub fn add(&mut self, x: f64) {
+        assert!(self.groups.is_none(), "grouped values arrive in slices");
         self.count += 1;
         let d = x - self.shift;
         if needs_scaling(d.abs()) {
@@ -1298,6 +1591,9 @@ impl StatAcc {
         if let Some(v) = &mut self.exact {
             v.extend_from_slice(xs);
         }
+        if let Some(g) = &mut self.groups {
+            g.add_slice(xs, shift);
+        }
     }
 
     /// Ends a batch: flushes the batch's `f64` sums into the exact sums.
@@ -1306,6 +1602,9 @@ impl StatAcc {
         self.sumsq.add(self.batch_sumsq);
         self.batch_sum = 0.0;
         self.batch_sumsq = 0.0;
+        if let Some(g) = &mut self.groups {
+            g.end_batch();
+        }
     }
 
     /// Puts the accumulator (batches ended) in a form that depends only on
@@ -1322,6 +1621,9 @@ impl StatAcc {
         self.sketch.canonicalize();
         if let Some(v) = &mut self.exact {
             v.sort_by(f64::total_cmp);
+        }
+        if let Some(g) = &mut self.groups {
+            g.canonicalize();
         }
     }
 
@@ -1344,6 +1646,9 @@ impl StatAcc {
         if let Some(v) = &mut self.exact {
             v.clear();
         }
+        if let Some(g) = &mut self.groups {
+            g.clear();
+        }
     }
 
     /// Merges another accumulator (batches already ended) of the same metric.
@@ -1362,6 +1667,9 @@ impl StatAcc {
         self.sketch.merge(&other.sketch);
         if let (Some(a), Some(b)) = (&mut self.exact, &other.exact) {
             a.extend_from_slice(b);
+        }
+        if let (Some(a), Some(b)) = (&mut self.groups, &other.groups) {
+            a.merge(b);
         }
     }
 
@@ -1415,6 +1723,9 @@ impl StatAcc {
             if v.len() as u64 != self.count {
                 return Err(format!("{} kept values for {} values", v.len(), self.count));
             }
+        }
+        if let Some(g) = &self.groups {
+            g.check(self.count)?;
         }
         Ok(())
     }
@@ -1484,18 +1795,50 @@ impl StatAcc {
     }
 
     /// The summary, or `None` if no value was recorded.
+    ///
+    /// A grouped accumulator's `se` comes from its groups (see
+    /// [`Grouping`]), and so does `mean_ci95` (with Student's t for
+    /// replicates). Its quantile intervals, where the order-statistic
+    /// interval of independent values does not apply: for pairs, the
+    /// order-statistic interval of M = N/2 independent values (the
+    /// variance of the empirical CDF of a pair mean is at most that of
+    /// one value, so this is conservative); for replicates, Woodruff's
+    /// interval: the pooled quantile's level plus or minus t times the
+    /// standard error of the empirical CDF there, from the spread of the
+    /// replicates' CDFs (read from their sketches).
     pub fn finish(&self) -> Option<Stat> {
         if self.count == 0 {
             return None;
         }
         let n = self.count as f64;
         let (mean, sd) = self.moments();
+        let grouping = self.grouping();
+        let z = group_quantile(grouping);
+        let se = match &self.groups {
+            None => sd / n.sqrt(),
+            Some(g) => g.se(self.count),
+        };
+        // The 1-based ranks bounding each quantile's interval.
+        let ranks: [(u64, u64); 9] = match (&self.groups, grouping) {
+            (None, _) => QUANTILES.map(|q| quantile_interval_ranks(q, self.count)),
+            (Some(_), Some(Grouping::Pairs)) => {
+                let m = (self.count / 2).max(1) as f64;
+                QUANTILES.map(|q| ranks_of_levels(q, Z975 * (q * (1.0 - q) / m).sqrt(), n))
+            }
+            (Some(g), _) => {
+                let at = self.quantiles_at(&QUANTILES);
+                std::array::from_fn(|i| {
+                    let q = QUANTILES[i];
+                    ranks_of_levels(q, g.cdf_half_width(self.count, at[i], z), n)
+                })
+            }
+        };
         // The nine quantiles and the two ends of each one's interval, as
         // levels whose rank is exactly the wanted one, queried in one
         // ascending pass.
         let mut levels: Vec<(f64, usize)> = Vec::with_capacity(27);
         for (i, &q) in QUANTILES.iter().enumerate() {
-            let (lo, hi) = quantile_interval_ranks(q, self.count);
+            let (lo, hi) = ranks[i];
             let at = |rank: u64| (rank as f64 - 0.5) / n;
             levels.push((q, i));
             levels.push((at(lo), 9 + i));
@@ -1533,7 +1876,7 @@ impl StatAcc {
                 mean
             },
             sd,
-            se: sd / n.sqrt(),
+            se,
             min: self.min,
             max: self.max,
             p1: clamp(q[0]),
@@ -1551,7 +1894,10 @@ impl StatAcc {
                 } else {
                     mean
                 };
-                let h = 1.96 * sd / n.sqrt();
+                let h = match &self.groups {
+                    None => 1.96 * sd / n.sqrt(),
+                    Some(_) => z * se,
+                };
                 [m - h, m + h]
             },
             quantile_ci95: QuantileIntervals::from_array(std::array::from_fn(|i| {
@@ -1668,6 +2014,53 @@ impl StatAcc {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn the_t_quantile_of_16_replicates_is_statrs_s() {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        let t = StudentsT::new(0.0, 1.0, 15.0).unwrap().inverse_cdf(0.975);
+        assert!((t - T15_975).abs() < 1e-12, "{t}");
+        assert_eq!(group_quantile(Some(Grouping::Replicates(16))), T15_975);
+        assert_eq!(group_quantile(Some(Grouping::Pairs)), 1.96);
+        assert_eq!(group_quantile(None), 1.96);
+    }
+
+    #[test]
+    fn grouped_errors_come_from_pair_and_replicate_means() {
+        // Pairs (1, 3), (2, 2), (5, -1), (0, 4): every pair mean is 2, so
+        // the mean's error from pairs is 0, though the values spread.
+        let xs = [1.0, 3.0, 2.0, 2.0, 5.0, -1.0, 0.0, 4.0];
+        let mut a = StatAcc::grouped(0.5, false, Some(Grouping::Pairs));
+        a.add_slice(&xs);
+        a.end_batch();
+        let s = a.finish().unwrap();
+        assert_eq!(s.mean, 2.0);
+        assert!(s.sd > 1.0);
+        assert_eq!(s.se, 0.0);
+        assert_eq!(s.mean_ci95, [2.0, 2.0]);
+        // Two replicates (values alternate): replicate means 1 and 3 over
+        // two batches and a merge; se = sd(1, 3) / sqrt(2) = 1.
+        let mut r = StatAcc::grouped(0.0, false, Some(Grouping::Replicates(2)));
+        r.add_slice(&[0.0, 3.0, 2.0, 3.0]);
+        r.end_batch();
+        let mut other = StatAcc::grouped(0.0, false, Some(Grouping::Replicates(2)));
+        other.add_slice(&[1.0, 3.0]);
+        other.end_batch();
+        r.merge(&other);
+        r.canonicalize();
+        let s = r.finish().unwrap();
+        assert_eq!(s.mean, 2.0);
+        assert!((s.se - 1.0).abs() < 1e-15, "{}", s.se);
+        assert!(r.check(6).is_ok());
+        // Ungrouped accumulators are what they were.
+        let mut plain = StatAcc::grouped(0.0, false, None);
+        plain.add_slice(&xs);
+        plain.end_batch();
+        let mut old = StatAcc::new(0.0, false);
+        old.add_slice(&xs);
+        old.end_batch();
+        assert!(plain == old);
+    }
 
     #[test]
     fn canonical_sketches_keep_counts_that_are_multiples_of_two_to_the_16() {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, Tally, COMPARISON_METRICS};
-use crate::scenario::Scenario;
-use crate::statistics::{wilson95, Stat};
+use crate::scenario::{Sampling, Scenario};
+use crate::statistics::{group_quantile, replicate_se, wilson95, wilson_effective, Grouping, Stat};
 
 /// The version of the summary.json layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -56,6 +56,13 @@ pub struct RunInfo {
     /// With `--precision`: each goal and the half-width reached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub precision: Vec<PrecisionReached>,
+    /// How the shocks were sampled (absent for plain Monte Carlo, `mc`).
+    #[serde(default, skip_serializing_if = "Sampling::is_mc")]
+    pub sampling: Sampling,
+    /// Under qmc: the independent scramblings whose spread gives the
+    /// errors (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicates: Option<u64>,
 }
 
 /// One `--precision` goal at the end of a run.
@@ -114,9 +121,12 @@ pub struct CapHit {
     pub probability_by_year: BTreeMap<String, f64>,
     /// Hit time (decimal calendar year) over the paths that hit; null if none did.
     pub time: Option<Stat>,
-    /// Wilson 95% confidence interval of `probability`.
+    /// Wilson 95% confidence interval of `probability` (under antithetic
+    /// or qmc sampling, at the effective sample size of the pair or
+    /// replicate standard error: see [`probability_ci95`]).
     pub probability_ci95: [f64; 2],
-    /// Wilson 95% confidence intervals of `probability_by_year`.
+    /// Wilson 95% confidence intervals of `probability_by_year` (as
+    /// `probability_ci95`).
     pub probability_by_year_ci95: BTreeMap<String, [f64; 2]>,
 }
 
@@ -161,6 +171,43 @@ impl std::fmt::Display for NonFinite {
 }
 
 impl std::error::Error for NonFinite {}
+
+/// The 95% interval of a probability estimated by `k` of `n` paths.
+/// Under mc (`grouping` `None`): Wilson's interval ([`wilson95`]).
+/// Otherwise the standard error comes from the groups, `groups` holding
+/// the tally's counts for this probability (see
+/// [`Tally::group_hits`]), and the interval is Wilson's at the effective
+/// sample size of that error ([`wilson_effective`]):
+/// - pairs: with `b = groups[0]` the pairs on which both paths count, the
+///   pair means y (0, 1/2 or 1) of M = n/2 pairs have sum k/2 and sum of
+///   squares (k + 2b)/4; z = 1.96; where the effective size is undefined
+///   (k = 0 or n), M trials (conservative: the variance of a pair mean
+///   is at most that of one path);
+/// - replicates: the spread of the replicate proportions, Student's t
+///   with R − 1 degrees of freedom; where undefined, n trials.
+pub fn probability_ci95(grouping: Option<Grouping>, k: u64, n: u64, groups: &[u64]) -> [f64; 2] {
+    let z = group_quantile(grouping);
+    let p = k as f64 / n as f64;
+    match grouping {
+        None => wilson95(k, n),
+        Some(Grouping::Pairs) => {
+            let m = (n / 2) as f64;
+            let both = groups.first().copied().unwrap_or(0) as f64;
+            let (sy, syy) = (k as f64 / 2.0, (k as f64 + 2.0 * both) / 4.0);
+            let se = if m > 1.0 {
+                ((syy - sy * (sy / m)).max(0.0) / (m - 1.0) / m).sqrt()
+            } else {
+                0.0
+            };
+            wilson_effective(p, se, z, m)
+        }
+        Some(Grouping::Replicates(r)) => {
+            let per = (n / u64::from(r)) as f64;
+            let props: Vec<f64> = groups.iter().map(|&h| h as f64 / per).collect();
+            wilson_effective(p, replicate_se(&props), z, n as f64)
+        }
+    }
+}
 
 impl Summary {
     /// Builds the summary of a merged tally.
@@ -208,15 +255,34 @@ impl Summary {
                 let key = format!("regimes.{rname}.flows.{}", flow.name);
                 let cap_hit = if flow.terms.capped() {
                     let n = tally.paths as f64;
+                    let grouping = engine.grouping();
+                    let g = match grouping {
+                        Some(Grouping::Replicates(r)) => r as usize,
+                        Some(Grouping::Pairs) => 1,
+                        None => 0,
+                    };
                     let mut by_year = BTreeMap::new();
                     let mut by_year_ci = BTreeMap::new();
                     let mut cum = 0;
+                    let mut cum_groups = vec![0u64; g];
                     for y in 0..l.years {
                         cum += tally.hits_in_year[f * l.years + y];
+                        for (c, h) in cum_groups.iter_mut().zip(
+                            tally
+                                .group_hits_in_year
+                                .get((f * l.years + y) * g..(f * l.years + y + 1) * g)
+                                .unwrap_or(&[]),
+                        ) {
+                            *c += h;
+                        }
                         let year = (sc.start_year + y as i32).to_string();
                         by_year.insert(year.clone(), cum as f64 / n);
-                        by_year_ci.insert(year, wilson95(cum, tally.paths));
+                        by_year_ci.insert(
+                            year,
+                            probability_ci95(grouping, cum, tally.paths, &cum_groups),
+                        );
                     }
+                    let groups = tally.group_hits.get(f * g..(f + 1) * g).unwrap_or(&[]);
                     Some(CapHit {
                         probability: tally.hits[f] as f64 / n,
                         probability_by_year: by_year,
@@ -224,7 +290,12 @@ impl Summary {
                         time: tally.stats[l.hit_time(f)]
                             .finish()
                             .map(|s| s.offset(sc.start_year as f64)),
-                        probability_ci95: wilson95(tally.hits[f], tally.paths),
+                        probability_ci95: probability_ci95(
+                            grouping,
+                            tally.hits[f],
+                            tally.paths,
+                            groups,
+                        ),
                         probability_by_year_ci95: by_year_ci,
                     })
                 } else {
@@ -277,7 +348,8 @@ impl Summary {
         }
         // What ran, not what the scenario file asked for: the run's options
         // may differ from `simulation` (library callers choose their own),
-        // and the echo's `simulation` must agree with `run`. An empty run
+        // and the echo's `simulation` must agree with `run` (the sampling
+        // is the engine's, which is the scenario's). An empty run
         // has failed above (its statistics are empty); more than MAX_PATHS
         // paths cannot have run.
         let scenario = sc
@@ -299,6 +371,11 @@ impl Summary {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 stopped_by: None,
                 precision: Vec::new(),
+                sampling: sc.simulation.sampling,
+                replicates: match engine.grouping() {
+                    Some(Grouping::Replicates(r)) => Some(u64::from(r)),
+                    _ => None,
+                },
             },
             scenario,
             series,

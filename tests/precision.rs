@@ -2,7 +2,9 @@
 //! so it stops at the same count with the same summary.json on any thread
 //! count, and that summary is the plain (or sharded) run of that many paths.
 //!
-//! Cost: a few runs of up to 65,536 paths (about 5 s on 2 cores).
+//! Each sampling method (mc, antithetic, qmc) is checked.
+//!
+//! Cost: a few runs of up to 65,536 paths per method (about 10 s on 2 cores).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,10 +56,12 @@ fn figures(d: &Path) -> serde_json::Value {
     v
 }
 
-fn precise(out: &Path, threads: &str) -> Output {
+fn precise(out: &Path, threads: &str, sampling: &str) -> Output {
     revshare(&[
         "run",
         &base(),
+        "--sampling",
+        sampling,
         "--precision",
         &format!("{DELTA}=1%"),
         "--precision",
@@ -73,14 +77,33 @@ fn precise(out: &Path, threads: &str) -> Output {
 
 #[test]
 fn precision_stops_at_the_same_count_on_any_thread_count_and_equals_a_plain_run() {
-    let (a, b) = (dir("t1"), dir("t2"));
+    stops_alike("mc");
+}
+
+/// The same for the other sampling methods: their half-widths come from
+/// pair or replicate means, and every check is a power of two of paths
+/// (whole pairs, whole Sobol nets per replicate).
+#[test]
+fn precision_stops_alike_under_antithetic_and_qmc_sampling() {
+    stops_alike("antithetic");
+    stops_alike("qmc");
+}
+
+fn stops_alike(sampling: &str) {
+    let (a, b) = (
+        dir(&format!("{sampling}-t1")),
+        dir(&format!("{sampling}-t2")),
+    );
     for (d, t) in [(&a, "1"), (&b, "2")] {
-        let o = precise(d, t);
+        let o = precise(d, t, sampling);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert_eq!(figures(&a), figures(&b), "1 and 2 threads differ");
     let s = summary(&a);
     assert_eq!(s["run"]["stopped_by"], "precision");
+    if sampling != "mc" {
+        assert_eq!(s["run"]["sampling"], sampling);
+    }
     let paths = s["run"]["paths"].as_u64().unwrap();
     assert!(paths.is_power_of_two() && paths >= 16_384, "{paths}");
     for p in s["run"]["precision"].as_array().unwrap() {
@@ -104,11 +127,13 @@ fn precision_stops_at_the_same_count_on_any_thread_count_and_equals_a_plain_run(
 
     // The same figures as a plain run of that many paths, and as that run
     // split into two shards and merged.
-    let plain = dir("plain");
+    let plain = dir(&format!("{sampling}-plain"));
     let n = paths.to_string();
     let o = revshare(&[
         "run",
         &base(),
+        "--sampling",
+        sampling,
         "--paths",
         &n,
         "--no-charts",
@@ -124,10 +149,12 @@ fn precision_stops_at_the_same_count_on_any_thread_count_and_equals_a_plain_run(
     );
     let mut partials = Vec::new();
     for i in 0..2 {
-        let d = dir(&format!("shard{i}"));
+        let d = dir(&format!("{sampling}-shard{i}"));
         let o = revshare(&[
             "run",
             &base(),
+            "--sampling",
+            sampling,
             "--paths",
             &n,
             "--shard",
@@ -139,7 +166,7 @@ fn precision_stops_at_the_same_count_on_any_thread_count_and_equals_a_plain_run(
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         partials.push(d.join("partial.bin").display().to_string());
     }
-    let merged = dir("merged");
+    let merged = dir(&format!("{sampling}-merged"));
     let m = merged.display().to_string();
     let mut args = vec!["merge", "--no-charts", "-q", "--out", m.as_str()];
     args.extend(partials.iter().map(|s| s.as_str()));

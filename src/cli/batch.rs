@@ -77,7 +77,7 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<()> {
             Ok(l) => {
                 print_warnings(file, &l.warnings);
                 let mut sc = l.scenario;
-                apply_paths_seed(&mut sc, args.run.paths, args.run.seed)
+                apply_paths_seed(&mut sc, args.run.paths, args.run.seed, args.run.sampling)
                     .map_err(|e| invalid(e.to_string()))?;
                 if let Some((other, _)) = scenarios.iter().find(|(_, s)| s.name == sc.name) {
                     eprintln!(

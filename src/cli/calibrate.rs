@@ -161,9 +161,9 @@ enum Method {
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<()> {
     // 1. The scenario (as in the file, and with --paths/--seed for the
     //    fit), the targets and free parameters, all checked first.
-    let file_sc = load_scenario(&args.scenario, &args.run.set, None, None)?;
+    let file_sc = load_scenario(&args.scenario, &args.run.set, None, None, None)?;
     let mut sc = file_sc.clone();
-    apply_paths_seed(&mut sc, args.run.paths, args.run.seed).map_err(invalid)?;
+    apply_paths_seed(&mut sc, args.run.paths, args.run.seed, args.run.sampling).map_err(invalid)?;
     let variants = Variants::new(&sc, &args.scenario);
     let pb = problem(args, &variants)?;
     let closed: Option<Vec<ClosedFormFigure>> = if args.simulate {

@@ -14,7 +14,7 @@ use revshare::engine::{Control, Engine, RunError, RunOptions};
 use revshare::export::manager::OutputDir;
 use revshare::export::{self, OutputOptions};
 use revshare::result::RunResult;
-use revshare::scenario::{self, Scenario, MAX_PATHS};
+use revshare::scenario::{self, Sampling, Scenario, MAX_PATHS};
 
 /// The cancel flag raised by Ctrl-C (SIGINT), SIGTERM (how Slurm and
 /// Kubernetes stop a job) and SIGHUP (a closed terminal); the handlers are
@@ -252,14 +252,17 @@ pub(crate) fn stage_run(
         .map_err(|e| anyhow::anyhow!("{e}; no output written"))
 }
 
-/// Applies `--paths` and `--seed` to a validated scenario, which is
-/// validated again with them.
+/// Applies `--paths`, `--seed` and `--sampling` to a validated scenario,
+/// which is validated again with them. A path count that does not suit
+/// the sampling (odd for antithetic, not a power of two for qmc) is
+/// rounded up ([`Sampling::round_paths`]), with a warning.
 pub(crate) fn apply_paths_seed(
     sc: &mut Scenario,
     paths: Option<u64>,
     seed: Option<u64>,
+    sampling: Option<Sampling>,
 ) -> Result<(), String> {
-    if paths.is_none() && seed.is_none() {
+    if paths.is_none() && seed.is_none() && sampling.is_none() {
         return Ok(());
     }
     if let Some(p) = paths {
@@ -267,11 +270,22 @@ pub(crate) fn apply_paths_seed(
             return Err(format!("--paths must be in 1..={MAX_PATHS}, got {p}"));
         }
     }
+    let sampling = sampling.unwrap_or(sc.simulation.sampling);
+    let asked = paths.unwrap_or(sc.simulation.paths);
+    let rounded = sampling.round_paths(asked);
+    if rounded != asked {
+        eprintln!(
+            "warning: {}: {asked} paths rounded up to {rounded} ({} sampling: {})",
+            sc.name,
+            sampling.as_str(),
+            match sampling {
+                Sampling::Qmc => "a power of two, each replicate a whole Sobol net",
+                _ => "whole antithetic pairs",
+            }
+        );
+    }
     *sc = sc
-        .with_simulation(
-            paths.unwrap_or(sc.simulation.paths),
-            seed.unwrap_or(sc.simulation.seed),
-        )
+        .with_sampling(rounded, seed.unwrap_or(sc.simulation.seed), sampling)
         .map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -284,11 +298,12 @@ pub(crate) fn load_scenario(
     set: &[String],
     paths: Option<u64>,
     seed: Option<u64>,
+    sampling: Option<Sampling>,
 ) -> anyhow::Result<Scenario> {
     let loaded = scenario::load_with_overrides(file, set).map_err(|e| invalid(e.to_string()))?;
     print_warnings(file, &loaded.warnings);
     let mut sc = loaded.scenario;
-    apply_paths_seed(&mut sc, paths, seed).map_err(invalid)?;
+    apply_paths_seed(&mut sc, paths, seed, sampling).map_err(invalid)?;
     Ok(sc)
 }
 

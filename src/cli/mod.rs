@@ -192,6 +192,12 @@ pub struct ScenarioArgs {
     /// Override a scenario field: --set series.openai.growth.initial=0.6 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// Sampling of the shocks (overrides simulation.sampling): mc (plain
+    /// Monte Carlo), antithetic (mirrored pairs; an even path count) or qmc
+    /// (scrambled Sobol points in 16 replicates; a power of two of paths).
+    /// Path counts that do not suit the method are rounded up, with a warning.
+    #[arg(long, value_name = "METHOD", value_parser = scenario::Sampling::parse)]
+    pub sampling: Option<scenario::Sampling>,
 }
 
 /// Options of `revshare run`.

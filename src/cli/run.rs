@@ -26,7 +26,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Ctrl-C from here on only raises the flag: nothing is written after it.
     let cancel = cancel_flag();
     // 1. Load and validate; open the output folder before any sampling.
-    let sc = load_scenario(&args.scenario, &args.run.set, args.run.paths, args.run.seed)?;
+    let sc = load_scenario(
+        &args.scenario,
+        &args.run.set,
+        args.run.paths,
+        args.run.seed,
+        args.run.sampling,
+    )?;
     let mut out = args.output.open(Path::new("out").join(&sc.name), false)?;
     if args.exact {
         let metrics = Engine::new(&sc).metric_count();

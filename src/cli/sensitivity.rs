@@ -70,8 +70,14 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
     }
     // 1. Base scenario, parameters, metric: all checked before any long run.
     let paths = Some(args.run.paths.unwrap_or(DEFAULT_PATHS));
-    let base = load_scenario(&args.scenario, &args.run.set, paths, args.run.seed)
-        .map_err(|e| invalid(format!("{e:#}")))?;
+    let base = load_scenario(
+        &args.scenario,
+        &args.run.set,
+        paths,
+        args.run.seed,
+        args.run.sampling,
+    )
+    .map_err(|e| invalid(format!("{e:#}")))?;
     if !(args.spread > 0.0 && args.spread < 1.0) {
         return Err(invalid(format!(
             "--spread must be in (0, 1), got {}",

@@ -142,7 +142,13 @@ pub fn run_shard(args: &RunArgs, spec: ShardSpec) -> anyhow::Result<()> {
              give --xlsx to `revshare merge`, which writes the run's outputs",
         ));
     }
-    let sc = load_scenario(&args.scenario, &args.run.set, args.run.paths, args.run.seed)?;
+    let sc = load_scenario(
+        &args.scenario,
+        &args.run.set,
+        args.run.paths,
+        args.run.seed,
+        args.run.sampling,
+    )?;
     let paths = sc.simulation.paths;
     let batches = batch_count(paths);
     // Every shard runs at least one batch: more shards would be empty

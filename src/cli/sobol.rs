@@ -42,7 +42,13 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
     // 1. Scenario, ranges, metric and every design point, all checked
     //    before any long run.
     let paths = Some(args.run.paths.unwrap_or(DEFAULT_PATHS));
-    let base = load_scenario(&args.scenario, &args.run.set, paths, args.run.seed)?;
+    let base = load_scenario(
+        &args.scenario,
+        &args.run.set,
+        paths,
+        args.run.seed,
+        args.run.sampling,
+    )?;
     if args.samples < 2 {
         return Err(invalid(format!(
             "--samples must be at least 2, got {}",

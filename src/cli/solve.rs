@@ -66,9 +66,9 @@ struct Point {
 /// Runs `revshare solve`.
 pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     // 1. Scenario, parameter, bracket and target, all checked first.
-    let file_sc = load_scenario(&args.scenario, &args.run.set, None, None)?;
+    let file_sc = load_scenario(&args.scenario, &args.run.set, None, None, None)?;
     let mut sc = file_sc.clone();
-    apply_paths_seed(&mut sc, args.run.paths, args.run.seed).map_err(invalid)?;
+    apply_paths_seed(&mut sc, args.run.paths, args.run.seed, args.run.sampling).map_err(invalid)?;
     let variants = Variants::new(&sc, &args.scenario);
     let target = problem::parse_target(&args.target).map_err(invalid)?;
     let metric = Metric::new(&target.key).map_err(|e| invalid(e.to_string()))?;

@@ -206,7 +206,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
                 // Common random numbers: every point keeps the file's (or
                 // --seed's) seed, unless simulation.seed itself is swept.
                 let mut sc = l.scenario;
-                apply_paths_seed(&mut sc, args.run.paths, args.run.seed)
+                apply_paths_seed(&mut sc, args.run.paths, args.run.seed, args.run.sampling)
                     .map_err(|e| invalid(e.to_string()))?;
                 scenarios.push(sc);
             }

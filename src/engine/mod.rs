@@ -39,9 +39,9 @@ use serde::{Deserialize, Serialize};
 use crate::contract::{discount_factors, settle_paths, Book, FlowChunk, Net};
 use crate::model::{Model, StepState};
 use crate::random::{exp_slice, Generator};
-use crate::scenario::Scenario;
+use crate::scenario::{Sampling, Scenario};
 use crate::simd::Aligned;
-use crate::statistics::StatAcc;
+use crate::statistics::{Grouping, StatAcc};
 use per_path::{PathColumns, PathSink};
 
 /// Paths per batch. Part of the reproducibility contract: changing it
@@ -244,16 +244,56 @@ pub struct Tally {
     pub hits: Vec<u64>,
     /// Per flow and year index: paths whose hit time falls in that year.
     pub(crate) hits_in_year: Vec<u64>,
+    /// Cap hits by group, for the errors of the probabilities (empty under
+    /// mc). Antithetic: per flow, the pairs on which both paths hit.
+    /// QMC: per flow and replicate r (at `f * R + r`), the paths that hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_hits: Vec<u64>,
+    /// As `group_hits`, by the year index of the hit: antithetic, per flow
+    /// and year, the pairs whose later hit falls in that year; QMC, per
+    /// flow, year and replicate (at `(f * years + y) * R + r`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_hits_in_year: Vec<u64>,
+}
+
+/// The number of groups a tally keeps cap hits for per flow and year: 1
+/// per pair statistic, R for R replicates.
+fn hit_groups(grouping: Grouping) -> usize {
+    match grouping {
+        Grouping::Pairs => 1,
+        Grouping::Replicates(r) => r as usize,
+    }
 }
 
 impl Tally {
-    fn new(layout: &Layout, shifts: &[f64], exact: bool, seed: u64) -> Tally {
+    fn new(
+        layout: &Layout,
+        shifts: &[f64],
+        exact: bool,
+        seed: u64,
+        grouping: Option<Grouping>,
+    ) -> Tally {
+        // Every metric of summary.json is grouped; the per-step metrics
+        // (steps.csv: means and quantiles, no errors) and the cap-hit
+        // times (a mean over the paths that hit, fed one value at a time)
+        // are not.
+        let grouped = |m: usize| {
+            let hit_time = (0..layout.flows).any(|f| layout.hit_time(f) == m);
+            grouping.filter(|_| !layout.is_step_metric(m) && !hit_time)
+        };
+        let g = grouping.map_or(0, hit_groups);
         Tally {
             paths: 0,
             seed,
-            stats: shifts.iter().map(|&s| StatAcc::new(s, exact)).collect(),
+            stats: shifts
+                .iter()
+                .enumerate()
+                .map(|(m, &s)| StatAcc::grouped(s, exact, grouped(m)))
+                .collect(),
             hits: vec![0; layout.flows],
             hits_in_year: vec![0; layout.flows * layout.years],
+            group_hits: vec![0; layout.flows * g],
+            group_hits_in_year: vec![0; layout.flows * layout.years * g],
         }
     }
 
@@ -274,6 +314,16 @@ impl Tally {
             *a += b;
         }
         for (a, b) in self.hits_in_year.iter_mut().zip(&other.hits_in_year) {
+            *a += b;
+        }
+        for (a, b) in self.group_hits.iter_mut().zip(&other.group_hits) {
+            *a += b;
+        }
+        for (a, b) in self
+            .group_hits_in_year
+            .iter_mut()
+            .zip(&other.group_hits_in_year)
+        {
             *a += b;
         }
     }
@@ -301,6 +351,8 @@ impl Tally {
         self.stats.iter_mut().for_each(StatAcc::clear);
         self.hits.fill(0);
         self.hits_in_year.fill(0);
+        self.group_hits.fill(0);
+        self.group_hits_in_year.fill(0);
     }
 }
 
@@ -499,6 +551,9 @@ pub struct Engine {
     /// Whether runs record the per-step statistics (see
     /// [`Engine::without_step_statistics`]).
     steps: bool,
+    /// How the values of a run group for error estimates (from the
+    /// scenario's sampling; `None` under mc).
+    grouping: Option<Grouping>,
 }
 
 /// Settings of one run.
@@ -524,6 +579,9 @@ pub enum RunError {
     Cancelled,
     /// The thread pool could not be built.
     Threads(String),
+    /// The path count does not suit the sampling method
+    /// ([`Sampling::check_paths`]).
+    Paths(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -531,6 +589,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Cancelled => write!(f, "run cancelled"),
             RunError::Threads(e) => write!(f, "cannot start worker threads: {e}"),
+            RunError::Paths(e) => write!(f, "{e}"),
         }
     }
 }
@@ -601,7 +660,16 @@ impl Engine {
         let layout = Layout::new(model.series.len(), scenario.years(), &book, model.steps);
         let discount = discount_factors(&model, scenario.discount_rate);
         let rows = Rows::new(&layout, &book, model.steps, model.shock_rows());
+        let sampling = scenario.simulation.sampling;
+        // Chunks (and so batches and shards) hold whole groups of paths:
+        // pairs, or one path of each QMC replicate.
+        let group = sampling.group() as usize;
         let chunk = (CHUNK_VALUES / rows.count.max(1)).clamp(1, CHUNK);
+        let chunk = if group > 1 {
+            (chunk / group * group).max(group)
+        } else {
+            chunk
+        };
         // Rows padded to an odd number of cache lines: the per-path pass
         // writes one value to every row, and rows a power of two apart
         // would all fall into the same few L1 sets.
@@ -625,10 +693,16 @@ impl Engine {
             shifts: Vec::new(),
             steps: true,
             per_path,
+            grouping: match sampling {
+                Sampling::Mc => None,
+                Sampling::Antithetic => Some(Grouping::Pairs),
+                Sampling::Qmc => Some(Grouping::Replicates(sampling.group() as u32)),
+            },
         };
         // Shift every moment sum by the metric's value on the all-shocks-
         // zero path: cheap, deterministic and the same on every machine.
-        let mut zero = Tally::new(&engine.layout, &vec![0.0; engine.layout.len()], true, 0);
+        let zeros = vec![0.0; engine.layout.len()];
+        let mut zero = Tally::new(&engine.layout, &zeros, true, 0, None);
         let mut scratch = engine.scratch();
         engine.chunk(Draws::Zero, 1, &mut scratch, &mut zero);
         engine.shifts = zero
@@ -683,7 +757,13 @@ impl Engine {
 
     /// An empty tally for this engine, of a run with seed `seed`.
     fn tally_for(&self, seed: u64, exact: bool) -> Tally {
-        Tally::new(&self.layout, &self.shifts, exact, seed)
+        Tally::new(&self.layout, &self.shifts, exact, seed, self.grouping)
+    }
+
+    /// How the values of this engine's runs group for error estimates
+    /// (`None`: independent paths, mc).
+    pub fn grouping(&self) -> Option<Grouping> {
+        self.grouping
     }
 
     /// Simulates, settles and records `paths` (at most `self.chunk`) paths
@@ -806,6 +886,34 @@ impl Engine {
                     t.stats[l.hit_time(f)].add(elapsed);
                 }
             }
+            if !t.group_hits.is_empty() {
+                let year = |h: f64| {
+                    ((h - start).ceil() as usize)
+                        .saturating_sub(1)
+                        .min(l.years - 1)
+                };
+                match self.grouping {
+                    Some(Grouping::Pairs) => {
+                        for p in (0..paths).step_by(2) {
+                            let pair = (st.hit_time(terms, p), st.hit_time(terms, p + 1));
+                            if let (Some(a), Some(b)) = pair {
+                                t.group_hits[f] += 1;
+                                t.group_hits_in_year[f * l.years + year(a.max(b))] += 1;
+                            }
+                        }
+                    }
+                    Some(Grouping::Replicates(r)) => {
+                        let r = r as usize;
+                        for p in 0..paths {
+                            if let Some(h) = st.hit_time(terms, p) {
+                                t.group_hits[f * r + p % r] += 1;
+                                t.group_hits_in_year[(f * l.years + year(h)) * r + p % r] += 1;
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
         }
         // Parties and comparisons, row by row across the paths.
         let own_row = |m: usize| rows.own_of[m] - rows.own;
@@ -921,6 +1029,11 @@ impl Engine {
         source: Source,
     ) -> Result<RunOutput, RunError> {
         let started = Instant::now();
+        self.scenario
+            .simulation
+            .sampling
+            .check_paths(opts.paths)
+            .map_err(RunError::Paths)?;
         let batches = batch_count(opts.paths);
         let (first, end) = shard_batches(batches, opts.shard.0, opts.shard.1);
         // No more workers than batches: a worker without a batch still

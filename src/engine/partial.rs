@@ -702,20 +702,29 @@ fn check_tally(t: &Tally) -> Result<(), String> {
             return Err(format!("flow {f}: more hits by year than hits"));
         }
     }
+    // Grouped hit counts (antithetic, qmc): each at most the paths, and
+    // as many by year as in all (their shape is checked by `fits`).
+    if t.group_hits.iter().any(|&h| h > t.paths)
+        || t.group_hits_in_year.iter().any(|&h| h > t.paths)
+    {
+        return Err("more grouped cap hits than paths".into());
+    }
     Ok(())
 }
 
-/// True if `t` has the shape of `like` (same metrics, flows and years)
-/// and the same shifts (the values of the all-shocks-zero path that the
+/// True if `t` has the shape of `like` (same metrics, flows and years,
+/// the same grouping of every accumulator and of the cap hits) and the
+/// same shifts (the values of the all-shocks-zero path that the
 /// moments are taken around; exact merges need the same).
 fn fits(t: &Tally, like: &Tally) -> bool {
     t.stats.len() == like.stats.len()
         && t.hits.len() == like.hits.len()
         && t.hits_in_year.len() == like.hits_in_year.len()
-        && t.stats
-            .iter()
-            .zip(&like.stats)
-            .all(|(a, b)| a.shift().to_bits() == b.shift().to_bits())
+        && t.group_hits.len() == like.group_hits.len()
+        && t.group_hits_in_year.len() == like.group_hits_in_year.len()
+        && t.stats.iter().zip(&like.stats).all(|(a, b)| {
+            a.shift().to_bits() == b.shift().to_bits() && a.grouping() == b.grouping()
+        })
 }
 
 #[cfg(test)]

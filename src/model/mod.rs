@@ -14,11 +14,18 @@
 //! exact Ornstein–Uhlenbeck expected growth, growth/revenue shock
 //! correlation, Poisson jumps, unit-variance Student-t tails, Cholesky
 //! correlation between series, and trapezoid revenue per step.
+//!
+//! The sampling method (`simulation.sampling`) changes only which numbers
+//! the shock rows hold ([`Model::draw_rows`]): plain draws (mc), mirrored
+//! pairs (antithetic), or scrambled Sobol points through a Brownian bridge
+//! ([`qmc`]).
+
+pub mod qmc;
 
 use rand_distr::{ChiSquared, Distribution};
 
 use crate::random::{exp_slice, Generator, Kind, Row, MAX_SERIES};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, Sampling, Scenario, QMC_REPLICATES};
 use crate::simd::Aligned;
 
 /// Paths per block in the loops over a chunk's paths (the f64 lanes of an
@@ -139,6 +146,29 @@ pub struct Model {
     /// series has Student-t tails, whose scale divides the correlated
     /// shock) rather than afterwards across a chunk's paths.
     chol_in_draw: bool,
+    /// How the shocks are sampled.
+    pub sampling: Sampling,
+    /// Under qmc: the bridges and their Sobol dimensions.
+    qmc: Option<QmcPlan>,
+}
+
+/// Which normals quasi-Monte Carlo drives, and how.
+#[derive(Debug, Clone)]
+struct QmcPlan {
+    /// The (series, shock) pairs driven through a bridge, in the order of
+    /// their dimensions: every series' revenue shock, then the growth
+    /// shocks of the series whose growth volatility is not zero (the
+    /// others' growth normals are multiplied by 0 and stay pseudo-random).
+    bridged: Vec<(usize, Kind)>,
+    /// The bridge over the steps.
+    bridge: qmc::Bridge,
+}
+
+impl QmcPlan {
+    /// Whether the normal row of (series, kind) is filled by the bridge.
+    fn fills(&self, series: usize, kind: Kind) -> bool {
+        self.bridged.contains(&(series, kind))
+    }
 }
 
 /// Revenue paths of all series for one Monte Carlo path.
@@ -165,6 +195,9 @@ pub struct StepState {
     /// `paths` zeros: the jumps of a series without jumps.
     zeros: Aligned,
     paths: usize,
+    /// Under qmc: the bridge inputs of one (series, shock), one row of
+    /// `paths` per step (empty otherwise).
+    xi: Vec<f64>,
 }
 
 impl StepState {
@@ -176,6 +209,11 @@ impl StepState {
             mu: Aligned::new(k * paths, 0.0),
             zeros: Aligned::new(paths, 0.0),
             paths,
+            xi: if model.qmc.is_some() {
+                vec![0.0; model.steps * paths]
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -264,6 +302,19 @@ impl Model {
             let l = scenario::cholesky(&m).expect("validated: positive definite");
             Some(l.into_iter().flatten().collect())
         };
+        let sampling = sc.simulation.sampling;
+        let qmc = (sampling == Sampling::Qmc).then(|| {
+            let revenue = (0..series.len()).map(|i| (i, Kind::RevenueShock));
+            let growth = series
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.growth_vol.iter().any(|&g| g != 0.0))
+                .map(|(i, _)| (i, Kind::GrowthShock));
+            QmcPlan {
+                bridged: revenue.chain(growth).collect(),
+                bridge: qmc::Bridge::new(steps),
+            }
+        });
         Model {
             steps,
             steps_per_year: sc.steps_per_year as usize,
@@ -272,6 +323,140 @@ impl Model {
             chol_in_draw: chol.is_some() && series.iter().any(|s| s.tails.is_some()),
             series,
             chol,
+            sampling,
+            qmc,
+        }
+    }
+
+    /// The path whose draws path `path` reads, and whether it mirrors
+    /// them: under antithetic sampling path 2m + 1 mirrors path 2m; every
+    /// other path reads its own.
+    #[inline(always)]
+    fn source(&self, path: u64) -> (u64, bool) {
+        if self.sampling == Sampling::Antithetic && path & 1 == 1 {
+            (path - 1, true)
+        } else {
+            (path, false)
+        }
+    }
+
+    /// Antithetic partners: every odd path of `first..first + out.len()`
+    /// gets the negated normal of its even partner (from `out` when the
+    /// partner is in the range, else drawn alone).
+    fn mirror_normals(&self, generator: &Generator, row: Row, first: u64, out: &mut [f64]) {
+        for p in usize::from(first & 1 == 0)..out.len() {
+            if (first + p as u64) & 1 == 0 {
+                continue;
+            }
+            out[p] = -if p > 0 {
+                out[p - 1]
+            } else {
+                generator.normal(row, first - 1)
+            };
+        }
+    }
+
+    /// As [`Model::mirror_normals`] for uniforms: u -> 1 - u (exact for
+    /// the generator's uniforms, odd multiples of 2^-53).
+    fn mirror_uniforms(&self, generator: &Generator, row: Row, first: u64, out: &mut [f64]) {
+        for p in usize::from(first & 1 == 0)..out.len() {
+            if (first + p as u64) & 1 == 0 {
+                continue;
+            }
+            out[p] = 1.0
+                - if p > 0 {
+                    out[p - 1]
+                } else {
+                    generator.uniform(row, first - 1)
+                };
+        }
+    }
+
+    /// Under qmc, fills the bridged normal rows (see [`QmcPlan`]) of the
+    /// paths `first..first + paths`: path p is point p / R of replicate
+    /// p mod R (R = [`QMC_REPLICATES`]); input j of bridge b is Sobol
+    /// dimension `j * B + b` (B bridges), Owen-scrambled with the seed of
+    /// (replicate, dimension), through the inverse normal CDF; inputs at
+    /// dimensions from [`qmc::MAX_DIMS`] on are the pseudo-random normals
+    /// of row (j, series, kind). The bridge turns the n inputs into the n
+    /// steps' normals.
+    #[allow(clippy::too_many_arguments)]
+    fn qmc_normals(
+        &self,
+        plan: &QmcPlan,
+        generator: &Generator,
+        first: u64,
+        paths: usize,
+        state: &mut StepState,
+        out: &mut [f64],
+        stride: usize,
+    ) {
+        let n = self.steps;
+        let k = self.series.len();
+        let reps = QMC_REPLICATES;
+        let bridges = plan.bridged.len();
+        let first_point = first / reps;
+        let last_point = (first + paths as u64 - 1) / reps;
+        let points = (last_point - first_point + 1) as usize;
+        let mut xs = vec![0u32; points];
+        let mut seeds = [0u32; QMC_REPLICATES as usize];
+        let xi = &mut state.xi[..n * paths];
+        for (b, &(i, kind)) in plan.bridged.iter().enumerate() {
+            for j in 0..n {
+                let d = j * bridges + b;
+                let row = &mut xi[j * paths..(j + 1) * paths];
+                if d >= qmc::MAX_DIMS {
+                    generator.fill_normals(Row::new(j as u32, i as u16, kind), first, row);
+                    continue;
+                }
+                for (q, x) in xs.iter_mut().enumerate() {
+                    let point = u32::try_from(first_point + q as u64)
+                        .expect("validated: at most 2^32 points per replicate");
+                    *x = qmc::sobol(d, point);
+                }
+                for (r, s) in seeds.iter_mut().enumerate() {
+                    *s = qmc::scramble_seed(generator.seed(), r as u64, d);
+                }
+                for (p, u) in row.iter_mut().enumerate() {
+                    let path = first + p as u64;
+                    let x = xs[(path / reps - first_point) as usize];
+                    *u = qmc::uniform_of(qmc::scramble(x, seeds[(path % reps) as usize]));
+                }
+                qmc::inverse_normal_in_place(row);
+            }
+            // The bridge: W(m) into the row of step m - 1, then increments.
+            let off = match kind {
+                Kind::GrowthShock => 1,
+                _ => 0,
+            };
+            let at = |step: usize| (3 * (step * k + i) + off) * stride;
+            for (j, node) in plan.bridge.nodes.iter().enumerate() {
+                let xi_j = &xi[j * paths..(j + 1) * paths];
+                let m = at(node.m - 1);
+                if j == 0 {
+                    for (p, &x) in xi_j.iter().enumerate() {
+                        out[m + p] = node.sd * x;
+                    }
+                    continue;
+                }
+                let r = at(node.r - 1);
+                if node.l == 0 {
+                    for (p, &x) in xi_j.iter().enumerate() {
+                        out[m + p] = node.wr * out[r + p] + node.sd * x;
+                    }
+                } else {
+                    let l = at(node.l - 1);
+                    for (p, &x) in xi_j.iter().enumerate() {
+                        out[m + p] = node.wl * out[l + p] + node.wr * out[r + p] + node.sd * x;
+                    }
+                }
+            }
+            for step in (1..n).rev() {
+                let (hi, lo) = (at(step), at(step - 1));
+                for p in 0..paths {
+                    out[hi + p] -= out[lo + p];
+                }
+            }
         }
     }
 
@@ -338,10 +523,23 @@ impl Model {
     /// Otherwise it is e1 itself: (L z)_i (taken here, row by row, before
     /// the tails' division), divided by the Student-t scale under tails.
     ///
+    /// That is plain Monte Carlo ([`Sampling::Mc`]). The other methods
+    /// change only which numbers fill the rows:
+    /// - [`Sampling::Antithetic`]: path 2m + 1 reads path 2m's numbers and
+    ///   mirrors them: normals negated (z_i, z2, the jump-size Z), the
+    ///   jump-count uniform u -> 1 - u; under tails the pair shares path
+    ///   2m's chi-squared W (the partner's Student-t shock is the exact
+    ///   negative). Path 2m's numbers are its mc numbers.
+    /// - [`Sampling::Qmc`]: the z_i and (where the growth volatility is
+    ///   not zero) z2 rows come from scrambled Sobol points through a
+    ///   Brownian bridge (see [`qmc`] and `Model::qmc_normals`); the jumps
+    ///   and the chi-squared draws of tails keep their pseudo-random
+    ///   substreams, as mc.
+    ///
     /// # Panics
     /// If `out` is too short, `paths > stride`, `paths` exceeds the paths
-    /// `state` was made for (when the Cholesky product is taken here), or
-    /// there are [`MAX_SERIES`] series or more.
+    /// `state` was made for (when the Cholesky product is taken here, or
+    /// under qmc), or there are [`MAX_SERIES`] series or more.
     pub fn draw_rows(
         &self,
         generator: &Generator,
@@ -356,6 +554,10 @@ impl Model {
             return;
         }
         assert!(paths <= stride && k < usize::from(MAX_SERIES));
+        let antithetic = self.sampling == Sampling::Antithetic;
+        if let Some(plan) = &self.qmc {
+            self.qmc_normals(plan, generator, first, paths, state, out, stride);
+        }
         for step in 0..self.steps {
             let j = step as u32;
             let at = 3 * step * k * stride;
@@ -363,23 +565,30 @@ impl Model {
                 let si = i as u16;
                 let r = at + 3 * i * stride;
                 let row = |kind| Row::new(j, si, kind);
-                generator.fill_normals(row(Kind::RevenueShock), first, &mut out[r..][..paths]);
-                generator.fill_normals(
-                    row(Kind::GrowthShock),
-                    first,
-                    &mut out[r + stride..][..paths],
-                );
+                for (kind, off) in [(Kind::RevenueShock, 0), (Kind::GrowthShock, 1)] {
+                    if self.qmc.as_ref().is_some_and(|q| q.fills(i, kind)) {
+                        continue;
+                    }
+                    let normals = &mut out[r + off * stride..][..paths];
+                    generator.fill_normals(row(kind), first, normals);
+                    if antithetic {
+                        self.mirror_normals(generator, row(kind), first, normals);
+                    }
+                }
                 if let Some(jm) = &s.jumps {
                     let jumps = &mut out[r + 2 * stride..][..paths];
                     generator.fill_uniforms(row(Kind::JumpCount), first, jumps);
+                    if antithetic {
+                        self.mirror_uniforms(generator, row(Kind::JumpCount), first, jumps);
+                    }
                     for (p, x) in jumps.iter_mut().enumerate() {
                         let count = jm.count(*x);
                         *x = if count > 0 {
-                            let path = first + p as u64;
+                            let (path, mirrored) = self.source(first + p as u64);
                             let z = generator
                                 .substream(path, j, si, Kind::JumpSize)
                                 .next_normal();
-                            jm.size(count, z)
+                            jm.size(count, if mirrored { -z } else { z })
                         } else {
                             0.0
                         };
@@ -403,8 +612,11 @@ impl Model {
                 if let Some((chi, nu_minus_2)) = &s.tails {
                     let e1 = &mut out[at + 3 * i * stride..][..paths];
                     for (p, e) in e1.iter_mut().enumerate() {
-                        let mut rng =
-                            generator.substream(first + p as u64, j, i as u16, Kind::Gamma);
+                        // Antithetic partners share the chi-squared draw:
+                        // the partner's Student-t shock is exactly the
+                        // negated one.
+                        let (path, _) = self.source(first + p as u64);
+                        let mut rng = generator.substream(path, j, i as u16, Kind::Gamma);
                         *e /= (chi.sample(&mut rng) / nu_minus_2).sqrt();
                     }
                 }
