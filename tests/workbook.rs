@@ -370,3 +370,72 @@ fn every_command_writes_a_workbook() {
     assert!(same(in_book, swing), "{in_book} vs {swing}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The run sheet of a qmc run with a stopping rule: the sampling method,
+/// the replicates, why it stopped and each goal as reached, as in
+/// summary.json's `run`.
+#[test]
+fn the_run_sheet_holds_sampling_and_precision() {
+    let out = tmp("qmc");
+    let o = out.to_str().unwrap();
+    ok(&[
+        "run",
+        "scenarios/base.json",
+        "--sampling",
+        "qmc",
+        "--precision",
+        "regimes.prior.flows.openai_to_microsoft.total.mean=2%",
+        "--xlsx",
+        "--no-charts",
+        "--no-report",
+        "--out",
+        o,
+        "-q",
+    ]);
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let run: BTreeMap<String, Data> = sheet(&out.join("results.xlsx"), "run")[1..]
+        .iter()
+        .map(|r| (text(&r[1]), r[2].clone()))
+        .collect();
+    let mut all = Vec::new();
+    leaves(&json["run"], "", &mut all);
+    for k in [
+        "sampling",
+        "replicates",
+        "stopped_by",
+        "precision.0.half_width",
+    ] {
+        assert!(
+            all.iter().any(|(p, _)| p == k),
+            "summary.json run lacks {k}"
+        );
+    }
+    for (field, value) in &all {
+        let cell = run
+            .get(field)
+            .unwrap_or_else(|| panic!("run sheet lacks {field}"));
+        let got = match value {
+            Value::String(_) | Value::Bool(_) => text(cell),
+            Value::Number(_) => number(cell)
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| text(cell)),
+            other => panic!("{field}: unexpected {other:?}"),
+        };
+        let want = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => {
+                let x = n.as_f64().unwrap();
+                if field == "seed" {
+                    n.to_string()
+                } else {
+                    x.to_string()
+                }
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(got, want, "{field}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -275,9 +275,14 @@ fn half_width(s: &Stat) -> String {
 pub fn text_report(summary: &Summary) -> String {
     let sc = &summary.scenario;
     let mut o = String::new();
+    let sampling = match summary.run.replicates {
+        Some(r) => format!(", qmc: {r} scrambled Sobol replicates"),
+        None if summary.run.sampling.is_mc() => String::new(),
+        None => format!(", {} pairs", summary.run.sampling.as_str()),
+    };
     let _ = writeln!(
         o,
-        "revshare: {} ({} paths, seed {}, {}-{}, {} steps/year)",
+        "revshare: {} ({} paths{sampling}, seed {}, {}-{}, {} steps/year)",
         sc.name, summary.run.paths, summary.run.seed, sc.start_year, sc.end_year, sc.steps_per_year
     );
     let _ = writeln!(

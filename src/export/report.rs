@@ -497,6 +497,20 @@ fn repro_rows(s: &Summary) -> Vec<ReproLine> {
         ReproLine::fixed("seed", s.run.seed.to_string()),
         ReproLine::fixed("paths", fixed(s.run.paths as f64, 0)),
         ReproLine::fixed("time steps per path", s.run.steps.to_string()),
+        ReproLine::fixed(
+            "sampling",
+            match s.run.replicates {
+                Some(r) => format!(
+                    "{} ({r} independently scrambled Sobol sequences; errors from the spread of their means)",
+                    s.run.sampling.as_str()
+                ),
+                None if s.run.sampling.is_mc() => "mc (plain Monte Carlo)".to_string(),
+                None => format!(
+                    "{} (paths in mirrored pairs; errors from the pair means)",
+                    s.run.sampling.as_str()
+                ),
+            },
+        ),
         ReproLine::varies(
             "threads",
             format!(

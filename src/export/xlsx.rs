@@ -362,7 +362,47 @@ impl RunSheets {
                 Cell::Int(summary.schema_version as i64),
                 "summary.json",
             ),
+            run_row(
+                "sampling",
+                Cell::Text(ri.sampling.as_str().into()),
+                "mc, antithetic or qmc",
+            ),
         ];
+        if let Some(r) = ri.replicates {
+            sheets.run.push(run_row(
+                "replicates",
+                Cell::Int(r as i64),
+                "independent scramblings (qmc)",
+            ));
+        }
+        if let Some(by) = &ri.stopped_by {
+            sheets
+                .run
+                .push(run_row("stopped_by", Cell::Text(by.clone()), "--precision"));
+        }
+        for (i, p) in ri.precision.iter().enumerate() {
+            let f = |name: &str| format!("precision.{i}.{name}");
+            sheets.run.extend([
+                run_row(&f("key"), Cell::Text(p.key.clone()), "summary.json key"),
+                run_row(
+                    &f("tolerance"),
+                    Cell::Number(p.tolerance),
+                    if p.relative {
+                        "fraction of the estimate"
+                    } else {
+                        "absolute"
+                    },
+                ),
+                run_row(&f("relative"), Cell::Text(p.relative.to_string()), ""),
+                run_row(&f("estimate"), Cell::Number(p.estimate), ""),
+                run_row(
+                    &f("half_width"),
+                    Cell::Number(p.half_width),
+                    "95% half-width",
+                ),
+                run_row(&f("met"), Cell::Text(p.met.to_string()), ""),
+            ]);
+        }
         sheets
     }
 }
