@@ -137,8 +137,9 @@ pub enum Sampling {
     Qmc,
 }
 
-/// Independent scramblings (replicates) of a `qmc` run: R = 16, so the
-/// interval of a mean uses Student's t with 15 degrees of freedom.
+/// Independent scramblings (replicates) of a `qmc` run: R = 16 (the
+/// interval of a mean is the bootstrap-t of the 16 replicate means,
+/// `statistics::replicate_mean_interval`).
 pub const QMC_REPLICATES: u64 = 16;
 
 impl Sampling {

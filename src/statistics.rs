@@ -1166,12 +1166,18 @@ impl Groups {
                     (v.max(0.0) / m).sqrt()
                 }
             }
-            Grouping::Replicates(r) => {
-                let per = (count / u64::from(r)) as f64;
-                let means: Vec<f64> = self.sums.iter().map(|s| s.value() / per).collect();
-                replicate_se(&means)
-            }
+            Grouping::Replicates(_) => replicate_se(&self.replicate_deviations(count)),
         }
+    }
+
+    /// Replicates: each replicate's mean deviation from the shift (its
+    /// exact sum over its `count / R` values).
+    fn replicate_deviations(&self, count: u64) -> Vec<f64> {
+        let Grouping::Replicates(r) = self.grouping else {
+            return Vec::new();
+        };
+        let per = (count / u64::from(r)) as f64;
+        self.sums.iter().map(|s| s.value() / per).collect()
     }
 
     /// For replicates: the half-width, in probability, of the 95% interval
@@ -1201,6 +1207,87 @@ pub fn replicate_se(estimates: &[f64]) -> f64 {
     let mean = estimates.iter().sum::<f64>() / r;
     let ss: f64 = estimates.iter().map(|a| (a - mean) * (a - mean)).sum();
     (ss / (r - 1.0) / r).sqrt()
+}
+
+/// Resamples drawn by [`replicate_mean_interval`]'s bootstrap.
+pub const BOOTSTRAP_RESAMPLES: usize = 999;
+
+/// The seed of [`replicate_mean_interval`]'s fixed resampling design.
+const BOOTSTRAP_SEED: u64 = 0x7265_7673_6861_7265; // "revshare"
+
+/// The 95% bootstrap-t interval (Efron 1981; Hall 1992, *The Bootstrap
+/// and Edgeworth Expansion*, §3.6) of a mean estimated by `centre`, from
+/// independent replicate estimates `estimates` (R of them, here given as
+/// deviations from any common shift, which cancels) whose average is the
+/// estimate: `centre - t*_{0.975} se` to `centre - t*_{0.025} se`, with
+/// `se = s / sqrt(R)` ([`replicate_se`]) and `t*` the order statistics
+/// 25 and 975 of the studentised means `(Ybar* - Ybar) / se*` of
+/// [`BOOTSTRAP_RESAMPLES`] resamples (R draws with replacement each).
+///
+/// Unlike Student's t it adapts to the skewness of the replicate
+/// estimates, which for QMC replicates of a heavy-tailed terminal quantity
+/// can be large (docs/precision.md, "Measured: coverage"); it is second-order
+/// accurate. The resampling indices are a fixed design (SplitMix64 from a
+/// constant seed), the same for every figure and run: the interval is a
+/// deterministic function of the estimates, so it has the same bits on any
+/// thread count, shard split or SIMD level. Zero width where the estimates
+/// do not vary; fewer than two estimates: `[centre, centre]`; where more
+/// than 2.5% of the resamples have no spread (so few distinct estimates
+/// that the bootstrap-t is unbounded), Student's t with R - 1 degrees of
+/// freedom.
+pub fn replicate_mean_interval(centre: f64, estimates: &[f64]) -> [f64; 2] {
+    let r = estimates.len();
+    let se = replicate_se(estimates);
+    if !se.is_finite() {
+        // NaN or infinite values: as Student's t would give.
+        return [centre - se, centre + se];
+    }
+    if r < 2 || se == 0.0 {
+        return [centre, centre];
+    }
+    let rf = r as f64;
+    let mean = estimates.iter().sum::<f64>() / rf;
+    let mut state = BOOTSTRAP_SEED;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut ts = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    let mut sample = vec![0.0; r];
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        for y in sample.iter_mut() {
+            // Lemire's multiply-shift: exactly uniform when R is a power
+            // of two, within 2^-32 otherwise.
+            let i = (((next() >> 32) * r as u64) >> 32) as usize;
+            *y = estimates[i];
+        }
+        let m = sample.iter().sum::<f64>() / rf;
+        let se_b = replicate_se(&sample);
+        let d = m - mean;
+        ts.push(if se_b > 0.0 {
+            d / se_b
+        } else if d == 0.0 {
+            0.0
+        } else {
+            d.signum() * f64::INFINITY
+        });
+    }
+    ts.sort_by(f64::total_cmp);
+    // Order statistics (B + 1) * 0.025 and (B + 1) * 0.975 (1-based).
+    let lo = ts[(BOOTSTRAP_RESAMPLES + 1) / 40 - 1];
+    let hi = ts[(BOOTSTRAP_RESAMPLES + 1) * 39 / 40 - 1];
+    if lo.is_finite() && hi.is_finite() {
+        [centre - hi * se, centre - lo * se]
+    } else {
+        // Over 2.5% of resamples without spread (a few distinct values,
+        // e.g. a metric that is mostly one constant): the bootstrap-t is
+        // unbounded; Student's t instead.
+        let t = group_quantile(u32::try_from(r).ok().map(Grouping::Replicates));
+        [centre - t * se, centre + t * se]
+    }
 }
 
 /// The 95% interval of a proportion `p` whose standard error, from
@@ -1451,6 +1538,17 @@ impl StatAcc {
     /// How the values group for error estimates (`None`: independent).
     pub fn grouping(&self) -> Option<Grouping> {
         self.groups.as_ref().map(|g| g.grouping)
+    }
+
+    /// Replicates: each replicate's mean (exact sums over its values, as
+    /// the errors use them); `None` for other groupings or no values.
+    pub fn replicate_means(&self) -> Option<Vec<f64>> {
+        let g = self.groups.as_ref()?;
+        if self.count == 0 || !matches!(g.grouping, Grouping::Replicates(_)) {
+            return None;
+        }
+        let d = g.replicate_deviations(self.count);
+        Some(d.into_iter().map(|x| self.shift + x).collect())
     }
 
     /// Sums the deviations of `xs` from the shift, scaled for a largest
@@ -1894,11 +1992,16 @@ impl StatAcc {
                 } else {
                     mean
                 };
-                let h = match &self.groups {
-                    None => 1.96 * sd / n.sqrt(),
-                    Some(_) => z * se,
-                };
-                [m - h, m + h]
+                match &self.groups {
+                    None => {
+                        let h = 1.96 * sd / n.sqrt();
+                        [m - h, m + h]
+                    }
+                    Some(g) if matches!(g.grouping, Grouping::Replicates(_)) => {
+                        replicate_mean_interval(m, &g.replicate_deviations(self.count))
+                    }
+                    Some(_) => [m - z * se, m + z * se],
+                }
             },
             quantile_ci95: QuantileIntervals::from_array(std::array::from_fn(|i| {
                 [clamp(all[9 + i]), clamp(all[18 + i])]
@@ -2060,6 +2163,49 @@ mod tests {
         old.add_slice(&xs);
         old.end_batch();
         assert!(plain == old);
+    }
+
+    #[test]
+    fn replicate_intervals_are_bootstrap_t_and_lean_toward_the_skew() {
+        // Symmetric estimates: an interval about as wide as Student's t
+        // (bootstrap-t of 16 values is somewhat wider), around the centre.
+        let sym: Vec<f64> = (0..16).map(|i| f64::from(i) - 7.5).collect();
+        let se = replicate_se(&sym);
+        let [lo, hi] = replicate_mean_interval(0.0, &sym);
+        assert!(lo < 0.0 && hi > 0.0);
+        assert!(
+            ((hi - lo) / (2.0 * T15_975 * se) - 1.0).abs() < 0.3,
+            "{lo} {hi}"
+        );
+        assert!((hi + lo).abs() < 0.2 * (hi - lo), "{lo} {hi}");
+        // Right-skewed estimates (one large): the interval reaches further
+        // above the mean than below it; shifting the estimates and the
+        // centre together shifts the interval.
+        let mut skew: Vec<f64> = (0..16).map(|i| 0.01 * f64::from(i)).collect();
+        skew[3] = 8.0;
+        let [lo, hi] = replicate_mean_interval(0.5, &skew);
+        assert!(hi - 0.5 > 2.0 * (0.5 - lo), "{lo} {hi}");
+        let moved: Vec<f64> = skew.iter().map(|x| x + 1.0).collect();
+        let [lo2, hi2] = replicate_mean_interval(1.5, &moved);
+        assert!((lo2 - lo - 1.0).abs() < 1e-12 && (hi2 - hi - 1.0).abs() < 1e-12);
+        // One value 15 times: unbounded bootstrap-t, Student's t instead.
+        let mut two = vec![0.0; 16];
+        two[3] = 8.0;
+        let se = replicate_se(&two);
+        assert_eq!(
+            replicate_mean_interval(0.5, &two),
+            [0.5 - T15_975 * se, 0.5 + T15_975 * se]
+        );
+        // No spread, too few, not finite.
+        assert_eq!(replicate_mean_interval(2.0, &[1.0; 16]), [2.0, 2.0]);
+        assert_eq!(replicate_mean_interval(2.0, &[1.0]), [2.0, 2.0]);
+        assert!(replicate_mean_interval(2.0, &[f64::NAN, 1.0])[0].is_nan());
+        // A grouped accumulator of replicates reports it, about its mean.
+        let mut r = StatAcc::grouped(0.0, false, Some(Grouping::Replicates(16)));
+        r.add_slice(&skew);
+        r.end_batch();
+        let s = r.finish().unwrap();
+        assert_eq!(s.mean_ci95, replicate_mean_interval(s.mean, &skew));
     }
 
     #[test]
