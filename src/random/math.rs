@@ -216,6 +216,49 @@ pub(crate) fn exp_core(x: f64) -> f64 {
     y * s1 * s2
 }
 
+/// [`exp_core`] of `N` values, stage by stage: each operation is done on
+/// all `N` values before the next, in the order `exp_core` does them, so
+/// every value gets the same bits. What changes is the instruction
+/// stream: the `N` values' chains of about forty dependent operations
+/// (most of them the Horner steps) are interleaved, so that an
+/// out-of-order core whose scheduler holds less than one chain (as
+/// `exp_core` over a slice, one vector's chain after the other, leaves
+/// it) keeps `N / width` chains in flight at every step.
+#[inline(always)]
+pub(crate) fn exp_block<const N: usize>(v: &mut [f64; N]) {
+    const LOG2_E: f64 = std::f64::consts::LOG2_E;
+    let mut x = [0.0; N];
+    let mut kb = [0u64; N];
+    let mut hi = [0.0; N];
+    let mut lo = [0.0; N];
+    let mut r = [0.0; N];
+    for i in 0..N {
+        x[i] = v[i].clamp(-746.0, 710.0);
+        let t = x[i] * LOG2_E + SHIFTER;
+        let kf = t - SHIFTER;
+        kb[i] = t
+            .to_bits()
+            .wrapping_sub(SHIFTER.to_bits())
+            .wrapping_add(2048);
+        hi[i] = x[i] - kf * LN2_HI;
+        lo[i] = kf * LN2_LO;
+        r[i] = hi[i] - lo[i];
+    }
+    let mut p = [EXP_TAYLOR[0]; N];
+    for c in &EXP_TAYLOR[1..] {
+        for i in 0..N {
+            p[i] = c + r[i] * p[i];
+        }
+    }
+    for i in 0..N {
+        let y = 1.0 + (hi[i] - (lo[i] - r[i] * r[i] * p[i]));
+        let kb1 = kb[i] >> 1;
+        let s1 = f64::from_bits(kb1.wrapping_sub(1) << 52);
+        let s2 = f64::from_bits(kb[i].wrapping_sub(kb1).wrapping_sub(1) << 52);
+        v[i] = y * s1 * s2;
+    }
+}
+
 /// The natural logarithm by the polynomial kernel behind the normals
 /// (fdlibm's): within one ulp of the correctly rounded result for
 /// positive normal `x`, the same bits on every machine. Zero, negative,
@@ -263,4 +306,43 @@ pub fn uniform_of_word(w: u64) -> f64 {
 /// returns `(r cos 2 pi b / 2^32, r sin 2 pi b / 2^32)`.
 pub fn normal_pair(a: u32, b: u32) -> (f64, f64) {
     box_muller(u64::from(a), u64::from(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_block_equals_exp_core_on_every_kind_of_argument() {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            709.78,
+            709.79,
+            710.0,
+            1e300,
+            f64::INFINITY,
+            -745.13,
+            -745.14,
+            -746.0,
+            -1e300,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+            -708.4,
+            1e-300,
+        ];
+        let mut xs: Vec<f64> = special.to_vec();
+        xs.extend((0..1000).map(|i| (f64::from(i) - 500.0) * 1.4571));
+        xs.resize(xs.len().next_multiple_of(32), 0.5);
+        for block in xs.chunks_exact(32) {
+            let mut v: [f64; 32] = block.try_into().unwrap();
+            exp_block(&mut v);
+            for (x, e) in block.iter().zip(v) {
+                assert_eq!(e.to_bits(), exp_core(*x).to_bits(), "exp({x})");
+            }
+        }
+    }
 }
