@@ -173,7 +173,7 @@ impl std::fmt::Display for NonFinite {
 impl std::error::Error for NonFinite {}
 
 /// The 95% interval of a probability estimated by `k` of `n` paths.
-/// Under mc (`grouping` `None`): Wilson's interval ([`wilson95`]).
+/// Under mc (`grouping` `None`): Wilson's interval (`statistics::wilson95`).
 /// Otherwise the standard error comes from the groups, `groups` holding
 /// the tally's counts for this probability (see
 /// [`Tally::group_hits`]), and the interval is Wilson's at the effective

@@ -154,7 +154,7 @@ pub fn inverse_normal(p: f64) -> f64 {
 /// central branch is taken for blocks of values without a branch (so the
 /// loop vectorises and no misprediction costs), the tails redone after.
 /// Compiled a second time with AVX2 and chosen at run time (see
-/// [`crate::simd`]; Rust never fuses or reorders the operations, so the
+/// `simd`; Rust never fuses or reorders the operations, so the
 /// bits are the same).
 pub fn inverse_normal_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
