@@ -382,9 +382,14 @@ impl<'a> Reporter<'a> {
             summary: &result.summary,
             opts,
             run_line: format!(
-                "Scenario {} · {} paths · seed {} · {}–{}, {} steps/year",
+                "Scenario {} · {} paths{} · seed {} · {}–{}, {} steps/year",
                 sc.name,
                 thousands(result.paths()),
+                match result.summary.run.replicates {
+                    Some(r) => format!(" (qmc, {r} replicates)"),
+                    None if result.summary.run.sampling.is_mc() => String::new(),
+                    None => format!(" ({} pairs)", result.summary.run.sampling.as_str()),
+                },
                 result.summary.run.seed,
                 sc.start_year,
                 sc.end_year,
