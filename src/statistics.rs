@@ -1007,17 +1007,21 @@ pub enum Grouping {
     Replicates(u32),
 }
 
-/// Student's t quantile t_{15, 0.975}, for the interval of a mean over 16
-/// QMC replicates (statrs gives 2.131449545559323; a constant so that
-/// every machine writes the same bits; checked against statrs in a test).
+/// Student's t quantile t_{15, 0.975}, for the intervals from 16 QMC
+/// replicates: the quantile and probability intervals, and the mean
+/// interval where [`replicate_mean_interval`]'s bootstrap-t is unbounded
+/// (statrs gives 2.131449545559323; a constant so that every machine
+/// writes the same bits; checked against statrs in a test).
 pub const T15_975: f64 = 2.131_449_545_559_323;
 
 /// The normal quantile z_{0.975} of every other interval.
 const Z975: f64 = 1.96;
 
-/// The two-sided 95% quantile of the interval of a mean estimated from
-/// `groups` independent groups: z (1.96) for pairs (many of them), Student's
-/// t with R - 1 degrees of freedom for R replicates.
+/// The two-sided 95% quantile of an interval estimated from independent
+/// groups: z (1.96) without groups or for pairs (many of them), Student's
+/// t with R - 1 degrees of freedom for R replicates (used for their
+/// quantile and probability intervals, and as the fallback of
+/// [`replicate_mean_interval`]).
 pub fn group_quantile(grouping: Option<Grouping>) -> f64 {
     match grouping {
         Some(Grouping::Replicates(16)) => T15_975,
@@ -1349,7 +1353,9 @@ pub struct Stat {
     pub p99: f64,
     /// 95% confidence interval of the mean, `[mean − 1.96 se, mean + 1.96
     /// se]` (normal approximation; added in schema 1, see docs/MODEL.md);
-    /// under qmc Student's t with R − 1 degrees of freedom replaces 1.96.
+    /// under qmc the bootstrap-t interval of the replicate means
+    /// ([`replicate_mean_interval`]: a fixed resampling design, Student's
+    /// t with R − 1 degrees of freedom where the bootstrap is unbounded).
     pub mean_ci95: [f64; 2],
     /// Distribution-free 95% confidence intervals of the quantiles.
     pub quantile_ci95: QuantileIntervals,
@@ -1895,12 +1901,14 @@ impl StatAcc {
     /// The summary, or `None` if no value was recorded.
     ///
     /// A grouped accumulator's `se` comes from its groups (see
-    /// [`Grouping`]), and so does `mean_ci95` (with Student's t for
-    /// replicates). Its quantile intervals, where the order-statistic
-    /// interval of independent values does not apply: for pairs, the
-    /// order-statistic interval of M = N/2 independent values (the
-    /// variance of the empirical CDF of a pair mean is at most that of
-    /// one value, so this is conservative); for replicates, Woodruff's
+    /// [`Grouping`]), and so does `mean_ci95`: z (1.96) times `se` for
+    /// pairs; for replicates the bootstrap-t interval of the replicate
+    /// means ([`replicate_mean_interval`], which falls back to Student's t
+    /// where the bootstrap is unbounded). Its quantile intervals, where
+    /// the order-statistic interval of independent values does not apply:
+    /// for pairs, the order-statistic interval of M = N/2 independent
+    /// values (the variance of the empirical CDF of a pair mean is at most
+    /// that of one value, so this is conservative); for replicates, Woodruff's
     /// interval: the pooled quantile's level plus or minus t times the
     /// standard error of the empirical CDF there, from the spread of the
     /// replicates' CDFs (read from their sketches).
