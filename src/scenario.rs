@@ -207,8 +207,17 @@ impl Sampling {
         }
     }
 
+    /// The most paths a run with this method may have: [`MAX_PATHS`], and
+    /// for qmc 2^32 points in each of its replicates.
+    pub fn max_paths(self) -> u64 {
+        match self {
+            Sampling::Qmc => MAX_PATHS.min(QMC_REPLICATES << 32),
+            _ => MAX_PATHS,
+        }
+    }
+
     /// The smallest path count at least `paths` that suits this method
-    /// (see [`Sampling::check_paths`]).
+    /// (see [`Sampling::check_paths`]), at most [`Sampling::max_paths`].
     pub fn round_paths(self, paths: u64) -> u64 {
         match self {
             Sampling::Mc => paths,

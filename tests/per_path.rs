@@ -163,3 +163,60 @@ fn a_run_that_fails_leaves_the_previous_file_and_nothing_else() {
     assert_eq!(left, ["blocker", "paths.csv"], "no temporary file left");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Under antithetic sampling, on 1 and 3 threads: the same bytes; and a
+/// per-path file inside the output folder, or a folder as the file, is
+/// refused before sampling.
+#[test]
+fn other_samplings_thread_counts_and_bad_targets() {
+    let d = workdir("others");
+    let csv = |t: &str| d.join(format!("anti-{t}.csv"));
+    for t in ["1", "3"] {
+        let file = csv(t);
+        let o = run(
+            &d,
+            &format!("out-{t}"),
+            &[
+                "--paths",
+                "5000",
+                "--sampling",
+                "antithetic",
+                "--threads",
+                t,
+                "--per-path",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let one = std::fs::read(csv("1")).unwrap();
+    assert!(
+        one == std::fs::read(csv("3")).unwrap(),
+        "1 and 3 threads differ"
+    );
+    assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), 5001);
+
+    let inside = d.join("out-1/paths.csv");
+    let o = run(
+        &d,
+        "out-1",
+        &["--paths", "2000", "--per-path", inside.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("must not be inside the output folder"),
+        "{err}"
+    );
+    assert!(!inside.exists());
+
+    let o = run(
+        &d,
+        "out-1",
+        &["--paths", "2000", "--per-path", d.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is a folder"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -273,6 +273,13 @@ pub(crate) fn apply_paths_seed(
     let sampling = sampling.unwrap_or(sc.simulation.sampling);
     let asked = paths.unwrap_or(sc.simulation.paths);
     let rounded = sampling.round_paths(asked);
+    if rounded < asked {
+        return Err(format!(
+            "{asked} paths: {} sampling takes at most {} paths",
+            sampling.as_str(),
+            sampling.max_paths()
+        ));
+    }
     if rounded != asked {
         eprintln!(
             "warning: {}: {asked} paths rounded up to {rounded} ({} sampling: {})",

@@ -99,8 +99,10 @@ enum Command {
 }
 
 /// Output options shared by every command that writes results (`run`,
-/// `merge`, `batch`, `sweep`, `sensitivity`): one definition, passed to
-/// the one output manager.
+/// `merge`, `batch`, `sweep`, `sensitivity`, `calibrate`, `solve`): one
+/// definition, passed to the one output manager (`calibrate` and `solve`
+/// write no report.html, so `--no-report` and `--log-y` change nothing
+/// there).
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Output directory (default: out/NAME/, NAME the scenario's name or the command's).

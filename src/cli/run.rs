@@ -18,7 +18,7 @@ use revshare::engine::{Control, Engine, RunError};
 use revshare::export;
 use revshare::export::per_path::PerPathFile;
 use revshare::result::RunResult;
-use revshare::scenario::{Scenario, MAX_PATHS};
+use revshare::scenario::Scenario;
 use revshare::summary::PrecisionReached;
 
 /// Runs `revshare run`.
@@ -49,6 +49,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // The per-path file, opened (as a temporary file beside it) before
     // any sampling, so that a path that cannot be written fails at once.
     let per_path = match &args.per_path {
+        Some(file) if inside(file, out.path()) => {
+            return Err(invalid(format!(
+                "--per-path {}: the file must not be inside the output folder {} \
+                 (which holds exactly one run's files); name a path outside it",
+                file.display(),
+                out.path().display()
+            )))
+        }
         Some(file) => Some(
             PerPathFile::create(file, &Engine::new(&sc).per_path_header(), 0)
                 .map_err(|e| failure(format!("cannot write the --per-path file: {e}")))?,
@@ -91,8 +99,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     if cancel.load(Ordering::SeqCst) {
         return Err(RunFailure::Cancelled.into_error());
     }
-    let dir = out.path().to_owned();
-    let written = out.commit()?;
+    // The per-path file first: if it cannot be completed, the previous
+    // result stays in the output folder.
     let per_path = match per_path {
         Some(f) => {
             let target = f.target().to_owned();
@@ -103,6 +111,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let dir = out.path().to_owned();
+    let written = out.commit()?;
     if !args.output.quiet {
         print!("{}", export::text_report(&result.summary));
         print_written(&dir, &written, "");
@@ -135,6 +145,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `file` lies inside the folder `dir` (both made absolute; the
+/// folder need not exist yet).
+fn inside(file: &Path, dir: &Path) -> bool {
+    match (std::path::absolute(file), std::path::absolute(dir)) {
+        (Ok(f), Ok(d)) => {
+            let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            let parent = f.parent().map(canon).unwrap_or_default();
+            parent.starts_with(canon(&d))
+        }
+        _ => false,
+    }
+}
+
 /// `run --precision`: runs in doubling stages until every goal is met or
 /// `--max-paths` is reached, and builds the result with its convergence
 /// trace and `run.stopped_by`.
@@ -148,13 +171,27 @@ fn run_to_precision(
         Ok(g) => g,
         Err(e) => return (Err(invalid(e)), StoppedBy::MaxPaths),
     };
+    if let Some(g) = goals
+        .iter()
+        .enumerate()
+        .find(|(i, g)| goals[..*i].iter().any(|h| h.key == g.key))
+        .map(|(_, g)| g)
+    {
+        return (
+            Err(invalid(format!(
+                "--precision names {} twice; give each figure one tolerance",
+                g.key
+            ))),
+            StoppedBy::MaxPaths,
+        );
+    }
     let engine = Engine::new(sc);
     let control = Control {
         progress: how.progress,
         cancel: how.cancel,
         per_path: how.per_path,
     };
-    let max = args.max_paths.min(MAX_PATHS);
+    let max = args.max_paths.min(sc.simulation.sampling.max_paths());
     let run = match run_until(
         &engine,
         sc.simulation.seed,

@@ -582,6 +582,9 @@ pub enum RunError {
     /// The path count does not suit the sampling method
     /// ([`Sampling::check_paths`]).
     Paths(String),
+    /// The per-path sink failed (see [`PathSink::error`]); the run
+    /// stopped at the next batch.
+    PerPath(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -590,6 +593,7 @@ impl std::fmt::Display for RunError {
             RunError::Cancelled => write!(f, "run cancelled"),
             RunError::Threads(e) => write!(f, "cannot start worker threads: {e}"),
             RunError::Paths(e) => write!(f, "{e}"),
+            RunError::PerPath(e) => write!(f, "cannot write the per-path rows: {e}"),
         }
     }
 }
@@ -947,6 +951,9 @@ impl Engine {
         let mut first = b * BATCH_PATHS;
         let mut left = BATCH_PATHS.min(paths - first) as usize;
         sc.text.clear();
+        // Should this batch panic, the sink hears of it (workers waiting
+        // for this batch's rows would otherwise wait forever).
+        let guard = sink.map(|sink| per_path::Abandon { sink, batch: b });
         while left > 0 {
             let n = left.min(self.chunk);
             let draws = match source {
@@ -968,8 +975,8 @@ impl Engine {
             left -= n;
         }
         t.end_batch();
-        if let Some(sink) = sink {
-            sink.batch(b, &sc.text);
+        if let Some(guard) = guard {
+            guard.deliver(&sc.text);
         }
     }
 
@@ -1075,9 +1082,11 @@ impl Engine {
         // instead of in every worker's; and no tally has to be merged,
         // grown and copied at the end.
         let next = AtomicU64::new(first);
+        // A failed per-path sink stops the run like the cancel flag.
+        let sink_failed = || control.per_path.is_some_and(|s| s.error().is_some());
         let claim = || {
             let b = next.fetch_add(1, Ordering::Relaxed);
-            (b < end && !control.cancel.load(Ordering::Relaxed)).then_some(b)
+            (b < end && !control.cancel.load(Ordering::Relaxed) && !sink_failed()).then_some(b)
         };
         let report = |b: u64| {
             let n = BATCH_PATHS.min(opts.paths - b * BATCH_PATHS);
@@ -1163,6 +1172,9 @@ impl Engine {
         tally.canonicalize();
         if control.cancel.load(Ordering::Relaxed) {
             return Err(RunError::Cancelled);
+        }
+        if let Some(e) = control.per_path.and_then(|s| s.error()) {
+            return Err(RunError::PerPath(e));
         }
         Ok(RunOutput {
             tally,

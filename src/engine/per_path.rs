@@ -31,6 +31,41 @@ pub trait PathSink: Sync {
     /// paths in path order (each ends with a newline; no header). Batches
     /// arrive in any order; a sink may block to bound what it buffers.
     fn batch(&self, batch: u64, rows: &[u8]);
+
+    /// Called instead of [`PathSink::batch`] when the worker running
+    /// `batch` panicked: its rows will never come (a sink that waits for
+    /// them must stop waiting).
+    fn abandon(&self, batch: u64) {
+        let _ = batch;
+    }
+
+    /// Why the sink cannot take more rows (a write failed), if it cannot:
+    /// the engine then claims no further batch and the run fails with
+    /// [`super::RunError::PerPath`].
+    fn error(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Hands a batch's rows to its sink, or, dropped without delivering (the
+/// batch panicked), tells the sink the batch is abandoned.
+pub(crate) struct Abandon<'a> {
+    pub(crate) sink: &'a dyn PathSink,
+    pub(crate) batch: u64,
+}
+
+impl Abandon<'_> {
+    /// Delivers the batch's rows.
+    pub(crate) fn deliver(self, rows: &[u8]) {
+        self.sink.batch(self.batch, rows);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        self.sink.abandon(self.batch);
+    }
 }
 
 /// Where a column's value comes from.

@@ -763,6 +763,8 @@ impl<'a> Reporter<'a> {
                     "probability"
                 } else if key.contains("cap_hit.time") {
                     "calendar year"
+                } else if key.contains("run_rate") {
+                    "$B/year"
                 } else {
                     "$B"
                 };
@@ -774,10 +776,17 @@ impl<'a> Reporter<'a> {
                     } else {
                         goal.tolerance
                     };
+                    // Six significant digits: 0.45% reads 0.45, not
+                    // 0.45000000000000007.
+                    let short =
+                        |x: f64| format!("{}", format!("{x:.6e}").parse::<f64>().unwrap_or(x));
                     tolerance = if goal.relative {
-                        format!("; dashed: final estimate ± {}%", 100.0 * goal.tolerance)
+                        format!(
+                            "; dashed: final estimate ± {}%",
+                            short(100.0 * goal.tolerance)
+                        )
                     } else {
-                        format!("; dashed: final estimate ± {}", goal.tolerance)
+                        format!("; dashed: final estimate ± {}", short(goal.tolerance))
                     };
                     for (sign, label) in [(-1.0, "− tolerance"), (1.0, "+ tolerance")] {
                         horizontal_lines.push(ReferenceLine {

@@ -83,6 +83,13 @@ impl PerPathFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
         };
+        if target.is_dir() {
+            return Err(PerPathError {
+                path: target.to_owned(),
+                error: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder"),
+            });
+        }
+        remove_stale_temps(&dir, &name);
         let temp = dir.join(format!(".{name}.revshare-tmp-{}", std::process::id()));
         let err = |error| PerPathError {
             path: temp.clone(),
@@ -157,9 +164,12 @@ impl PathSink for PerPathFile {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         // Wait while too far ahead: the batches before this one are being
         // run by other workers, which never wait for a later batch, so the
-        // wait always ends.
-        while batch >= s.next + WINDOW {
+        // wait always ends (or the file has failed: then nothing is kept).
+        while batch >= s.next + WINDOW && s.error.is_none() {
             s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+        if s.error.is_some() {
+            return;
         }
         if batch != s.next {
             s.early.insert(batch, rows.to_vec());
@@ -176,6 +186,10 @@ impl PathSink for PerPathFile {
             s.next += 1;
         };
         write(&mut s, rows);
+        // Nothing more is kept once a write has failed.
+        if s.error.is_some() {
+            s.early.clear();
+        }
         while let Some(rows) = {
             let next = s.next;
             s.early.remove(&next)
@@ -184,6 +198,51 @@ impl PathSink for PerPathFile {
         }
         drop(s);
         self.turn.notify_all();
+    }
+
+    fn abandon(&self, batch: u64) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.error.is_none() {
+            s.error = Some(std::io::Error::other(format!(
+                "batch {batch} failed before its rows were written"
+            )));
+        }
+        s.early.clear();
+        drop(s);
+        self.turn.notify_all();
+    }
+
+    fn error(&self) -> Option<String> {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.error
+            .as_ref()
+            .map(|e| format!("{}: {e}", self.temp.display()))
+    }
+}
+
+/// Removes temporary files of earlier runs for `name` in `dir` whose
+/// process is gone (a run killed with SIGKILL cannot remove its own).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    // Without /proc there is no telling a live process from a dead one.
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.revshare-tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

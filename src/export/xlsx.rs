@@ -159,12 +159,17 @@ fn stat_cells(s: &Stat, money: bool) -> Vec<Cell> {
     v
 }
 
-/// A probability from `n` paths: the value, its binomial standard error,
-/// empty distribution columns and its 95% interval as summary.json gives
-/// it.
-fn probability_cells(p: f64, n: u64, ci95: [f64; 2]) -> Vec<Cell> {
-    let se = (p * (1.0 - p) / n.max(1) as f64).sqrt();
-    let mut v = vec![Cell::Probability(p), Cell::Probability(se)];
+/// A probability from `n` independent paths: the value, its binomial
+/// standard error (empty when the paths are not independent, under
+/// antithetic or qmc sampling: the interval then carries the error), empty
+/// distribution columns and its 95% interval as summary.json gives it.
+fn probability_cells(p: f64, n: u64, independent: bool, ci95: [f64; 2]) -> Vec<Cell> {
+    let se = if independent {
+        Cell::Probability((p * (1.0 - p) / n.max(1) as f64).sqrt())
+    } else {
+        Cell::Empty
+    };
+    let mut v = vec![Cell::Probability(p), se];
     v.extend((2..STAT_COLUMNS.len()).map(|_| Cell::Empty));
     v.extend(ci95.map(Cell::Probability));
     v.extend(QUANTILE_INTERVAL_COLUMNS.iter().map(|_| Cell::Empty));
@@ -177,6 +182,7 @@ impl RunSheets {
     pub fn new(label: &str, result: &RunResult) -> RunSheets {
         let summary = &result.summary;
         let n = summary.run.paths;
+        let iid = summary.run.sampling.is_mc();
         let mut sheets = RunSheets::default();
         let row = |section: &str, regime: &str, name: &str, quantity: &str, unit: &str| {
             vec![
@@ -221,7 +227,7 @@ impl RunSheets {
                 if let Some(h) = &fl.cap_hit {
                     push(
                         row("cap", rname, f, "P(cap binds)", "probability"),
-                        probability_cells(h.probability, n, h.probability_ci95),
+                        probability_cells(h.probability, n, iid, h.probability_ci95),
                         format!("{key}.cap_hit.probability"),
                     );
                     for (y, p) in &h.probability_by_year {
@@ -238,7 +244,7 @@ impl RunSheets {
                                 &format!("P(hit by end {y})"),
                                 "probability",
                             ),
-                            probability_cells(*p, n, ci),
+                            probability_cells(*p, n, iid, ci),
                             format!("{key}.cap_hit.probability_by_year.{y}"),
                         );
                     }

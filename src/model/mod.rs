@@ -341,34 +341,21 @@ impl Model {
     }
 
     /// Antithetic partners: every odd path of `first..first + out.len()`
-    /// gets the negated normal of its even partner (from `out` when the
-    /// partner is in the range, else drawn alone).
-    fn mirror_normals(&self, generator: &Generator, row: Row, first: u64, out: &mut [f64]) {
+    /// gets `mirror` of its even partner's draw (from `out` when the
+    /// partner is in the range, else `alone(first - 1)`): the normal
+    /// negated, or the uniform u -> 1 - u (exact for the generator's
+    /// uniforms, odd multiples of 2^-53).
+    fn mirror_partners(
+        first: u64,
+        out: &mut [f64],
+        alone: impl Fn(u64) -> f64,
+        mirror: impl Fn(f64) -> f64,
+    ) {
         for p in usize::from(first & 1 == 0)..out.len() {
             if (first + p as u64) & 1 == 0 {
                 continue;
             }
-            out[p] = -if p > 0 {
-                out[p - 1]
-            } else {
-                generator.normal(row, first - 1)
-            };
-        }
-    }
-
-    /// As [`Model::mirror_normals`] for uniforms: u -> 1 - u (exact for
-    /// the generator's uniforms, odd multiples of 2^-53).
-    fn mirror_uniforms(&self, generator: &Generator, row: Row, first: u64, out: &mut [f64]) {
-        for p in usize::from(first & 1 == 0)..out.len() {
-            if (first + p as u64) & 1 == 0 {
-                continue;
-            }
-            out[p] = 1.0
-                - if p > 0 {
-                    out[p - 1]
-                } else {
-                    generator.uniform(row, first - 1)
-                };
+            out[p] = mirror(if p > 0 { out[p - 1] } else { alone(first - 1) });
         }
     }
 
@@ -572,14 +559,24 @@ impl Model {
                     let normals = &mut out[r + off * stride..][..paths];
                     generator.fill_normals(row(kind), first, normals);
                     if antithetic {
-                        self.mirror_normals(generator, row(kind), first, normals);
+                        Self::mirror_partners(
+                            first,
+                            normals,
+                            |q| generator.normal(row(kind), q),
+                            |z| -z,
+                        );
                     }
                 }
                 if let Some(jm) = &s.jumps {
                     let jumps = &mut out[r + 2 * stride..][..paths];
                     generator.fill_uniforms(row(Kind::JumpCount), first, jumps);
                     if antithetic {
-                        self.mirror_uniforms(generator, row(Kind::JumpCount), first, jumps);
+                        Self::mirror_partners(
+                            first,
+                            jumps,
+                            |q| generator.uniform(row(Kind::JumpCount), q),
+                            |u| 1.0 - u,
+                        );
                     }
                     for (p, x) in jumps.iter_mut().enumerate() {
                         let count = jm.count(*x);
