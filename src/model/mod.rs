@@ -380,12 +380,7 @@ impl Model {
     ) {
         let n = self.steps;
         let k = self.series.len();
-        let reps = QMC_REPLICATES;
         let bridges = plan.bridged.len();
-        let first_point = first / reps;
-        let last_point = (first + paths as u64 - 1) / reps;
-        let points = (last_point - first_point + 1) as usize;
-        let mut xs = vec![0u32; points];
         let mut seeds = [0u32; QMC_REPLICATES as usize];
         let xi = &mut state.xi[..n * paths];
         for (b, &(i, kind)) in plan.bridged.iter().enumerate() {
@@ -396,19 +391,10 @@ impl Model {
                     generator.fill_normals(Row::new(j as u32, i as u16, kind), first, row);
                     continue;
                 }
-                for (q, x) in xs.iter_mut().enumerate() {
-                    let point = u32::try_from(first_point + q as u64)
-                        .expect("validated: at most 2^32 points per replicate");
-                    *x = qmc::sobol(d, point);
-                }
                 for (r, s) in seeds.iter_mut().enumerate() {
                     *s = qmc::scramble_seed(generator.seed(), r as u64, d);
                 }
-                for (p, u) in row.iter_mut().enumerate() {
-                    let path = first + p as u64;
-                    let x = xs[(path / reps - first_point) as usize];
-                    *u = qmc::uniform_of(qmc::scramble(x, seeds[(path % reps) as usize]));
-                }
+                qmc::scrambled_uniforms(d, &seeds, first, row);
                 qmc::inverse_normal_in_place(row);
             }
             // The bridge: W(m) into the row of step m - 1, then increments.

@@ -107,13 +107,122 @@ pub fn sobol(d: usize, i: u32) -> u32 {
 /// bits through the Laine–Karras hash).
 #[inline(always)]
 pub fn scramble(x: u32, seed: u32) -> u32 {
-    let mut y = x.reverse_bits();
+    scramble_reversed(x.reverse_bits(), seed)
+}
+
+/// [`scramble`] of the coordinate whose reversed bits are `y`.
+#[inline(always)]
+fn scramble_reversed(mut y: u32, seed: u32) -> u32 {
     y = y.wrapping_add(seed);
     y ^= y.wrapping_mul(0x6c50_b47c);
     y ^= y.wrapping_mul(0xb82f_1e52);
     y ^= y.wrapping_mul(0xc7af_e638);
     y ^= y.wrapping_mul(0x8d22_f6e6);
     y.reverse_bits()
+}
+
+/// The uniforms `uniform_of(scramble(sobol(d, path / R), seeds[path % R]))`
+/// of the paths `first..first + out.len()` (R replicates, point `path /
+/// R` of replicate `path % R`): the same bits, computed faster. Each point
+/// is found from the previous one by XOR (point i + 1 flips bits 0..=t of
+/// i, t the trailing zeros of i + 1, so its coordinate is the previous one
+/// XOR the prefix XOR of `v[0..=t]`: the same integer as [`sobol`]), its
+/// bits are reversed once for all R replicates, and the R scrambles of a
+/// whole point run as one fixed-length loop that vectorises (AVX-512 and
+/// AVX2 builds chosen at run time; integer operations and one exact
+/// conversion, so every build gives the same bits).
+///
+/// # Panics
+/// If `d >= MAX_DIMS` or a point index exceeds `u32::MAX`.
+pub fn scrambled_uniforms<const R: usize>(d: usize, seeds: &[u32; R], first: u64, out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    match crate::random::Level::detect() {
+        // SAFETY: the processor supports the level (checked at run time).
+        crate::random::Level::Avx512 => {
+            return unsafe { scrambled_uniforms_avx512(d, seeds, first, out) }
+        }
+        // SAFETY: as above.
+        crate::random::Level::Avx2 => {
+            return unsafe { scrambled_uniforms_avx2(d, seeds, first, out) }
+        }
+        _ => {}
+    }
+    scrambled_uniforms_body(d, seeds, first, out);
+}
+
+/// [`scrambled_uniforms`] compiled with AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+fn scrambled_uniforms_avx512<const R: usize>(
+    d: usize,
+    seeds: &[u32; R],
+    first: u64,
+    out: &mut [f64],
+) {
+    scrambled_uniforms_body(d, seeds, first, out);
+}
+
+/// [`scrambled_uniforms`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn scrambled_uniforms_avx2<const R: usize>(
+    d: usize,
+    seeds: &[u32; R],
+    first: u64,
+    out: &mut [f64],
+) {
+    scrambled_uniforms_body(d, seeds, first, out);
+}
+
+#[inline(always)]
+fn scrambled_uniforms_body<const R: usize>(
+    d: usize,
+    seeds: &[u32; R],
+    first: u64,
+    out: &mut [f64],
+) {
+    if out.is_empty() {
+        return;
+    }
+    let v = &directions()[d];
+    // prefix[t] = v[0] ^ ... ^ v[t].
+    let mut prefix = [0u32; BITS];
+    let mut acc = 0;
+    for (p, &vk) in prefix.iter_mut().zip(v) {
+        acc ^= vk;
+        *p = acc;
+    }
+    let reps = R as u64;
+    let point_of = |path: u64| {
+        u32::try_from(path / reps).expect("validated: at most 2^32 points per replicate")
+    };
+    let mut point = point_of(first);
+    let mut x = sobol(d, point);
+    let mut path = first;
+    let mut rest = &mut out[..];
+    loop {
+        let rx = x.reverse_bits();
+        let r0 = (path % reps) as usize;
+        let take = (R - r0).min(rest.len());
+        let (here, next) = rest.split_at_mut(take);
+        if take == R {
+            let here: &mut [f64; R] = here.try_into().expect("R values");
+            for (u, &s) in here.iter_mut().zip(seeds) {
+                *u = uniform_of(scramble_reversed(rx, s));
+            }
+        } else {
+            for (u, &s) in here.iter_mut().zip(&seeds[r0..]) {
+                *u = uniform_of(scramble_reversed(rx, s));
+            }
+        }
+        rest = next;
+        if rest.is_empty() {
+            return;
+        }
+        path += take as u64;
+        point = point_of(path);
+        x ^= prefix[point.trailing_zeros() as usize];
+    }
 }
 
 /// SplitMix64's output function.
@@ -152,17 +261,36 @@ pub fn inverse_normal(p: f64) -> f64 {
 
 /// [`inverse_normal`] of every value of `v` in place, the same bits: the
 /// central branch is taken for blocks of values without a branch (so the
-/// loop vectorises and no misprediction costs), the tails redone after.
-/// Compiled a second time with AVX2 and chosen at run time (see
-/// `simd`; Rust never fuses or reorders the operations, so the
-/// bits are the same).
+/// loop vectorises and no misprediction costs); the indices of the values
+/// in the tails are collected on the way, and the tails are taken for
+/// blocks of those, again without a branch (both of AS241's tail
+/// polynomials, the logarithm's core for a normal double: the operations
+/// of [`inverse_normal`] on each value; the rare value whose tail
+/// probability is not a normal double, 0, 1 or NaN goes through
+/// [`inverse_normal`] itself). Compiled a second time with AVX-512 and a
+/// third with AVX2 and chosen at run time (see [`crate::random::Level`];
+/// Rust never fuses or reorders the operations, so the bits are the same).
 pub fn inverse_normal_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx2() {
-        // SAFETY: the processor supports AVX2 and FMA (checked at run time).
-        unsafe { inverse_normal_avx2(v) };
-        return;
+    {
+        if crate::random::Level::detect() == crate::random::Level::Avx512 {
+            // SAFETY: the processor supports AVX-512 (checked at run time).
+            unsafe { inverse_normal_avx512(v) };
+            return;
+        }
+        if crate::simd::avx2() {
+            // SAFETY: the processor supports AVX2 and FMA (checked at run time).
+            unsafe { inverse_normal_avx2(v) };
+            return;
+        }
     }
+    inverse_normal_body(v);
+}
+
+/// [`inverse_normal_in_place`] compiled with AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+fn inverse_normal_avx512(v: &mut [f64]) {
     inverse_normal_body(v);
 }
 
@@ -173,25 +301,95 @@ fn inverse_normal_avx2(v: &mut [f64]) {
     inverse_normal_body(v);
 }
 
+/// Values per block of the central branch in [`inverse_normal_body`]:
+/// several vectors, so that their Horner chains interleave (at most 64:
+/// one bit per value of a mask).
+const BLOCK: usize = 64;
+
+/// Values per block of the tails.
+const TAILS: usize = 16;
+
 #[inline(always)]
 fn inverse_normal_body(v: &mut [f64]) {
-    const BLOCK: usize = 8;
-    for block in v.chunks_mut(BLOCK) {
+    // The values in the tails not yet taken: index in `v` and probability.
+    let mut at = [0usize; TAILS + BLOCK];
+    let mut tp = [0.25f64; TAILS + BLOCK];
+    let mut pending = 0;
+    let mut start = 0;
+    while start < v.len() {
+        let len = (v.len() - start).min(BLOCK);
         let mut p = [0.5; BLOCK];
-        p[..block.len()].copy_from_slice(block);
+        if len == BLOCK {
+            p.copy_from_slice(&v[start..start + BLOCK]);
+        } else {
+            p[..len].copy_from_slice(&v[start..start + len]);
+        }
         let mut z = [0.0; BLOCK];
         for (z, &p) in z.iter_mut().zip(&p) {
             *z = central(p - 0.5);
         }
-        for (i, out) in block.iter_mut().enumerate() {
-            let q = p[i] - 0.5;
-            *out = if q.abs() <= 0.425 {
-                z[i]
-            } else {
-                tail(p[i], q)
-            };
+        if len == BLOCK {
+            v[start..start + BLOCK].copy_from_slice(&z);
+        } else {
+            v[start..start + len].copy_from_slice(&z[..len]);
+        }
+        // Bit i: value i is in a tail (padding lanes are not: 0.5).
+        let mut mask = 0u64;
+        for (i, &p) in p.iter().enumerate() {
+            let central = (p - 0.5).abs() <= 0.425;
+            mask |= u64::from(!central) << i;
+        }
+        while mask != 0 {
+            let i = mask.trailing_zeros() as usize;
+            at[pending] = start + i;
+            tp[pending] = p[i];
+            pending += 1;
+            mask &= mask - 1;
+        }
+        while pending >= TAILS {
+            let t = tails(tp[..TAILS].try_into().expect("TAILS values"));
+            for (&i, &t) in at[..TAILS].iter().zip(&t) {
+                v[i] = t;
+            }
+            at.copy_within(TAILS..pending, 0);
+            tp.copy_within(TAILS..pending, 0);
+            pending -= TAILS;
+        }
+        start += len;
+    }
+    if pending > 0 {
+        tp[pending..TAILS].fill(0.25);
+        let t = tails(tp[..TAILS].try_into().expect("TAILS values"));
+        for (&i, &t) in at[..pending].iter().zip(&t) {
+            v[i] = t;
         }
     }
+}
+
+/// [`tail`] of a block of probabilities without a branch: the polynomial
+/// for `r <= 5` in every lane (a lane whose tail probability is not a
+/// normal double or whose `r` exceeds 5, probabilities below about
+/// 1.4e-11, comes from [`tail`] itself).
+#[inline(always)]
+fn tails(p: &[f64; TAILS]) -> [f64; TAILS] {
+    let mut out = [0.0; TAILS];
+    let mut plain = [true; TAILS];
+    for ((o, ok), &p) in out.iter_mut().zip(plain.iter_mut()).zip(p) {
+        let q = p - 0.5;
+        let t = if q < 0.0 { p } else { 1.0 - p };
+        let r = (-crate::random::math::ln_core(t)).sqrt();
+        *ok = (f64::MIN_POSITIVE..=f64::MAX).contains(&t) && r <= 5.0;
+        let v = tail_near(r - 1.6);
+        *o = if q < 0.0 { -v } else { v };
+    }
+    if plain.iter().any(|&ok| !ok) {
+        for ((o, &ok), &p) in out.iter_mut().zip(&plain).zip(p) {
+            if !ok {
+                *o = tail(p, p - 0.5);
+            }
+        }
+    }
+    out
 }
 
 /// AS241's central branch, `|q| <= 0.425` for `q = p - 0.5` (the
@@ -231,70 +429,81 @@ fn central(q: f64) -> f64 {
 
 /// AS241's tails, `|q| > 0.425` (the coefficients as published).
 #[inline]
-#[allow(clippy::excessive_precision)]
 fn tail(p: f64, q: f64) -> f64 {
     let tail = if q < 0.0 { p } else { 1.0 - p };
-    let mut r = (-crate::random::math::ln(tail)).sqrt();
+    let r = (-crate::random::math::ln(tail)).sqrt();
     let v = if r <= 5.0 {
-        r -= 1.6;
-        let num = ((((((7.745_450_142_783_414e-4 * r + 2.272_384_498_926_918_4e-2) * r
-            + 2.417_807_251_774_506e-1)
-            * r
-            + 1.270_458_252_452_368_4)
-            * r
-            + 3.647_848_324_763_204_5)
-            * r
-            + 5.769_497_221_460_691)
-            * r
-            + 4.630_337_846_156_545)
-            * r
-            + 1.423_437_110_749_683_5;
-        let den = ((((((1.050_750_071_644_416_9e-9 * r + 5.475_938_084_995_345e-4) * r
-            + 1.519_866_656_361_645_7e-2)
-            * r
-            + 1.481_039_764_274_800_8e-1)
-            * r
-            + 6.897_673_349_851e-1)
-            * r
-            + 1.676_384_830_183_803_8)
-            * r
-            + 2.053_191_626_637_759)
-            * r
-            + 1.0;
-        num / den
+        tail_near(r - 1.6)
     } else {
-        r -= 5.0;
-        let num = ((((((2.010_334_399_292_288_1e-7 * r + 2.711_555_568_743_487_6e-5) * r
-            + 1.242_660_947_388_078_4e-3)
-            * r
-            + 2.653_218_952_657_612_4e-2)
-            * r
-            + 2.965_605_718_285_048_7e-1)
-            * r
-            + 1.784_826_539_917_291_3)
-            * r
-            + 5.463_784_911_164_114)
-            * r
-            + 6.657_904_643_501_103;
-        let den = ((((((2.044_263_103_389_939_7e-15 * r + 1.421_511_758_316_446e-7) * r
-            + 1.846_318_317_510_054_8e-5)
-            * r
-            + 7.868_691_311_456_133e-4)
-            * r
-            + 1.487_536_129_085_061_5e-2)
-            * r
-            + 1.369_298_809_227_358e-1)
-            * r
-            + 5.998_322_065_558_88e-1)
-            * r
-            + 1.0;
-        num / den
+        tail_far(r - 5.0)
     };
     if q < 0.0 {
         -v
     } else {
         v
     }
+}
+
+/// AS241's tail polynomial for `r <= 5`, of `r - 1.6`.
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+fn tail_near(r: f64) -> f64 {
+    let num = ((((((7.745_450_142_783_414e-4 * r + 2.272_384_498_926_918_4e-2) * r
+        + 2.417_807_251_774_506e-1)
+        * r
+        + 1.270_458_252_452_368_4)
+        * r
+        + 3.647_848_324_763_204_5)
+        * r
+        + 5.769_497_221_460_691)
+        * r
+        + 4.630_337_846_156_545)
+        * r
+        + 1.423_437_110_749_683_5;
+    let den = ((((((1.050_750_071_644_416_9e-9 * r + 5.475_938_084_995_345e-4) * r
+        + 1.519_866_656_361_645_7e-2)
+        * r
+        + 1.481_039_764_274_800_8e-1)
+        * r
+        + 6.897_673_349_851e-1)
+        * r
+        + 1.676_384_830_183_803_8)
+        * r
+        + 2.053_191_626_637_759)
+        * r
+        + 1.0;
+    num / den
+}
+
+/// AS241's tail polynomial for `r > 5`, of `r - 5`.
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+fn tail_far(r: f64) -> f64 {
+    let num = ((((((2.010_334_399_292_288_1e-7 * r + 2.711_555_568_743_487_6e-5) * r
+        + 1.242_660_947_388_078_4e-3)
+        * r
+        + 2.653_218_952_657_612_4e-2)
+        * r
+        + 2.965_605_718_285_048_7e-1)
+        * r
+        + 1.784_826_539_917_291_3)
+        * r
+        + 5.463_784_911_164_114)
+        * r
+        + 6.657_904_643_501_103;
+    let den = ((((((2.044_263_103_389_939_7e-15 * r + 1.421_511_758_316_446e-7) * r
+        + 1.846_318_317_510_054_8e-5)
+        * r
+        + 7.868_691_311_456_133e-4)
+        * r
+        + 1.487_536_129_085_061_5e-2)
+        * r
+        + 1.369_298_809_227_358e-1)
+        * r
+        + 5.998_322_065_558_88e-1)
+        * r
+        + 1.0;
+    num / den
 }
 
 /// One node of a Brownian bridge: `W(m) = wl W(l) + wr W(r) + sd xi`.
@@ -366,6 +575,130 @@ impl Bridge {
 mod tests {
     use super::*;
     use statrs::distribution::{ContinuousCDF, Normal};
+
+    #[test]
+    fn scrambled_uniforms_equal_the_pointwise_formula() {
+        // Every start (mid-point or not), length and dimension kind, and
+        // the points where many low bits flip (2^k - 1 -> 2^k).
+        let seeds: [u32; 16] = std::array::from_fn(|r| scramble_seed(7, r as u64, 3));
+        for d in [0, 1, 5, 4095] {
+            for first in [0u64, 1, 15, 16, 17, 1000, 16 * 1023 + 9, 16 * 65535 + 3] {
+                for len in [1usize, 2, 15, 16, 17, 33, 100, 1024] {
+                    let mut out = vec![0.0; len];
+                    scrambled_uniforms(d, &seeds, first, &mut out);
+                    let mut portable = vec![0.0; len];
+                    scrambled_uniforms_body(d, &seeds, first, &mut portable);
+                    #[cfg(target_arch = "x86_64")]
+                    for (level, build) in [
+                        (
+                            crate::random::Level::Avx2,
+                            scrambled_uniforms_avx2::<16>
+                                as unsafe fn(usize, &[u32; 16], u64, &mut [f64]),
+                        ),
+                        (
+                            crate::random::Level::Avx512,
+                            scrambled_uniforms_avx512::<16>,
+                        ),
+                    ] {
+                        if level.supported() {
+                            let mut v = vec![0.0; len];
+                            // SAFETY: the level is supported (checked above).
+                            unsafe { build(d, &seeds, first, &mut v) };
+                            assert_eq!(v, portable, "{level:?}");
+                        }
+                    }
+                    for (p, (&u, &w)) in out.iter().zip(&portable).enumerate() {
+                        assert_eq!(u.to_bits(), w.to_bits());
+                        let path = first + p as u64;
+                        let x = sobol(d, (path / 16) as u32);
+                        let want = uniform_of(scramble(x, seeds[(path % 16) as usize]));
+                        assert_eq!(u.to_bits(), want.to_bits(), "d {d} path {path}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A build of the slice inverse normal, by name.
+    type Build = (&'static str, fn(&mut [f64]));
+
+    /// Every build of the slice inverse normal this processor runs.
+    fn inverse_normal_builds() -> Vec<Build> {
+        let mut builds: Vec<Build> = vec![
+            ("portable", inverse_normal_body),
+            ("chosen", inverse_normal_in_place),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::random::Level;
+            if Level::Avx2.supported() {
+                // SAFETY: AVX2 and FMA are supported (checked above).
+                builds.push(("avx2", |v| unsafe { inverse_normal_avx2(v) }));
+            }
+            if Level::Avx512.supported() {
+                // SAFETY: AVX-512 is supported (checked above).
+                builds.push(("avx512", |v| unsafe { inverse_normal_avx512(v) }));
+            }
+        }
+        builds
+    }
+
+    #[test]
+    fn every_build_of_the_slice_inverse_normal_gives_the_scalar_bits() {
+        // Tails collected across blocks, every remainder length, and the
+        // values the block path hands back to the scalar one: 0, 1, NaN,
+        // subnormals, tails beyond r = 5, the 0.075 and 0.925 boundaries.
+        let mut values: Vec<f64> = (0..5000u32)
+            .map(|i| uniform_of(i.wrapping_mul(2_654_435_761)))
+            .collect();
+        let special = [
+            0.0,
+            1.0,
+            f64::NAN,
+            -0.5,
+            1.5,
+            f64::MIN_POSITIVE / 4.0,
+            f64::MIN_POSITIVE,
+            1e-300,
+            1e-20,
+            1e-12,
+            1.3e-11,
+            1.5e-11,
+            1.0 - 1e-12,
+            0.075,
+            0.0749,
+            0.0751,
+            0.925,
+            0.9249,
+            0.9251,
+            uniform_of(0),
+            uniform_of(u32::MAX),
+        ];
+        for (k, &p) in special.iter().enumerate() {
+            values.insert(37 * k + 5, p);
+        }
+        let want: Vec<u64> = values
+            .iter()
+            .map(|&p| inverse_normal(p).to_bits())
+            .collect();
+        for (name, build) in inverse_normal_builds() {
+            for len in [0, 1, 7, 16, 17, 63, 64, 65, 130, 1000, values.len()] {
+                for start in [0, 3] {
+                    let end = (start + len).min(values.len());
+                    let mut v = values[start..end].to_vec();
+                    build(&mut v);
+                    for (i, z) in v.iter().enumerate() {
+                        assert_eq!(
+                            z.to_bits(),
+                            want[start + i],
+                            "{name}: p {} (len {len})",
+                            values[start + i]
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn direction_numbers_match_known_sobol_points() {
