@@ -687,3 +687,74 @@ fn no_two_texts_of_a_chart_overlap() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Sweep and sensitivity charts: `--chart-size` is honoured (it was
+/// accepted and ignored), titles and axes name the metric with the
+/// scenario's display names instead of its raw key, and a probability's
+/// axis never runs past 100%.
+#[test]
+fn study_charts_take_the_size_the_names_and_a_bounded_probability_axis() {
+    let root = temp_dir("study-charts");
+    let sweep = root.join("sweep");
+    let tornado = root.join("tornado");
+    run_ok(&[
+        "sweep",
+        "scenarios/base.json",
+        "--param",
+        "regimes.amended.0.cap",
+        "--values",
+        "10,20,30",
+        "--paths",
+        "2000",
+        "--chart-size",
+        "800x500",
+        "--no-report",
+        "--out",
+        sweep.to_str().unwrap(),
+        "-q",
+    ]);
+    // P(cap reached) is near 100% at a $10B cap: the padded range would
+    // reach past 100%; the axis stops there.
+    let text = check_chart(
+        &sweep,
+        "sweep",
+        800,
+        500,
+        "P(cap reached): OpenAI → Microsoft revenue share (April 2026 amendment)",
+    );
+    assert!(!text.contains("openai_to_microsoft cap_hit"), "{text}");
+    let ticks: Vec<f64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let top = ticks.iter().copied().filter(|t| *t < 1000.0).fold(0.0, f64::max);
+    assert!(top <= 100.0 && top >= 98.0, "y ticks {ticks:?}");
+    run_ok(&[
+        "sensitivity",
+        "scenarios/base.json",
+        "--paths",
+        "1000",
+        "--metric",
+        "comparisons.amended.OpenAI.delta_net.p50",
+        "--chart-size",
+        "800x500",
+        "--no-report",
+        "--out",
+        tornado.to_str().unwrap(),
+        "-q",
+    ]);
+    // 25 rows need more than 500 pixels: taller, never narrower.
+    let (w, h) = png::Decoder::new(&std::fs::read(tornado.join("tornado.png")).unwrap()[..])
+        .read_info()
+        .map(|r| (r.info().width, r.info().height))
+        .unwrap();
+    assert_eq!(w, 800);
+    assert!(h > 500, "height {h}");
+    let text = check_chart(
+        &tornado,
+        "tornado",
+        w,
+        h,
+        "Sensitivity of median of change in net position: OpenAI, April 2026 amendment vs prior terms",
+    );
+    // A quantile is its own estimate, not a mean over paths.
+    assert!(!text.contains("mean over paths"), "{text}");
+    let _ = std::fs::remove_dir_all(&root);
+}

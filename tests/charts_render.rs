@@ -527,6 +527,7 @@ fn band_line(n: usize) -> BandLineChart {
         band_label: "90% band".into(),
         horizontal_lines: vec![],
         log_x: false,
+        y_limits: None,
     }
 }
 

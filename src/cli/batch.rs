@@ -237,7 +237,7 @@ fn write_comparison(
     let charts = if opts.no_charts {
         None
     } else {
-        let charts = super::figures::comparison_charts(&runs)?;
+        let charts = super::figures::comparison_charts(&runs, opts.chart_size)?;
         super::figures::write_charts(out, &charts)?;
         Some(charts)
     };

@@ -4,7 +4,7 @@
 //! rendered charts; the command writes them as PNG and SVG
 //! ([`write_charts`]) and shows them in its report.
 
-use revshare::export::charts::RenderedChart;
+use revshare::export::charts::{ChartSize, RenderedChart};
 use revshare::export::draw::{
     band_line_chart, box_chart, tornado_chart, BandLineChart, BoxChart, BoxStats, ChartStyle,
     LineSeries, ReferenceLine, Rendered, TornadoChart, TornadoRow, PALETTE,
@@ -125,7 +125,10 @@ fn robust_range(cats: &[BoxStats]) -> Option<((f64, f64), Vec<String>)> {
 ///   baseline, on a range most scenarios can be read on: a scenario whose
 ///   whiskers reach far beyond the others (a stress test) ends in arrows
 ///   with its values written at the edge, and the caption names it.
-pub(crate) fn comparison_charts(runs: &[(String, &Summary)]) -> Result<Vec<RenderedChart>, String> {
+pub(crate) fn comparison_charts(
+    runs: &[(String, &Summary)],
+    size: ChartSize,
+) -> Result<Vec<RenderedChart>, String> {
     let mut charts = Vec::new();
     // The capped stream: the first capped flow of the first run that has one.
     let capped = runs.iter().find_map(|(_, s)| {
@@ -144,9 +147,10 @@ pub(crate) fn comparison_charts(runs: &[(String, &Summary)]) -> Result<Vec<Rende
         "Boxes p25–p75, whiskers p5–p95, line the median; {}.",
         paths_caption(runs)
     );
+    // --chart-size, widened when the boxes need more room.
     let style = |n: usize, caption: String| ChartStyle {
-        width: (300 + 110 * n as u32).clamp(1200, 4000),
-        height: 900,
+        width: size.width.max((300 + 110 * n as u32).min(4000)),
+        height: size.height,
         caption,
     };
     if let Some((regime, flow)) = &capped {
@@ -312,6 +316,7 @@ pub(crate) fn metric_unit(metric: &Metric, probability: bool) -> &'static str {
 /// per combination of the other parameters' values (the caption says so).
 /// Nothing is drawn if the first parameter's values are not numbers.
 pub(crate) fn sweep_chart(
+    size: ChartSize,
     sc: &Scenario,
     axes: &[Axis],
     metric: &Metric,
@@ -374,32 +379,34 @@ pub(crate) fn sweep_chart(
         });
     }
     let unit = metric_unit(metric, probability);
-    let title = format!("{} against {}", metric.label(), first.path);
+    let title = format!("{} against {}", metric.display(sc), first.path);
+    // A whole distribution is charted by its mean; a probability or one
+    // number of a distribution is its own estimate.
+    let sample = values.iter().flatten().next();
+    let distribution = matches!(sample, Some(MetricValue::Stat(_)));
     let chart = BandLineChart {
         title: title.clone(),
         x_label: parameter_axis(&first.path),
         y_label: format!(
             "{}{}, {unit}",
-            metric.label(),
-            if probability {
-                ""
-            } else {
+            metric.quantity(sc),
+            if distribution {
                 " (mean over paths)"
+            } else {
+                ""
             }
         ),
         series,
-        line_label: if probability {
-            "estimate".into()
-        } else {
+        line_label: if distribution {
             "mean".into()
-        },
-        band_label: if probability {
-            "90% interval (Wilson)".into()
         } else {
-            "90% band (p5–p95 of paths)".into()
+            "estimate".into()
         },
+        band_label: sample.map_or("", MetricValue::band90_label).into(),
         horizontal_lines: vec![],
         log_x: false,
+        // A probability's interval never leaves 0–100%; the axis neither.
+        y_limits: probability.then_some((0.0, 100.0)),
     };
     let points = xs.len() * stride;
     let drawn = if stride > 1 {
@@ -421,8 +428,9 @@ pub(crate) fn sweep_chart(
         sc.name, sc.simulation.paths, sc.simulation.seed,
     );
     let style = ChartStyle {
+        width: size.width,
+        height: size.height,
         caption,
-        ..ChartStyle::default()
     };
     let r = band_line_chart(&chart, &style).map_err(|e| format!("sweep chart: {e}"))?;
     Ok(Some(named("sweep", &title, style, r)))
@@ -432,13 +440,15 @@ pub(crate) fn sweep_chart(
 /// setting around the base value, largest swing on top (at most
 /// [`TORNADO_ROWS`] parameters). A probability is charted in percent.
 pub(crate) fn tornado(
+    size: ChartSize,
     sc: &Scenario,
     metric: &Metric,
     base_value: f64,
     rows: &[Swing],
     spread: Option<f64>,
 ) -> Result<Option<RenderedChart>, String> {
-    let probability = metric.key().ends_with("probability");
+    // The overall probability and the by-year ones alike.
+    let probability = metric.key().contains(".cap_hit.probability");
     let scale = if probability { 100.0 } else { 1.0 };
     let shown: Vec<TornadoRow> = rows
         .iter()
@@ -458,13 +468,13 @@ pub(crate) fn tornado(
     }
     let n = shown.len();
     let unit = metric_unit(metric, probability);
-    let title = format!("Sensitivity of {}", metric.label());
+    let title = format!("Sensitivity of {}", metric.display_inline(sc));
     let chart = TornadoChart {
         title: title.clone(),
         x_label: format!(
             "{}{} at the parameter's setting, {unit}",
-            metric.label(),
-            if probability {
+            metric.quantity(sc),
+            if probability || metric.is_stat_field() {
                 ""
             } else {
                 " (mean over paths)"
@@ -497,9 +507,12 @@ pub(crate) fn tornado(
             String::new()
         }
     );
+    // --chart-size, made taller when the rows need more room (text scales
+    // with the width, so the room a row needs does too).
+    let rows_h = (260.0 + 40.0 * n as f64) * size.width as f64 / 1600.0;
     let style = ChartStyle {
-        width: 1600,
-        height: (260 + 40 * n as u32).clamp(600, 2400),
+        width: size.width,
+        height: size.height.max((rows_h as u32).min(2400)),
         caption,
     };
     let r = tornado_chart(&chart, &style).map_err(|e| format!("tornado chart: {e}"))?;

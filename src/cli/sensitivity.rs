@@ -203,10 +203,17 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
         let charts = if args.output.no_charts {
             None
         } else {
-            let charts: Vec<_> = super::figures::tornado(&base, &metric, base_value, &rows, spread)
-                .map_err(anyhow::Error::msg)?
-                .into_iter()
-                .collect();
+            let charts: Vec<_> = super::figures::tornado(
+                args.output.chart_size,
+                &base,
+                &metric,
+                base_value,
+                &rows,
+                spread,
+            )
+            .map_err(anyhow::Error::msg)?
+            .into_iter()
+            .collect();
             super::figures::write_charts(&mut out, &charts).map_err(anyhow::Error::msg)?;
             Some(charts)
         };

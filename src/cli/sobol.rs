@@ -233,7 +233,15 @@ pub fn run(args: &SensitivityArgs) -> anyhow::Result<()> {
             out.write("sobol.xlsx", &bytes)?;
         }
         if !args.output.no_charts {
-            sobol_chart(&mut out, &base, &metric, &indices, &order, args.samples)?;
+            sobol_chart(
+                &mut out,
+                args.output.chart_size,
+                &base,
+                &metric,
+                &indices,
+                &order,
+                args.samples,
+            )?;
         }
         Ok(out.commit()?)
     })();
@@ -362,8 +370,10 @@ const CHART_PARAMETERS: usize = 15;
 /// `sobol.png/.svg`: one bar per parameter (largest total index first)
 /// from 0 to its total index, the first-order index drawn over it, each
 /// row labelled with both estimates and their bootstrap 95% intervals.
+#[allow(clippy::too_many_arguments)]
 fn sobol_chart(
     out: &mut OutputDir,
+    size: revshare::export::charts::ChartSize,
     sc: &Scenario,
     metric: &Metric,
     indices: &[Index],
@@ -391,7 +401,7 @@ fn sobol_chart(
         })
         .collect();
     let chart = TornadoChart {
-        title: format!("Sobol' indices of {}", metric.label()),
+        title: format!("Sobol' indices of {}", metric.display_inline(sc)),
         x_label: "share of the metric's variance".into(),
         base_value: 0.0,
         base_label: "no effect".into(),
@@ -408,9 +418,12 @@ fn sobol_chart(
     } else {
         String::new()
     };
+    // --chart-size, made taller when the rows need more room (text scales
+    // with the width, so the room a row needs does too).
+    let rows_h = (260.0 + 60.0 * shown.len() as f64) * size.width as f64 / 1600.0;
     let style = ChartStyle {
-        width: 1600,
-        height: (260 + 60 * shown.len() as u32).clamp(600, 2400),
+        width: size.width,
+        height: size.height.max((rows_h as u32).min(2400)),
         caption: format!(
             "{}: N = {samples} base samples, {} paths per run, common random numbers (seed {}). \
              Labels: each index with its bootstrap 95% interval [low, high].{more}",

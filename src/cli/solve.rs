@@ -228,9 +228,9 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
         }
         if !args.output.no_charts {
             let chart = BandLineChart {
-                title: format!("Solving {} = {}", metric.label(), target.value),
+                title: format!("Solving {} = {}", metric.display_inline(&sc), target.value),
                 x_label: param.clone(),
-                y_label: target.key.clone(),
+                y_label: metric.quantity(&sc),
                 series: vec![LineSeries {
                     label: "figure at each evaluated value".into(),
                     hue: PALETTE[0],
@@ -247,6 +247,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
                     hue: None,
                 }],
                 log_x: false,
+                y_limits: None,
             };
             let style = ChartStyle {
                 width: args.output.chart_size.width,

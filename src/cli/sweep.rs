@@ -300,10 +300,15 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         let charts = if args.output.no_charts {
             None
         } else {
-            let charts: Vec<_> =
-                super::figures::sweep_chart(&scenarios[0], &axes, &metric, &values)?
-                    .into_iter()
-                    .collect();
+            let charts: Vec<_> = super::figures::sweep_chart(
+                args.output.chart_size,
+                &scenarios[0],
+                &axes,
+                &metric,
+                &values,
+            )?
+            .into_iter()
+            .collect();
             super::figures::write_charts(&mut out, &charts)?;
             Some(charts)
         };
@@ -343,9 +348,16 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
                         100.0 * hi
                     )
                 }
+                Some(v) if v.band90_label().is_empty() => format!("{:.2}", v.point()),
                 Some(v) => {
                     let (lo, hi) = v.band90();
-                    format!("{:.2} (90% band {:.2} to {:.2})", v.point(), lo, hi)
+                    format!(
+                        "{:.2}; {}: {:.2} to {:.2}",
+                        v.point(),
+                        v.band90_label(),
+                        lo,
+                        hi
+                    )
                 }
                 None => "n/a at this point".into(),
             };
@@ -381,13 +393,14 @@ fn sweep_report<'a>(
     let mut headers = vec!["point".to_string()];
     headers.extend(axes.iter().map(|a| a.path.clone()));
     headers.extend([
-        metric.label(),
+        metric.display(base),
         "± se".into(),
-        if probability {
-            "90% interval (Wilson)".into()
-        } else {
-            "90% band (p5–p95 of paths)".into()
-        },
+        values
+            .iter()
+            .flatten()
+            .next()
+            .map_or("90% band", MetricValue::band90_label)
+            .into(),
     ]);
     let mut rows = Vec::new();
     let mut seen: Vec<(f64, String)> = Vec::new();
@@ -437,7 +450,7 @@ fn sweep_report<'a>(
     Some(report::StudyReport {
         title: format!("revshare sweep: {}", base.name),
         headline,
-        table_title: format!("{} at each grid point", metric.label()),
+        table_title: format!("{} at each grid point", metric.display(base)),
         headers,
         rows,
         scenario: base,

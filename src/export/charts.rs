@@ -805,7 +805,11 @@ impl<'a> Reporter<'a> {
                         thousands(run.paths)
                     ),
                     input: ChartInput::BandLine(BandLineChart {
-                        title: format!("Convergence of {key}"),
+                        title: format!(
+                            "Convergence: {}",
+                            crate::study::metric::Metric::new(key)
+                                .map_or_else(|_| key.clone(), |m| m.display(self.sc()))
+                        ),
                         x_label: "paths (log scale)".into(),
                         y_label: format!("estimate, {unit}"),
                         series: vec![LineSeries {
@@ -820,6 +824,7 @@ impl<'a> Reporter<'a> {
                         band_label: "95% interval".into(),
                         horizontal_lines,
                         log_x: true,
+                        y_limits: key.contains("probability").then_some((0.0, 1.0)),
                     }),
                 }
             })

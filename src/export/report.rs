@@ -13,7 +13,8 @@
 //! 2. key tables with their Monte Carlo errors: the standard error of
 //!    every mean, and the 95% interval of every probability (both as
 //!    summary.json gives them);
-//! 3. every chart of the run, with its caption;
+//! 3. every chart of the run (its caption is drawn inside it) and the file it
+//!    was also written to;
 //! 4. the inputs: every scenario parameter with its value and unit, the
 //!    scenario's description and its sources (ids of `docs/sources.md`);
 //! 5. the scenario's validation warnings;
@@ -270,11 +271,10 @@ fn charts_section(charts: Option<&[RenderedChart]>) -> String {
             for c in charts {
                 let _ = write!(
                     o,
-                    "<figure id=\"chart-{}\" class=\"chart\">\n<h3>{}</h3>\n{}\n<figcaption>{} · <code>charts/{}.png</code></figcaption>\n</figure>\n",
+                    "<figure id=\"chart-{}\" class=\"chart\">\n<h3>{}</h3>\n{}\n<figcaption>Also in the run's folder as <code>charts/{}.png</code> and <code>.svg</code>.</figcaption>\n</figure>\n",
                     escape(&c.name),
                     escape(&c.title),
                     inline_svg(&c.rendered.svg),
-                    escape(&c.caption.replace('\n', " ")),
                     escape(&c.name)
                 );
             }

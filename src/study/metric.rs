@@ -11,7 +11,8 @@
 //!   value is the mean, its band p5–p95);
 //! - `comparisons.amended.OpenAI.delta_net` (a `Stat`);
 //! - `comparisons.amended.OpenAI.delta_net.p50` (one number of a `Stat`:
-//!   no band).
+//!   its band is the 90% interval of the estimate, ± 1.645 standard
+//!   errors; none for `min`, `max` and `se`, which have no standard error).
 //!
 //! Keys are resolved against the summary itself, so any key that exists
 //! there works, and an unknown key is reported with the choices at the
@@ -112,12 +113,29 @@ impl MetricValue {
     }
 
     /// The 90% band: p5–p95 of a distribution, the Wilson score 90%
-    /// interval of a probability, or the number itself.
+    /// interval of a probability, the 90% interval (± 1.645 se) of one
+    /// number of a distribution that has a standard error, or the number
+    /// itself.
     pub fn band90(&self) -> (f64, f64) {
         match self {
             MetricValue::Stat(s) => (s.p5, s.p95),
             MetricValue::Probability { p, n } => wilson90(*p, *n),
+            MetricValue::Field { value: x, se, .. } if se.is_finite() => {
+                (x - Z90 * se, x + Z90 * se)
+            }
             MetricValue::Number(x) | MetricValue::Field { value: x, .. } => (*x, *x),
+        }
+    }
+
+    /// What [`MetricValue::band90`] is, in words for a legend or a column:
+    /// "90% band (p5–p95 of paths)", "90% interval (Wilson)", "90% interval
+    /// (± 1.645 se)", or "" when there is no band.
+    pub fn band90_label(&self) -> &'static str {
+        match self {
+            MetricValue::Stat(_) => "90% band (p5–p95 of paths)",
+            MetricValue::Probability { .. } => "90% interval (Wilson)",
+            MetricValue::Field { se, .. } if se.is_finite() => "90% interval (± 1.645 se)",
+            MetricValue::Number(_) | MetricValue::Field { .. } => "",
         }
     }
 
@@ -355,6 +373,140 @@ impl Metric {
             .replace("comparisons.", "")
             .replace('.', " ")
     }
+
+    /// The metric in words for titles (first letter capitalised), with the
+    /// scenario's display names (`labels`) for series, flows, parties and
+    /// regimes: "{quantity}: {subject}", e.g. "P(cap reached): OpenAI →
+    /// Microsoft revenue share (April 2026 amendment)" or "Median of change
+    /// in net position: OpenAI, April 2026 amendment vs prior terms". Keys
+    /// of other shapes fall back to [`Metric::label`].
+    pub fn display(&self, sc: &Scenario) -> String {
+        capitalise(&self.display_inline(sc))
+    }
+
+    /// [`Metric::display`] as it reads inside a sentence, without the
+    /// capital: "Sensitivity of median of change in net position: …".
+    pub fn display_inline(&self, sc: &Scenario) -> String {
+        match self.describe(sc) {
+            Some((quantity, subject)) => format!("{quantity}: {subject}"),
+            None => self.label(),
+        }
+    }
+
+    /// True when the key names one number of a distribution (`.mean`,
+    /// `.p50`, `.sd`, …) rather than the distribution itself.
+    pub fn is_stat_field(&self) -> bool {
+        self.key
+            .rsplit_once('.')
+            .is_some_and(|(_, last)| stat_field_words(last).is_some())
+    }
+
+    /// The quantity alone, for an axis whose chart's title names the
+    /// subject: "P(cap reached)", "Median of change in net position".
+    pub fn quantity(&self, sc: &Scenario) -> String {
+        match self.describe(sc) {
+            Some((quantity, _)) => capitalise(&quantity),
+            None => self.label(),
+        }
+    }
+
+    /// (quantity, subject) in words, or `None` for a key of another shape.
+    fn describe(&self, sc: &Scenario) -> Option<(String, String)> {
+        let l = &sc.labels;
+        let parts: Vec<&str> = self.key.split('.').collect();
+        // A trailing field of a Stat: "mean of …", "median of …".
+        let (parts, field) = match parts.split_last() {
+            Some((last, rest)) if !rest.is_empty() && stat_field_words(last).is_some() => {
+                (rest.to_vec(), stat_field_words(last))
+            }
+            _ => (parts, None),
+        };
+        let (quantity, subject) = match parts.as_slice() {
+            ["regimes", r, "flows", f, what @ ..] => {
+                let quantity = match what {
+                    ["total"] => "total paid".to_string(),
+                    ["npv"] => "NPV of payments".to_string(),
+                    ["cap_hit", "probability"] => "P(cap reached)".to_string(),
+                    ["cap_hit", "probability_by_year", y] => {
+                        format!("P(cap reached by end of {y})")
+                    }
+                    ["cap_hit", "time"] => "date the cap is reached".to_string(),
+                    _ => return None,
+                };
+                (quantity, format!("{} ({})", l.flow(f), l.regime(r)))
+            }
+            ["regimes", r, "parties", p, what] => {
+                let quantity = match *what {
+                    "paid" => "paid",
+                    "received" => "received",
+                    "net" => "net position",
+                    "net_npv" => "net position (NPV)",
+                    _ => return None,
+                };
+                (
+                    quantity.to_string(),
+                    format!("{} ({})", l.party(p), l.regime(r)),
+                )
+            }
+            ["comparisons", r, p, what] => {
+                let quantity = match *what {
+                    "delta_net" => "change in net position",
+                    "delta_net_npv" => "change in net position (NPV)",
+                    _ => return None,
+                };
+                let subject = format!(
+                    "{}, {} vs {}",
+                    l.party(p),
+                    l.regime(r),
+                    l.regime(&sc.baseline)
+                );
+                (quantity.to_string(), subject)
+            }
+            ["series", s, "annual_revenue", y] => {
+                (format!("revenue in {y}"), l.series(s).to_string())
+            }
+            ["series", s, "run_rate_end"] => {
+                ("run rate at the end".to_string(), l.series(s).to_string())
+            }
+            _ => return None,
+        };
+        let quantity = match field {
+            Some(words) => format!("{words} of {quantity}"),
+            None => quantity,
+        };
+        Some((quantity, subject))
+    }
+}
+
+/// `text` with its first letter in upper case.
+fn capitalise(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Words for one field of a `Stat` in a metric's display name, or `None`
+/// if `field` is not one.
+fn stat_field_words(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "mean" => "mean",
+        "sd" => "sd",
+        "se" => "standard error",
+        "min" => "minimum",
+        "max" => "maximum",
+        "p1" => "p1",
+        "p5" => "p5",
+        "p10" => "p10",
+        "p25" => "p25",
+        "p50" => "median",
+        "p75" => "p75",
+        "p90" => "p90",
+        "p95" => "p95",
+        "p99" => "p99",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

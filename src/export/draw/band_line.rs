@@ -32,6 +32,9 @@ pub struct BandLineChart {
     /// Draw the x axis on a log scale (points at x <= 0 are left out), e.g.
     /// path counts that double.
     pub log_x: bool,
+    /// Values the y axis never goes beyond (e.g. `Some((0.0, 100.0))` for a
+    /// probability in percent); `None` lets the data decide.
+    pub y_limits: Option<(f64, f64)>,
 }
 
 /// One line of a [`BandLineChart`] and its interval.
@@ -121,6 +124,7 @@ impl<'a> PreparedBandLine<'a> {
         xs.snap = false;
         let mut ys = AxisSpec::numeric(AxisKind::Number, ye.pair());
         ys.towards_zero = true;
+        ys.limits = chart.y_limits;
         Ok(Self { chart, xs, ys })
     }
 }

@@ -116,6 +116,7 @@ impl<'a> PreparedCumulative<'a> {
             towards_zero: false,
             snap: false,
             pad: 0.02,
+            limits: None,
         };
         Ok(Self { chart, xs, ys })
     }

@@ -150,6 +150,7 @@ impl<'a> PreparedHistogram<'a> {
             towards_zero: true,
             snap: true,
             pad: 0.0,
+            limits: None,
         };
         Ok(Self {
             chart,
@@ -240,6 +241,7 @@ impl<'a> PreparedHistogram<'a> {
             towards_zero: true,
             snap: true,
             pad: 0.0,
+            limits: None,
         };
         let ip = c.layout(inner, &xs, &ys, "", "");
         c.axes(&ip, "", "", inner)?;

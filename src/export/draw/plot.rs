@@ -41,6 +41,9 @@ pub(super) struct AxisSpec {
     pub(super) snap: bool,
     /// Fractional padding added on each side before snapping.
     pub(super) pad: f64,
+    /// Values the axis never goes beyond, padding and snapping included
+    /// (e.g. 0 and 100 for a percentage).
+    pub(super) limits: Option<(f64, f64)>,
 }
 
 impl AxisSpec {
@@ -52,6 +55,7 @@ impl AxisSpec {
             towards_zero: false,
             snap: true,
             pad: 0.04,
+            limits: None,
         }
     }
 }
@@ -213,6 +217,10 @@ pub(super) fn build_axis(spec: &AxisSpec, max_ticks: usize) -> Axis {
     if spec.snap {
         lo = (lo / step + 1e-9).floor() * step;
         hi = (hi / step - 1e-9).ceil() * step;
+    }
+    if let Some((min, max)) = spec.limits {
+        lo = lo.max(min);
+        hi = hi.min(max);
     }
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
@@ -515,10 +523,12 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         }
         let n_lines = p.x_lines.iter().map(|l| l.len()).max().unwrap_or(1) as i32;
         let x_title_y = p.r.y1 + tick_len + m.pad / 4 + n_lines * lh + (m.axis * 0.3) as i32;
+        // A long axis title is set smaller (down to the tick size) rather
+        // than run past the chart's edge.
         self.text(
             x_title,
             ((p.r.x0 + p.r.x1) / 2, x_title_y),
-            m.axis,
+            self.fit_px(x_title, m.axis, self.width - 2 * m.pad),
             false,
             INK,
             HPos::Center,
@@ -527,9 +537,19 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         self.text_vertical(
             y_title,
             (area.x0 + (m.axis * 0.6) as i32, (p.r.y0 + p.r.y1) / 2),
-            m.axis,
+            self.fit_px(y_title, m.axis, area.h()),
             INK,
         )
+    }
+
+    /// The largest size from `px` down to the tick size at which `text`
+    /// (regular weight) is at most `usable` pixels long.
+    fn fit_px(&self, text: &str, px: f64, usable: i32) -> f64 {
+        let mut px = px;
+        while px > self.m.tick && self.text_w(text, px, false) > usable {
+            px -= 1.0;
+        }
+        px.max(self.m.tick)
     }
 
     /// A horizontal reference line across the plot.
