@@ -724,7 +724,11 @@ fn study_charts_take_the_size_the_names_and_a_bounded_probability_axis() {
     );
     assert!(!text.contains("openai_to_microsoft cap_hit"), "{text}");
     let ticks: Vec<f64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    let top = ticks.iter().copied().filter(|t| *t < 1000.0).fold(0.0, f64::max);
+    let top = ticks
+        .iter()
+        .copied()
+        .filter(|t| *t < 1000.0)
+        .fold(0.0, f64::max);
     assert!(top <= 100.0 && top >= 98.0, "y ticks {ticks:?}");
     run_ok(&[
         "sensitivity",

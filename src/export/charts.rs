@@ -806,9 +806,9 @@ impl<'a> Reporter<'a> {
                     ),
                     input: ChartInput::BandLine(BandLineChart {
                         title: format!(
-                            "Convergence: {}",
+                            "Convergence of {}",
                             crate::study::metric::Metric::new(key)
-                                .map_or_else(|_| key.clone(), |m| m.display(self.sc()))
+                                .map_or_else(|_| key.clone(), |m| m.display_inline(self.sc()))
                         ),
                         x_label: "paths (log scale)".into(),
                         y_label: format!("estimate, {unit}"),
