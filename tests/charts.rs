@@ -729,7 +729,7 @@ fn study_charts_take_the_size_the_names_and_a_bounded_probability_axis() {
         .copied()
         .filter(|t| *t < 1000.0)
         .fold(0.0, f64::max);
-    assert!(top <= 100.0 && top >= 98.0, "y ticks {ticks:?}");
+    assert!((98.0..=100.0).contains(&top), "y ticks {ticks:?}");
     run_ok(&[
         "sensitivity",
         "scenarios/base.json",
