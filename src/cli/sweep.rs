@@ -393,7 +393,8 @@ fn sweep_report<'a>(
     let mut headers = vec!["point".to_string()];
     headers.extend(axes.iter().map(|a| a.path.clone()));
     headers.extend([
-        metric.display(base),
+        // The table's title names the subject; the column the quantity.
+        metric.quantity(base),
         "± se".into(),
         values
             .iter()
