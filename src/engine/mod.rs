@@ -1058,8 +1058,6 @@ impl Engine {
             .build()
             .map_err(|e| RunError::Threads(e.to_string()))?;
         let generator = Generator::new(opts.seed);
-        let batches = batch_count(opts.paths);
-        let (first, end) = shard_batches(batches, opts.shard.0, opts.shard.1);
         let done = AtomicU64::new(0);
         // One worker per thread claims batches one at a time (one atomic
         // counter, touched once per batch of 1024 paths; batches cost about

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::engine::per_path::PathSink;
@@ -64,6 +65,9 @@ pub struct PerPathFile {
     temp: PathBuf,
     state: Mutex<State>,
     turn: Condvar,
+    /// Set with `state.error`, so that [`PathSink::error`], asked at every
+    /// batch claim, need not wait for the lock a writer holds.
+    failed: AtomicBool,
     committed: bool,
 }
 
@@ -111,6 +115,7 @@ impl PerPathFile {
                 bytes: header.len() as u64,
             }),
             turn: Condvar::new(),
+            failed: AtomicBool::new(false),
             committed: false,
         })
     }
@@ -180,7 +185,10 @@ impl PathSink for PerPathFile {
                 let file = s.file.as_mut().expect("open until committed");
                 match file.write_all(rows) {
                     Ok(()) => s.bytes += rows.len() as u64,
-                    Err(e) => s.error = Some(e),
+                    Err(e) => {
+                        s.error = Some(e);
+                        self.failed.store(true, Ordering::Release);
+                    }
                 }
             }
             s.next += 1;
@@ -206,6 +214,7 @@ impl PathSink for PerPathFile {
             s.error = Some(std::io::Error::other(format!(
                 "batch {batch} failed before its rows were written"
             )));
+            self.failed.store(true, Ordering::Release);
         }
         s.early.clear();
         drop(s);
@@ -213,6 +222,9 @@ impl PathSink for PerPathFile {
     }
 
     fn error(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
         let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         s.error
             .as_ref()
