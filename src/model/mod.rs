@@ -351,10 +351,8 @@ impl Model {
         alone: impl Fn(u64) -> f64,
         mirror: impl Fn(f64) -> f64,
     ) {
-        for p in usize::from(first & 1 == 0)..out.len() {
-            if (first + p as u64) & 1 == 0 {
-                continue;
-            }
+        // The first odd path of the range, then every second one.
+        for p in (usize::from(first & 1 == 0)..out.len()).step_by(2) {
             out[p] = mirror(if p > 0 { out[p - 1] } else { alone(first - 1) });
         }
     }
@@ -381,6 +379,9 @@ impl Model {
         let n = self.steps;
         let k = self.series.len();
         let bridges = plan.bridged.len();
+        // splitmix(seed), the part of every scramble seed that depends on
+        // the run alone (see qmc::scramble_seed).
+        let run_key = qmc::scramble_key(generator.seed());
         let mut seeds = [0u32; QMC_REPLICATES as usize];
         let xi = &mut state.xi[..n * paths];
         for (b, &(i, kind)) in plan.bridged.iter().enumerate() {
@@ -392,7 +393,7 @@ impl Model {
                     continue;
                 }
                 for (r, s) in seeds.iter_mut().enumerate() {
-                    *s = qmc::scramble_seed(generator.seed(), r as u64, d);
+                    *s = qmc::scramble_seed_of(run_key, r as u64, d);
                 }
                 qmc::scrambled_uniforms(d, &seeds, first, row);
                 qmc::inverse_normal_in_place(row);
@@ -594,13 +595,18 @@ impl Model {
             for (i, s) in self.series.iter().enumerate() {
                 if let Some((chi, nu_minus_2)) = &s.tails {
                     let e1 = &mut out[at + 3 * i * stride..][..paths];
+                    let mut scale = 1.0;
                     for (p, e) in e1.iter_mut().enumerate() {
                         // Antithetic partners share the chi-squared draw:
                         // the partner's Student-t shock is exactly the
-                        // negated one.
-                        let (path, _) = self.source(first + p as u64);
-                        let mut rng = generator.substream(path, j, i as u16, Kind::Gamma);
-                        *e /= (chi.sample(&mut rng) / nu_minus_2).sqrt();
+                        // negated one. A mirrored path whose partner came
+                        // just before it reuses the partner's divisor.
+                        let (path, mirrored) = self.source(first + p as u64);
+                        if !mirrored || p == 0 {
+                            let mut rng = generator.substream(path, j, i as u16, Kind::Gamma);
+                            scale = (chi.sample(&mut rng) / nu_minus_2).sqrt();
+                        }
+                        *e /= scale;
                     }
                 }
             }

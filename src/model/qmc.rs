@@ -238,7 +238,20 @@ fn splitmix(mut z: u64) -> u64 {
 /// `seed`: the low 32 bits of `splitmix(splitmix(seed) ^ (r << 32 | d))`.
 #[inline]
 pub fn scramble_seed(seed: u64, r: u64, d: usize) -> u32 {
-    splitmix(splitmix(seed) ^ (r << 32 | d as u64)) as u32
+    scramble_seed_of(scramble_key(seed), r, d)
+}
+
+/// `splitmix(seed)`: the part of [`scramble_seed`] that depends on the run
+/// alone, computed once per run's rows rather than once per seed.
+#[inline]
+pub(crate) fn scramble_key(seed: u64) -> u64 {
+    splitmix(seed)
+}
+
+/// [`scramble_seed`] from the run's [`scramble_key`].
+#[inline]
+pub(crate) fn scramble_seed_of(key: u64, r: u64, d: usize) -> u32 {
+    splitmix(key ^ (r << 32 | d as u64)) as u32
 }
 
 /// The uniform at the centre of a 32-bit cell: `(y + 0.5) 2^-32`.
