@@ -191,34 +191,15 @@ const EXP_TAYLOR: [f64; 12] = [
 /// results and k = 1024 need no branch.
 #[inline(always)]
 pub(crate) fn exp_core(x: f64) -> f64 {
-    const LOG2_E: f64 = std::f64::consts::LOG2_E;
-    let x = x.clamp(-746.0, 710.0);
-    let t = x * LOG2_E + SHIFTER;
-    let kf = t - SHIFTER;
-    // k + 2048, in [971, 3073] (garbage for NaN, which stays NaN anyway).
-    let kb = t
-        .to_bits()
-        .wrapping_sub(SHIFTER.to_bits())
-        .wrapping_add(2048);
-    let hi = x - kf * LN2_HI;
-    let lo = kf * LN2_LO;
-    let r = hi - lo;
-    // Horner from r^11 / 13! down to 1 / 2!.
-    let mut p = EXP_TAYLOR[0];
-    for c in &EXP_TAYLOR[1..] {
-        p = c + r * p;
-    }
-    let y = 1.0 + (hi - (lo - r * r * p));
-    // Biased exponents of 2^(k >> 1) and 2^(k - (k >> 1)).
-    let kb1 = kb >> 1;
-    let s1 = f64::from_bits(kb1.wrapping_sub(1) << 52);
-    let s2 = f64::from_bits(kb.wrapping_sub(kb1).wrapping_sub(1) << 52);
-    y * s1 * s2
+    // The operations are written once, in [`exp_block`].
+    let mut v = [x];
+    exp_block(&mut v);
+    v[0]
 }
 
 /// [`exp_core`] of `N` values, stage by stage: each operation is done on
-/// all `N` values before the next, in the order `exp_core` does them, so
-/// every value gets the same bits. What changes is the instruction
+/// all `N` values before the next, so every value gets the same bits as
+/// alone (`exp_core` is this with `N = 1`). What changes is the instruction
 /// stream: the `N` values' chains of about forty dependent operations
 /// (most of them the Horner steps) are interleaved, so that an
 /// out-of-order core whose scheduler holds less than one chain (as
