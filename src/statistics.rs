@@ -1251,14 +1251,8 @@ pub fn replicate_mean_interval(centre: f64, estimates: &[f64]) -> [f64; 2] {
     }
     let rf = r as f64;
     let mean = estimates.iter().sum::<f64>() / rf;
-    let mut state = BOOTSTRAP_SEED;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = <rand_xoshiro::SplitMix64 as rand::SeedableRng>::seed_from_u64(BOOTSTRAP_SEED);
+    let mut next = || rand::Rng::next_u64(&mut rng);
     let mut ts = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
     let mut sample = vec![0.0; r];
     for _ in 0..BOOTSTRAP_RESAMPLES {

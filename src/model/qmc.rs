@@ -225,13 +225,11 @@ fn scrambled_uniforms_body<const R: usize>(
     }
 }
 
-/// SplitMix64's output function.
+/// SplitMix64's output function: the first output of rand_xoshiro's
+/// `SplitMix64` seeded with `z`.
 #[inline]
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+fn splitmix(z: u64) -> u64 {
+    rand::Rng::next_u64(&mut <rand_xoshiro::SplitMix64 as rand::SeedableRng>::seed_from_u64(z))
 }
 
 /// The scramble seed of replicate `r`, coordinate `d` of a run with seed
