@@ -1302,6 +1302,13 @@ pub fn wilson_effective(p: f64, se: f64, z: f64, fallback: f64) -> [f64; 2] {
     if n.is_nan() || n <= 0.0 {
         return [0.0, 1.0];
     }
+    wilson(p, n, z)
+}
+
+/// The Wilson score interval of a share `p` of `n` (> 0) trials at normal
+/// quantile `z`, clamped to [0, 1]: the one formula behind
+/// [`wilson_effective`], [`wilson95`] and the studies' 90% interval.
+pub(crate) fn wilson(p: f64, n: f64, z: f64) -> [f64; 2] {
     let denom = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denom;
     let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
@@ -1412,13 +1419,7 @@ pub(crate) fn wilson95(k: u64, n: u64) -> [f64; 2] {
     if n == 0 {
         return [0.0, 1.0];
     }
-    let z = 1.96f64;
-    let (k, n) = (k as f64, n as f64);
-    let p = k / n;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
+    wilson(k as f64 / n as f64, n as f64, 1.96)
 }
 
 /// The ranks (1-based, clamped to 1..=n) bounding the distribution-free 95%

@@ -218,12 +218,8 @@ pub(crate) fn wilson90(p: f64, n: u64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let n = n as f64;
-    let z2 = Z90 * Z90;
-    let denom = 1.0 + z2 / n;
-    let centre = (p + z2 / (2.0 * n)) / denom;
-    let half = Z90 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    let [lo, hi] = crate::statistics::wilson(p, n as f64, Z90);
+    (lo, hi)
 }
 
 impl Metric {
