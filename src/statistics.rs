@@ -1970,12 +1970,9 @@ impl StatAcc {
                 x
             }
         };
+        let m = clamp(mean);
         Some(Stat {
-            mean: if self.min <= self.max {
-                mean.clamp(self.min, self.max)
-            } else {
-                mean
-            },
+            mean: m,
             sd,
             se,
             min: self.min,
@@ -1989,22 +1986,15 @@ impl StatAcc {
             p90: clamp(q[6]),
             p95: clamp(q[7]),
             p99: clamp(q[8]),
-            mean_ci95: {
-                let m = if self.min <= self.max {
-                    mean.clamp(self.min, self.max)
-                } else {
-                    mean
-                };
-                match &self.groups {
-                    None => {
-                        let h = 1.96 * sd / n.sqrt();
-                        [m - h, m + h]
-                    }
-                    Some(g) if matches!(g.grouping, Grouping::Replicates(_)) => {
-                        replicate_mean_interval(m, &g.replicate_deviations(self.count))
-                    }
-                    Some(_) => [m - z * se, m + z * se],
+            mean_ci95: match &self.groups {
+                None => {
+                    let h = 1.96 * sd / n.sqrt();
+                    [m - h, m + h]
                 }
+                Some(g) if matches!(g.grouping, Grouping::Replicates(_)) => {
+                    replicate_mean_interval(m, &g.replicate_deviations(self.count))
+                }
+                Some(_) => [m - z * se, m + z * se],
             },
             quantile_ci95: QuantileIntervals::from_array(std::array::from_fn(|i| {
                 [clamp(all[9 + i]), clamp(all[18 + i])]

@@ -109,6 +109,9 @@ pub(crate) struct Layout {
     len: usize,
 }
 
+/// The four party metrics, in [`Layout::party`] order.
+pub(crate) const PARTY_METRICS: [&str; 4] = ["paid", "received", "net", "net_npv"];
+
 /// The two comparison metrics, in [`Layout::comparison`] order.
 pub(crate) const COMPARISON_METRICS: [&str; 2] = ["delta_net", "delta_net_npv"];
 
@@ -198,7 +201,7 @@ impl Layout {
         self.hit_time + f
     }
 
-    /// Party metric `m` (paid, received, net, net_npv) of party `p` in regime `r`.
+    /// Party metric `m` (see [`PARTY_METRICS`]) of party `p` in regime `r`.
     pub(crate) fn party(&self, r: usize, p: usize, m: usize) -> usize {
         self.party + (r * self.parties + p) * 4 + m
     }
@@ -668,12 +671,7 @@ impl Engine {
         // Chunks (and so batches and shards) hold whole groups of paths:
         // pairs, or one path of each QMC replicate.
         let group = sampling.group() as usize;
-        let chunk = (CHUNK_VALUES / rows.count.max(1)).clamp(1, CHUNK);
-        let chunk = if group > 1 {
-            (chunk / group * group).max(group)
-        } else {
-            chunk
-        };
+        let chunk = ((CHUNK_VALUES / rows.count.max(1)).clamp(1, CHUNK) / group * group).max(group);
         // Rows padded to an odd number of cache lines: the per-path pass
         // writes one value to every row, and rows a power of two apart
         // would all fall into the same few L1 sets.
@@ -881,41 +879,33 @@ impl Engine {
                     *o = a - b;
                 }
             }
+            // The year a hit falls in, by its time since the start.
+            let year = |elapsed: f64| (elapsed.ceil() as usize).saturating_sub(1).min(l.years - 1);
+            let grouped = !t.group_hits.is_empty();
+            let replicates = match self.grouping {
+                Some(Grouping::Replicates(r)) if grouped => Some(r as usize),
+                _ => None,
+            };
             for p in 0..paths {
                 if let Some(h) = st.hit_time(terms, p) {
                     let elapsed = h - start;
+                    let y = year(elapsed);
                     t.hits[f] += 1;
-                    let y = (elapsed.ceil() as usize).saturating_sub(1);
-                    t.hits_in_year[f * l.years + y.min(l.years - 1)] += 1;
+                    t.hits_in_year[f * l.years + y] += 1;
                     t.stats[l.hit_time(f)].add(elapsed);
+                    if let Some(r) = replicates {
+                        t.group_hits[f * r + p % r] += 1;
+                        t.group_hits_in_year[(f * l.years + y) * r + p % r] += 1;
+                    }
                 }
             }
-            if !t.group_hits.is_empty() {
-                let year = |h: f64| {
-                    ((h - start).ceil() as usize)
-                        .saturating_sub(1)
-                        .min(l.years - 1)
-                };
-                match self.grouping {
-                    Some(Grouping::Pairs) => {
-                        for p in (0..paths).step_by(2) {
-                            let pair = (st.hit_time(terms, p), st.hit_time(terms, p + 1));
-                            if let (Some(a), Some(b)) = pair {
-                                t.group_hits[f] += 1;
-                                t.group_hits_in_year[f * l.years + year(a.max(b))] += 1;
-                            }
-                        }
+            if grouped && matches!(self.grouping, Some(Grouping::Pairs)) {
+                for p in (0..paths).step_by(2) {
+                    let pair = (st.hit_time(terms, p), st.hit_time(terms, p + 1));
+                    if let (Some(a), Some(b)) = pair {
+                        t.group_hits[f] += 1;
+                        t.group_hits_in_year[f * l.years + year(a.max(b) - start)] += 1;
                     }
-                    Some(Grouping::Replicates(r)) => {
-                        let r = r as usize;
-                        for p in 0..paths {
-                            if let Some(h) = st.hit_time(terms, p) {
-                                t.group_hits[f * r + p % r] += 1;
-                                t.group_hits_in_year[(f * l.years + year(h)) * r + p % r] += 1;
-                            }
-                        }
-                    }
-                    None => {}
                 }
             }
         }

@@ -21,7 +21,7 @@
 
 use std::io::Write as _;
 
-use super::{Layout, COMPARISON_METRICS};
+use super::{Layout, COMPARISON_METRICS, PARTY_METRICS};
 use crate::contract::{Book, FlowChunk};
 
 /// Receives the per-path rows of each batch as it completes.
@@ -107,8 +107,8 @@ impl PathColumns {
                 }
             }
             for &q in &book.regime_parties[r] {
-                // Metrics 2 and 3 of `Layout::party`: net and net_npv.
-                for (m, metric) in [(2, "net"), (3, "net_npv")] {
+                // The nets: every party metric but paid and received.
+                for (m, metric) in PARTY_METRICS.iter().enumerate().skip(2) {
                     names.push(format!(
                         "regimes.{regime}.parties.{}.{metric}",
                         book.parties[q]
