@@ -620,10 +620,8 @@ fn fit_charts(
             "{}\nMarkers: the calibration targets (annual figures at mid-year, end-of-horizon \
              figures at the end), with the fitted figure ± 1.96 se.",
             // The scenario's own reference points are replaced by the targets.
-            spec.caption.replace(
-                " Markers: the scenario's reference points (labels say what each is).",
-                ""
-            )
+            spec.caption
+                .replace(revshare::export::charts::REFERENCE_POINTS_NOTE, "")
         );
         let style = ChartStyle {
             width: output.chart_size.width,
@@ -632,8 +630,7 @@ fn fit_charts(
         };
         let r = fan_chart(&fan, &style).with_context(|| format!("chart {}", spec.name))?;
         let stem = spec.name.replacen("fan_", "fit_", 1);
-        out.write(&format!("{stem}.png"), &r.png)?;
-        out.write(&format!("{stem}.svg"), r.svg.as_bytes())?;
+        super::figures::write_pair(out, &stem, &r)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use revshare::export::draw::{
     band_line_chart, box_chart, tornado_chart, BandLineChart, BoxChart, BoxStats, ChartStyle,
     LineSeries, ReferenceLine, Rendered, TornadoChart, TornadoRow, PALETTE,
 };
-use revshare::export::manager::OutputDir;
+use revshare::export::manager::{OutputDir, OutputError};
 use revshare::scenario::Scenario;
 use revshare::statistics::Stat;
 use revshare::study::metric::{Metric, MetricValue};
@@ -26,11 +26,15 @@ const OUTLIER_SPANS: f64 = 3.0;
 /// Stages `stem.png` and `stem.svg` of every chart in the output folder.
 pub(crate) fn write_charts(out: &mut OutputDir, charts: &[RenderedChart]) -> Result<(), String> {
     for c in charts {
-        out.write(&format!("{}.png", c.name), &c.rendered.png)
-            .and_then(|_| out.write(&format!("{}.svg", c.name), c.rendered.svg.as_bytes()))
-            .map_err(|e| e.to_string())?;
+        write_pair(out, &c.name, &c.rendered).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Stages one chart as `stem.png` and `stem.svg`.
+pub(crate) fn write_pair(out: &mut OutputDir, stem: &str, r: &Rendered) -> Result<(), OutputError> {
+    out.write(&format!("{stem}.png"), &r.png)?;
+    out.write(&format!("{stem}.svg"), r.svg.as_bytes())
 }
 
 fn named(name: &str, title: &str, style: ChartStyle, rendered: Rendered) -> RenderedChart {

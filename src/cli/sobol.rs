@@ -431,8 +431,7 @@ fn sobol_chart(
         ),
     };
     let r = tornado_chart(&chart, &style).map_err(|e| anyhow::anyhow!("chart sobol: {e}"))?;
-    out.write("sobol.png", &r.png)?;
-    out.write("sobol.svg", r.svg.as_bytes())?;
+    super::figures::write_pair(out, "sobol", &r)?;
     Ok(())
 }
 

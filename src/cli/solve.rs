@@ -265,8 +265,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
             };
             let r =
                 band_line_chart(&chart, &style).map_err(|e| anyhow::anyhow!("chart solve: {e}"))?;
-            out.write("solve.png", &r.png)?;
-            out.write("solve.svg", r.svg.as_bytes())?;
+            super::figures::write_pair(&mut out, "solve", &r)?;
         }
         Ok(out.commit()?)
     })();

@@ -54,6 +54,12 @@ pub const DEFAULT_WIDTH: u32 = 1600;
 pub const DEFAULT_HEIGHT: u32 = 1000;
 
 /// Fan-chart quantile levels: 5, 10, 25, 50, 75, 90, 95%.
+/// The sentence a run-rate fan chart's caption gains when it draws the
+/// scenario's reference points (charts that draw other markers take it
+/// out again).
+pub const REFERENCE_POINTS_NOTE: &str =
+    " Markers: the scenario's reference points (labels say what each is).";
+
 const FAN_LEVELS: [f64; 7] = [0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95];
 /// Most bins of a histogram.
 const HIST_BINS: usize = 60;
@@ -590,7 +596,7 @@ impl<'a> Reporter<'a> {
         let refs_note = if reference_points.is_empty() {
             ""
         } else {
-            " Markers: the scenario's reference points (labels say what each is)."
+            REFERENCE_POINTS_NOTE
         };
         let log_note = if self.opts.log_y {
             " Log scale: equal steps are equal growth factors."
@@ -983,7 +989,8 @@ impl<'a> Reporter<'a> {
                 x,
                 y,
             });
-            if let Some(mut c) = self.cap_line(f, flows.len() > 1) {
+            // Drawn in the regime's hue, as cap_line gives it.
+            if let Some(c) = self.cap_line(f, flows.len() > 1) {
                 let hits = self.result.flows[f].hits;
                 annotation.push(format!(
                     "{}: {} of paths pay exactly the cap (the drop at {})",
@@ -991,7 +998,6 @@ impl<'a> Reporter<'a> {
                     pct(hits as f64 / n.max(1) as f64),
                     money(c.value)
                 ));
-                c.hue = Some(self.hue_of_regime(regime));
                 vertical_lines.push(c);
             }
             for mut r in self.flow_references(f) {

@@ -72,8 +72,7 @@ impl<'a> PreparedBandLine<'a> {
         let chart = if chart.log_x {
             let mut c = chart.clone();
             for s in &mut c.series {
-                s.x.iter_mut()
-                    .for_each(|x| *x = if *x > 0.0 { x.log10() } else { f64::NAN });
+                s.x.iter_mut().for_each(|x| *x = log_or_nan(*x));
             }
             std::borrow::Cow::Owned(c)
         } else {

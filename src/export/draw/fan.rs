@@ -86,15 +86,6 @@ fn layered_alpha(layers: usize) -> f64 {
     1.0 - (1.0 - BAND_ALPHA).powi(layers as i32)
 }
 
-/// log10 of a positive value; NaN (not drawn) otherwise.
-fn log_or_nan(v: f64) -> f64 {
-    if v > 0.0 {
-        v.log10()
-    } else {
-        f64::NAN
-    }
-}
-
 impl PreparedFan {
     fn new(input: &FanChart) -> Result<Self, ChartError> {
         let mut chart = input.clone();

@@ -29,6 +29,16 @@ pub(super) enum AxisKind {
     Category(Vec<String>),
 }
 
+/// log10 of a positive value; NaN (not drawn) otherwise: values on a log
+/// axis.
+pub(super) fn log_or_nan(v: f64) -> f64 {
+    if v > 0.0 {
+        v.log10()
+    } else {
+        f64::NAN
+    }
+}
+
 /// What an axis must show before ticks are chosen.
 #[derive(Debug, Clone)]
 pub(super) struct AxisSpec {
