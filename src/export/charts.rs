@@ -336,7 +336,7 @@ fn money(x: f64) -> String {
 }
 
 /// A number with a thousands separator (path counts).
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -349,7 +349,7 @@ fn thousands(n: u64) -> String {
 }
 
 /// A decimal calendar year as a month, e.g. 2029.21 → "Mar 2029".
-fn month_of(t: f64) -> String {
+pub(crate) fn month_of(t: f64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

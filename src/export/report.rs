@@ -56,6 +56,16 @@ fn share_positive(d: &Distribution) -> (f64, [f64; 2]) {
     (k as f64 / n as f64, crate::statistics::wilson95(k, n))
 }
 
+/// [`share_positive`] of the change in party `p`'s net position under
+/// regime `r` (NaN and [0, 1] when the result has no such comparison).
+fn gain_share(result: &RunResult, r: &str, p: &str) -> (f64, [f64; 2]) {
+    result
+        .comparisons
+        .iter()
+        .find(|x| x.regime == r && x.party == p)
+        .map_or((f64::NAN, [0.0, 1.0]), |x| share_positive(&x.delta_net))
+}
+
 // ---------------------------------------------------------------------------
 // Formatting
 // ---------------------------------------------------------------------------
@@ -141,15 +151,11 @@ fn pct_d(p: f64, d: usize) -> String {
 
 /// A decimal calendar year as a month, e.g. 2029.21 → "Mar 2029".
 fn month_of(t: f64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    if !t.is_finite() {
-        return "–".into();
+    if t.is_finite() {
+        super::charts::month_of(t)
+    } else {
+        "–".into()
     }
-    let y = t.floor();
-    let m = (((t - y) * 12.0).floor() as usize).min(11);
-    format!("{} {}", MONTHS[m], y as i64)
 }
 
 /// A table cell with a key figure: shown as `text`, with its summary.json
@@ -258,6 +264,17 @@ fn page(title: &str, body: &str) -> String {
         env!("CARGO_PKG_VERSION"),
         escape(title)
     )
+}
+
+/// The headline section: one list item per sentence.
+fn headline_section(lines: &[String]) -> String {
+    let mut o =
+        String::from("<section id=\"headline\">\n<h2>Headline</h2>\n<ul class=\"headline\">\n");
+    for line in lines {
+        let _ = writeln!(o, "<li>{}</li>", escape(line));
+    }
+    o.push_str("</ul>\n</section>\n");
+    o
 }
 
 /// The charts as figures with inline SVG, or a note when none were drawn.
@@ -495,7 +512,7 @@ fn repro_rows(s: &Summary) -> Vec<ReproLine> {
     vec![
         ReproLine::fixed("revshare version", s.run.version.clone()),
         ReproLine::fixed("seed", s.run.seed.to_string()),
-        ReproLine::fixed("paths", fixed(s.run.paths as f64, 0)),
+        ReproLine::fixed("paths", super::charts::thousands(s.run.paths)),
         ReproLine::fixed("time steps per path", s.run.steps.to_string()),
         ReproLine::fixed(
             "sampling",
@@ -641,12 +658,7 @@ fn headline(result: &RunResult) -> Vec<String> {
     for (r, parties) in &s.comparisons {
         for (p, c) in parties {
             let d = &c.delta_net;
-            let gain = result
-                .comparisons
-                .iter()
-                .find(|x| &x.regime == r && &x.party == p)
-                .map_or((f64::NAN, [0.0, 1.0]), |x| share_positive(&x.delta_net));
-            let (gain, [glo, ghi]) = gain;
+            let (gain, [glo, ghi]) = gain_share(result, r, p);
             out.push(format!(
                 "{}'s net position under {} against {}: {} a mean {} per path (± {}; median {}, 90% of paths between {} and {}); it gains on {} of paths (95% interval {}–{}). In present value: mean {}.",
                 l.party(p),
@@ -682,7 +694,7 @@ fn key_tables(result: &RunResult) -> String {
             let Some(h) = &fl.cap_hit else { continue };
             let key = format!("regimes.{r}.flows.{f}.cap_hit");
             let [lo, hi] = h.probability_ci95;
-            let mut row = vec![
+            rows.push(vec![
                 td(l.regime(r)),
                 td(l.flow(f)),
                 td("by the end of the horizon"),
@@ -692,8 +704,7 @@ fn key_tables(result: &RunResult) -> String {
                     &pct_d(h.probability, 2),
                 ),
                 td_num(&format!("{}–{}", pct_d(lo, 2), pct_d(hi, 2))),
-            ];
-            rows.push(std::mem::take(&mut row));
+            ]);
             for (y, p) in &h.probability_by_year {
                 let [lo, hi] = h
                     .probability_by_year_ci95
@@ -767,12 +778,7 @@ fn key_tables(result: &RunResult) -> String {
     for (r, parties) in &s.comparisons {
         for (p, c) in parties {
             let key = format!("comparisons.{r}.{p}");
-            let gain = result
-                .comparisons
-                .iter()
-                .find(|x| &x.regime == r && &x.party == p)
-                .map_or((f64::NAN, [0.0, 1.0]), |x| share_positive(&x.delta_net));
-            let (gain, [lo, hi]) = gain;
+            let (gain, [lo, hi]) = gain_share(result, r, p);
             let mut row = vec![td(l.regime(r)), td(l.party(p))];
             row.extend(stat_cells(&format!("{key}.delta_net"), &c.delta_net));
             row.push(td_num(&format!(
@@ -860,7 +866,7 @@ pub fn run_report(
         b,
         "<header>\n<h1>revshare report: {}</h1>\n<p class=\"lead\">{} paths · seed {} · {}–{}, {} steps per year · revshare {}</p>",
         escape(&sc.name),
-        fixed(s.run.paths as f64, 0),
+        super::charts::thousands(s.run.paths),
         s.run.seed,
         sc.start_year,
         sc.end_year,
@@ -868,11 +874,7 @@ pub fn run_report(
         escape(&s.run.version)
     );
     b.push_str("<nav><strong>Contents</strong><ol><li><a href=\"#headline\">Headline</a></li><li><a href=\"#tables\">Key figures</a></li><li><a href=\"#charts\">Charts</a></li><li><a href=\"#inputs\">Inputs</a></li><li><a href=\"#warnings\">Validation warnings</a></li><li><a href=\"#reproducibility\">Reproducibility</a></li><li><a href=\"#text\">Text summary</a></li></ol></nav>\n</header>\n");
-    b.push_str("<section id=\"headline\">\n<h2>Headline</h2>\n<ul class=\"headline\">\n");
-    for line in headline(result) {
-        let _ = writeln!(b, "<li>{}</li>", escape(&line));
-    }
-    b.push_str("</ul>\n</section>\n");
+    b.push_str(&headline_section(&headline(result)));
     b.push_str(&key_tables(result));
     b.push_str(&charts_section(charts));
     b.push_str(&inputs_section(sc));
@@ -963,16 +965,13 @@ pub fn batch_report(
         });
     }
     rows.push(link_row);
-    rows.push(batch_row("scenario file", runs, &|_| None));
-    if let Some(last) = rows.last_mut() {
-        for (cell, r) in last.iter_mut().skip(1).zip(runs) {
-            *cell = td(&r.file);
-        }
-    }
+    let mut file_row = vec![td("scenario file")];
+    file_row.extend(runs.iter().map(|r| td(&r.file)));
+    rows.push(file_row);
     rows.push(batch_row("paths · seed", runs, &|s| {
         Some(td_num(&format!(
             "{} · {}",
-            fixed(s.run.paths as f64, 0),
+            super::charts::thousands(s.run.paths),
             s.run.seed
         )))
     }));
@@ -1137,7 +1136,7 @@ pub fn batch_report(
                 "{} · seed {} · {} paths · scenario SHA-256 {}",
                 r.file,
                 s.run.seed,
-                fixed(s.run.paths as f64, 0),
+                super::charts::thousands(s.run.paths),
                 scenario_hash(&s.scenario)
             ),
         ));
@@ -1189,11 +1188,7 @@ pub fn study_report(
         env!("CARGO_PKG_VERSION")
     );
     b.push_str("<nav><strong>Contents</strong><ol><li><a href=\"#headline\">Headline</a></li><li><a href=\"#tables\">Results</a></li><li><a href=\"#charts\">Charts</a></li><li><a href=\"#inputs\">Inputs</a></li><li><a href=\"#warnings\">Validation warnings</a></li><li><a href=\"#reproducibility\">Reproducibility</a></li></ol></nav>\n</header>\n");
-    b.push_str("<section id=\"headline\">\n<h2>Headline</h2>\n<ul class=\"headline\">\n");
-    for line in &study.headline {
-        let _ = writeln!(b, "<li>{}</li>", escape(line));
-    }
-    b.push_str("</ul>\n</section>\n");
+    b.push_str(&headline_section(&study.headline));
     let _ = writeln!(
         b,
         "<section id=\"tables\">\n<h2>Results</h2>\n<h3>{}</h3>",
