@@ -83,9 +83,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             .with_context(|| args.scenario.display().to_string())?;
         (result, None)
     } else {
-        let (result, stopped) = run_to_precision(&sc, args, &how);
+        let done = run_to_precision(&sc, args, &how);
         progress.finish();
-        (result?, Some(stopped))
+        let (result, stopped) = done?;
+        (result, Some(stopped))
     };
 
     // 3. Export through the output manager.
@@ -165,25 +166,23 @@ fn run_to_precision(
     sc: &Scenario,
     args: &RunArgs,
     how: &Simulate,
-) -> (anyhow::Result<RunResult>, StoppedBy) {
-    let goals: Result<Vec<Goal>, String> = args.precision.iter().map(|g| Goal::parse(g)).collect();
-    let goals = match goals {
-        Ok(g) => g,
-        Err(e) => return (Err(invalid(e)), StoppedBy::MaxPaths),
-    };
+) -> anyhow::Result<(RunResult, StoppedBy)> {
+    let goals = args
+        .precision
+        .iter()
+        .map(|g| Goal::parse(g))
+        .collect::<Result<Vec<Goal>, String>>()
+        .map_err(invalid)?;
     if let Some(g) = goals
         .iter()
         .enumerate()
         .find(|(i, g)| goals[..*i].iter().any(|h| h.key == g.key))
         .map(|(_, g)| g)
     {
-        return (
-            Err(invalid(format!(
-                "--precision names {} twice; give each figure one tolerance",
-                g.key
-            ))),
-            StoppedBy::MaxPaths,
-        );
+        return Err(invalid(format!(
+            "--precision names {} twice; give each figure one tolerance",
+            g.key
+        )));
     }
     let engine = Engine::new(sc);
     let control = Control {
@@ -192,40 +191,23 @@ fn run_to_precision(
         per_path: how.per_path,
     };
     let max = args.max_paths.min(sc.simulation.sampling.max_paths());
-    let run = match run_until(
+    let run = run_until(
         &engine,
         sc.simulation.seed,
         how.threads,
         &goals,
         max,
         &control,
-    ) {
-        Ok(r) => r,
-        Err(PrecisionError::Run(RunError::Cancelled)) => {
-            return (Err(RunFailure::Cancelled.into_error()), StoppedBy::MaxPaths)
-        }
-        Err(e @ PrecisionError::UnknownKey(_)) => {
-            return (Err(invalid(e.to_string())), StoppedBy::MaxPaths)
-        }
-        Err(e) => return (Err(failure(e.to_string())), StoppedBy::MaxPaths),
-    };
-    let mut result = match RunResult::build(&engine, &run.tally, run.threads, run.elapsed_seconds) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                Err(failure(format!("{e}; no output written"))),
-                run.stopped_by,
-            )
-        }
-    };
+    )
+    .map_err(|e| match e {
+        PrecisionError::Run(RunError::Cancelled) => RunFailure::Cancelled.into_error(),
+        e @ PrecisionError::UnknownKey(_) => invalid(e.to_string()),
+        e => failure(e.to_string()),
+    })?;
+    let mut result = RunResult::build(&engine, &run.tally, run.threads, run.elapsed_seconds)
+        .map_err(|e| failure(format!("{e}; no output written")))?;
     let last = run.trace.last().expect("at least one check");
-    result.summary.run.stopped_by = Some(
-        match run.stopped_by {
-            StoppedBy::Precision => "precision",
-            StoppedBy::MaxPaths => "max_paths",
-        }
-        .to_string(),
-    );
+    result.summary.run.stopped_by = Some(run.stopped_by.as_str().to_string());
     result.summary.run.precision = goals
         .iter()
         .zip(&last.figures)
@@ -239,5 +221,5 @@ fn run_to_precision(
         })
         .collect();
     result.convergence = run.trace;
-    (Ok(result), run.stopped_by)
+    Ok((result, run.stopped_by))
 }

@@ -108,6 +108,16 @@ pub enum StoppedBy {
     MaxPaths,
 }
 
+impl StoppedBy {
+    /// The name summary.json gives it in `run.stopped_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoppedBy::Precision => "precision",
+            StoppedBy::MaxPaths => "max_paths",
+        }
+    }
+}
+
 /// What a run with goals gives back.
 #[derive(Debug, Clone)]
 pub struct PrecisionRun {
@@ -223,6 +233,7 @@ pub fn run_until(
     let mut trace = Vec::new();
     let (mut used, mut elapsed) = (0usize, 0.0);
     let mut done = 0u64;
+    let mut stopped_by = StoppedBy::MaxPaths;
     for (k, &paths) in points.iter().enumerate() {
         // The first stage runs every batch; later ones the second half.
         let opts = RunOptions {
@@ -271,19 +282,14 @@ pub fn run_until(
         trace.push(Checkpoint { paths, figures });
         tally = Some(merged);
         if met {
-            return Ok(PrecisionRun {
-                tally: tally.expect("just set"),
-                trace,
-                stopped_by: StoppedBy::Precision,
-                threads: used,
-                elapsed_seconds: elapsed,
-            });
+            stopped_by = StoppedBy::Precision;
+            break;
         }
     }
     Ok(PrecisionRun {
         tally: tally.expect("at least one check"),
         trace,
-        stopped_by: StoppedBy::MaxPaths,
+        stopped_by,
         threads: used,
         elapsed_seconds: elapsed,
     })
