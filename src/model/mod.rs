@@ -32,19 +32,32 @@ use crate::simd::Aligned;
 /// AVX2 register).
 const LANES: usize = 4;
 
-/// e = L z in place, for the lower Cholesky factor `l` (row-major k x k):
-/// from the last row up (row i reads z[..=i]), each row's dot product
-/// summed left to right.
+/// e = L z in place for one step of `paths` paths, for the lower Cholesky
+/// factor `l` (row-major k x k): series i's shocks are the row at
+/// `rows[3 * i * stride..]`. Per path, from the last series up (series i
+/// reads z[..=i]), each dot product summed left to right; two series as
+/// loops across the paths with the same products and sums.
 #[inline(always)]
-fn cholesky_in_place(l: &[f64], z: &mut [f64]) {
-    let k = z.len();
-    for i in (0..k).rev() {
-        let row = &l[i * k..=i * k + i];
-        let mut acc = row[0] * z[0];
-        for j in 1..=i {
-            acc += row[j] * z[j];
+fn correlate_step(l: &[f64], k: usize, rows: &mut [f64], stride: usize, paths: usize) {
+    let rows = &mut rows[..3 * (k - 1) * stride + paths];
+    if k == 2 {
+        let (z0, rest) = rows.split_at_mut(3 * stride);
+        let z1 = &mut rest[..paths];
+        for (a, b) in z0[..paths].iter_mut().zip(z1.iter_mut()) {
+            *b = l[2] * *a + l[3] * *b;
+            *a *= l[0];
         }
-        z[i] = acc;
+        return;
+    }
+    for p in 0..paths {
+        for i in (0..k).rev() {
+            let row = &l[i * k..=i * k + i];
+            let mut acc = row[0] * rows[p];
+            for (j, &lij) in row.iter().enumerate().skip(1) {
+                acc += lij * rows[3 * j * stride + p];
+            }
+            rows[3 * i * stride + p] = acc;
+        }
     }
 }
 
@@ -185,11 +198,10 @@ pub struct PathBuffer {
 }
 
 /// Scratch space for generating paths (reused for every chunk: no
-/// allocation per path): the correlated normals of one step, and the
-/// expected growth mu of every series on every path of a chunk.
+/// allocation per path): the expected growth mu of every series on every
+/// path of a chunk, and under qmc the bridge inputs.
 #[derive(Debug, Clone)]
 pub struct StepState {
-    z: Vec<f64>,
     /// mu of series i on path p at `mu[i * paths + p]`.
     mu: Aligned,
     /// `paths` zeros: the jumps of a series without jumps.
@@ -205,7 +217,6 @@ impl StepState {
     pub fn new(model: &Model, paths: usize) -> StepState {
         let k = model.series.len();
         StepState {
-            z: vec![0.0; k],
             mu: Aligned::new(k * paths, 0.0),
             zeros: Aligned::new(paths, 0.0),
             paths,
@@ -581,16 +592,7 @@ impl Model {
             }
             if self.chol_in_draw {
                 let l = self.chol.as_ref().expect("chol_in_draw implies chol");
-                let z = &mut state.z;
-                for p in 0..paths {
-                    for (i, zi) in z.iter_mut().enumerate() {
-                        *zi = out[at + 3 * i * stride + p];
-                    }
-                    cholesky_in_place(l, z);
-                    for (i, zi) in z.iter().enumerate() {
-                        out[at + 3 * i * stride + p] = *zi;
-                    }
-                }
+                correlate_step(l, k, &mut out[at..], stride, paths);
             }
             for (i, s) in self.series.iter().enumerate() {
                 if let Some((chi, nu_minus_2)) = &s.tails {
@@ -616,8 +618,8 @@ impl Model {
     /// Takes the Cholesky product e = L z of every step of `paths` paths
     /// that [`Model::draw_rows`] left uncorrelated, in place in the shock
     /// rows (no-op when the series are uncorrelated or it was taken while
-    /// drawing). Each path gets exactly the operations
-    /// [`cholesky_in_place`] gives it alone.
+    /// drawing), step by step with [`correlate_step`], the same product
+    /// [`Model::draw_rows`] takes while drawing.
     #[inline(always)]
     fn correlate_paths(&self, shocks: &mut [f64], stride: usize, paths: usize) {
         let Some(l) = &self.chol else { return };
@@ -626,28 +628,7 @@ impl Model {
         }
         let k = self.series.len();
         for step in 0..self.steps {
-            let rows = &mut shocks[3 * step * k * stride..][..3 * (k - 1) * stride + paths];
-            if k == 2 {
-                // The common case, as loops across the paths (the same
-                // products and sums as `cholesky_in_place`).
-                let (z0, rest) = rows.split_at_mut(3 * stride);
-                let z1 = &mut rest[..paths];
-                for (a, b) in z0[..paths].iter_mut().zip(z1.iter_mut()) {
-                    *b = l[2] * *a + l[3] * *b;
-                    *a *= l[0];
-                }
-                continue;
-            }
-            for p in 0..paths {
-                for i in (0..k).rev() {
-                    let row = &l[i * k..=i * k + i];
-                    let mut acc = row[0] * rows[p];
-                    for (j, &lij) in row.iter().enumerate().skip(1) {
-                        acc += lij * rows[3 * j * stride + p];
-                    }
-                    rows[3 * i * stride + p] = acc;
-                }
-            }
+            correlate_step(l, k, &mut shocks[3 * step * k * stride..], stride, paths);
         }
     }
 
