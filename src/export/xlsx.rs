@@ -139,13 +139,16 @@ fn text(s: &str) -> Cell {
 /// Every field of a statistic ([`STAT_COLUMNS`]), then the 95% interval
 /// of its mean and those of its quantiles, as summary.json gives them.
 fn stat_cells(s: &Stat, money: bool) -> Vec<Cell> {
-    let c = |x: f64| {
-        if money {
-            Cell::Money(x)
-        } else {
-            Cell::Number(x)
-        }
-    };
+    let c = |x: f64| value_cell(x, money);
+    let mut v = stat_fields(s, money);
+    v.extend(s.mean_ci95.map(c));
+    v.extend(s.quantile_ci95.all().into_iter().flatten().map(c));
+    v
+}
+
+/// The fields of a statistic alone ([`STAT_COLUMNS`]), without intervals.
+fn stat_fields(s: &Stat, money: bool) -> Vec<Cell> {
+    let c = |x: f64| value_cell(x, money);
     let mut v = vec![
         c(s.mean),
         Cell::Number(s.se),
@@ -154,9 +157,16 @@ fn stat_cells(s: &Stat, money: bool) -> Vec<Cell> {
         c(s.max),
     ];
     v.extend(s.quantiles().iter().map(|&q| c(q)));
-    v.extend(s.mean_ci95.map(c));
-    v.extend(s.quantile_ci95.all().into_iter().flatten().map(c));
     v
+}
+
+/// A value in $B (`money`) or a plain number.
+fn value_cell(x: f64, money: bool) -> Cell {
+    if money {
+        Cell::Money(x)
+    } else {
+        Cell::Number(x)
+    }
 }
 
 /// A probability from `n` independent paths: the value, its binomial
@@ -309,9 +319,7 @@ impl RunSheets {
                 text(&a.name),
                 text("$B"),
             ];
-            let mut cells = stat_cells(&a.stat, true);
-            cells.truncate(STAT_COLUMNS.len());
-            r.extend(cells);
+            r.extend(stat_fields(&a.stat, true));
             r.push(Cell::Text(match a.quantity {
                 crate::result::AnnualQuantity::Revenue => {
                     format!("series.{}.annual_revenue.{}", a.name, a.year)
