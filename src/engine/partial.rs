@@ -251,7 +251,7 @@ pub fn read(path: &Path) -> Result<Partial, ReadError> {
         }
     }
     // The prefix alone says whether this is a partial and how long it is.
-    let expected = layout(&buf).map_err(ReadError::Format)?;
+    let expected = layout(&buf).map_err(ReadError::Format)?.expected;
     let corrupted = |why: String| ReadError::Format(FormatError::Corrupted(why));
     if let Some(len) = size {
         if len < expected {
@@ -284,10 +284,19 @@ pub fn read(path: &Path) -> Result<Partial, ReadError> {
     Partial::decode(&buf).map_err(ReadError::Format)
 }
 
+/// Where the parts of a partial file lie, as its first bytes say.
+struct Frame {
+    /// The header line (JSON), without its newline.
+    header: std::ops::Range<usize>,
+    /// Where the body starts (after its 8-byte length).
+    body_at: usize,
+    /// The file's whole length as its header announces it.
+    expected: u64,
+}
+
 /// From the first bytes of a file: checks the magic line, the version and
-/// the header line, and returns the file's whole length as its header
-/// announces it.
-fn layout(bytes: &[u8]) -> Result<u64, FormatError> {
+/// the header line, and says where its parts lie ([`Frame`]).
+fn layout(bytes: &[u8]) -> Result<Frame, FormatError> {
     let len = bytes.len() as u64;
     let truncated = |expected| FormatError::Truncated { len, expected };
     let first_nl = bytes.iter().take(64).position(|&b| b == b'\n');
@@ -322,10 +331,15 @@ fn layout(bytes: &[u8]) -> Result<u64, FormatError> {
         return Err(truncated(None));
     }
     let body_len = u64::from_le_bytes(bytes[body_at - 8..body_at].try_into().expect("8 bytes"));
-    (body_at as u64)
+    let expected = (body_at as u64)
         .checked_add(body_len)
         .and_then(|x| x.checked_add(CHECKSUM_BYTES as u64))
-        .ok_or_else(|| FormatError::Corrupted(format!("impossible body length {body_len}")))
+        .ok_or_else(|| FormatError::Corrupted(format!("impossible body length {body_len}")))?;
+    Ok(Frame {
+        header: first_nl + 1..first_nl + 1 + header_len,
+        body_at,
+        expected,
+    })
 }
 
 /// Paths in batches `[first, end)` of a run of `paths` paths.
@@ -397,11 +411,11 @@ impl Partial {
         let corrupted = |why: String| FormatError::Corrupted(why);
         // Line 1: magic and version; line 2: the header; then the body's
         // length.
-        let expected = layout(bytes)?;
-        let first_nl = bytes.iter().position(|&b| b == b'\n').expect("checked");
-        let rest = &bytes[first_nl + 1..];
-        let header_len = rest.iter().position(|&b| b == b'\n').expect("checked");
-        let body_at = first_nl + 1 + header_len + 1 + 8;
+        let Frame {
+            header,
+            body_at,
+            expected,
+        } = layout(bytes)?;
         let body_len = expected - body_at as u64 - CHECKSUM_BYTES as u64;
         if len < expected {
             return Err(truncated(Some(expected)));
@@ -417,7 +431,7 @@ impl Partial {
             return Err(corrupted("checksum mismatch".into()));
         }
         // The bytes are as written; now check that they make sense.
-        let header: Header = serde_json::from_slice(&rest[..header_len])
+        let header: Header = serde_json::from_slice(&bytes[header])
             .map_err(|e| corrupted(format!("unreadable header: {e}")))?;
         let body: Body = rmp_serde::from_slice(&bytes[body_at..body_end])
             .map_err(|e| corrupted(format!("unreadable body: {e}")))?;
