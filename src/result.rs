@@ -159,6 +159,19 @@ pub struct AnnualRow {
 pub struct Distribution(StatAcc);
 
 impl Distribution {
+    /// Share of the values above zero, with its Wilson 95% interval (NaN
+    /// and [0, 1] when it holds no value): e.g. the paths on which a party
+    /// gains.
+    pub fn share_positive(&self) -> (f64, [f64; 2]) {
+        let n = self.count();
+        if n == 0 {
+            return (f64::NAN, [0.0, 1.0]);
+        }
+        let b = self.bin_counts(&[f64::MIN_POSITIVE, f64::MAX]);
+        let k = b.counts[0] + b.above;
+        (k as f64 / n as f64, crate::statistics::wilson95(k, n))
+    }
+
     /// Values recorded.
     pub fn count(&self) -> u64 {
         self.0.count()

@@ -762,3 +762,29 @@ fn study_charts_take_the_size_the_names_and_a_bounded_probability_axis() {
     assert!(!text.contains("mean over paths"), "{text}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The exceedance chart's "gains on X% of paths" is the report's share of
+/// paths with a change above zero; when every path gains it said 0.0%
+/// (its curve had no range below zero to read the share from).
+#[test]
+fn the_gain_share_of_a_party_that_gains_on_every_path_is_100_percent() {
+    let out = temp_dir("all-gain");
+    run_ok(&[
+        "run",
+        "scenarios/base.json",
+        "--paths",
+        "2000",
+        "--set",
+        "regimes.prior.1.rate=0",
+        "--set",
+        "regimes.amended.0.cap=1",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let svg = svg_text(&out.join("charts/exceedance_delta_net_amended.svg"));
+    assert!(svg.contains("OpenAI: gains on 100.0% of paths"), "{svg}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("it gains on 100.0% of paths"));
+    let _ = std::fs::remove_dir_all(&out);
+}

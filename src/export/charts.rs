@@ -1078,10 +1078,8 @@ impl<'a> Reporter<'a> {
                 .comparisons
                 .get(regime)
                 .and_then(|m| m.get(&c.party))
-                .map(|_| {
-                    let above0 = Self::exceedance(&c.delta_net, 0.0, n);
-                    above0.1.last().copied().unwrap_or(f64::NAN)
-                });
+                // The report's figure: paths with a change above zero.
+                .map(|_| c.delta_net.share_positive().0);
             if let Some(p) = gain {
                 annotation.push(format!(
                     "{}: gains on {} of paths",

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::engine::partial::scenario_hash;
 use crate::export::charts::RenderedChart;
-use crate::result::{Distribution, RunResult};
+use crate::result::RunResult;
 use crate::scenario::Scenario;
 use crate::statistics::Stat;
 use crate::summary::Summary;
@@ -44,26 +44,14 @@ pub struct ReportContext {
     pub command_line: String,
 }
 
-/// Share of a distribution's values above zero, with its Wilson 95%
-/// interval (NaN and [0, 1] when it holds no value).
-fn share_positive(d: &Distribution) -> (f64, [f64; 2]) {
-    let n = d.count();
-    if n == 0 {
-        return (f64::NAN, [0.0, 1.0]);
-    }
-    let b = d.bin_counts(&[f64::MIN_POSITIVE, f64::MAX]);
-    let k = b.counts[0] + b.above;
-    (k as f64 / n as f64, crate::statistics::wilson95(k, n))
-}
-
-/// [`share_positive`] of the change in party `p`'s net position under
+/// [`crate::result::Distribution::share_positive`] of the change in party `p`'s net position under
 /// regime `r` (NaN and [0, 1] when the result has no such comparison).
 fn gain_share(result: &RunResult, r: &str, p: &str) -> (f64, [f64; 2]) {
     result
         .comparisons
         .iter()
         .find(|x| x.regime == r && x.party == p)
-        .map_or((f64::NAN, [0.0, 1.0]), |x| share_positive(&x.delta_net))
+        .map_or((f64::NAN, [0.0, 1.0]), |x| x.delta_net.share_positive())
 }
 
 // ---------------------------------------------------------------------------
