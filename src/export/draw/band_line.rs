@@ -151,19 +151,8 @@ impl Drawable for PreparedBandLine<'_> {
                 group.push(entry(Swatch::Fill(tint(s.hue, 0.3)), ch.band_label.clone()));
             }
         }
-        let styles: Vec<LineStyle> = ch
-            .horizontal_lines
-            .iter()
-            .map(|l| LineStyle::reference(l.hue))
-            .collect();
-        let labels: Vec<DirectLabel> = ch
-            .horizontal_lines
-            .iter()
-            .zip(&styles)
-            .map(|(l, st)| DirectLabel::of_line(l, st, Anchor::HLine(l.value)))
-            .collect();
+        let (styles, labels, hv) = h_lines(&ch.horizontal_lines);
         let plot_of = |area: Rect| c.layout(area, &self.xs, &self.ys, &ch.x_label, &ch.y_label);
-        let hv: Vec<f64> = ch.horizontal_lines.iter().map(|l| l.value).collect();
         let lines = |p: &Plot| c.rule_boxes(p, &[], &hv);
         let none = |_: &Plot| Vec::new();
         let fitted = c.fit(&ch.title, &vec![group], &labels, &plot_of, &none, &lines);
@@ -190,19 +179,8 @@ impl Drawable for PreparedBandLine<'_> {
                 }
                 let x = p.px(s.x[i]) + nudge;
                 if multi && s.lower[i].is_finite() && s.upper[i].is_finite() {
-                    let (a, b) = (p.py(s.lower[i]), p.py(s.upper[i]));
-                    c.path(vec![(x, a), (x, b)], shade(s.hue, 0.1), c.m.line)?;
-                    let cap = dot_r;
-                    c.path(
-                        vec![(x - cap, a), (x + cap, a)],
-                        shade(s.hue, 0.1),
-                        c.m.line,
-                    )?;
-                    c.path(
-                        vec![(x - cap, b), (x + cap, b)],
-                        shade(s.hue, 0.1),
-                        c.m.line,
-                    )?;
+                    let ends = (p.py(s.lower[i]), p.py(s.upper[i]));
+                    c.whisker(x, ends, dot_r, shade(s.hue, 0.1))?;
                 }
                 // Mark every computed point when there are few of them.
                 if s.center[i].is_finite() && (multi || s.x.len() <= 25) {

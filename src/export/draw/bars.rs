@@ -103,19 +103,8 @@ impl Drawable for PreparedBars<'_> {
         if !ch.interval_label.is_empty() {
             group.push(entry(Swatch::Line(INK), ch.interval_label.clone()));
         }
-        let styles: Vec<LineStyle> = ch
-            .horizontal_lines
-            .iter()
-            .map(|l| LineStyle::reference(l.hue))
-            .collect();
-        let labels: Vec<DirectLabel> = ch
-            .horizontal_lines
-            .iter()
-            .zip(&styles)
-            .map(|(l, st)| DirectLabel::of_line(l, st, Anchor::HLine(l.value)))
-            .collect();
+        let (styles, labels, hv) = h_lines(&ch.horizontal_lines);
         let plot_of = |area: Rect| c.layout(area, &self.xs, &self.ys, &ch.x_label, &ch.y_label);
-        let hv: Vec<f64> = ch.horizontal_lines.iter().map(|l| l.value).collect();
         let lines = |p: &Plot| c.rule_boxes(p, &[], &hv);
         let none = |_: &Plot| Vec::new();
         let fitted = c.fit(&ch.title, &vec![group], &labels, &plot_of, &none, &lines);
@@ -141,11 +130,8 @@ impl Drawable for PreparedBars<'_> {
                 }
                 let (lo, hi) = (g.lower[i], g.upper[i]);
                 if lo.is_finite() && hi.is_finite() {
-                    let (a, b) = (p.py(lo), p.py(hi));
                     let cap = ((x1 - x0) / 4).max(2);
-                    c.path(vec![(xc, a), (xc, b)], INK, c.m.line)?;
-                    c.path(vec![(xc - cap, a), (xc + cap, a)], INK, c.m.line)?;
-                    c.path(vec![(xc - cap, b), (xc + cap, b)], INK, c.m.line)?;
+                    c.whisker(xc, (p.py(lo), p.py(hi)), cap, INK)?;
                 }
             }
         }

@@ -159,22 +159,12 @@ impl Drawable for PreparedBox<'_> {
                     .collect(),
             );
         }
-        let styles: Vec<LineStyle> = ch
-            .horizontal_lines
-            .iter()
-            .map(|l| LineStyle::reference(l.hue))
-            .collect();
+        let (styles, mut labels, hv) = h_lines(&ch.horizontal_lines);
         let plot_of = |area: Rect| c.layout(area, &self.xs, &self.ys, &ch.x_label, &ch.y_label);
         // The off-scale values depend on the plot's range, which the
         // legend does not change (only its height): take them from a
         // first layout.
         let probe = plot_of(c.frame_rect(&ch.title, &legend));
-        let mut labels: Vec<DirectLabel> = ch
-            .horizontal_lines
-            .iter()
-            .zip(&styles)
-            .map(|(l, st)| DirectLabel::of_line(l, st, Anchor::HLine(l.value)))
-            .collect();
         let off = self.off_scale(&probe);
         for (i, edge, text) in &off {
             labels.push(DirectLabel {
@@ -184,7 +174,6 @@ impl Drawable for PreparedBox<'_> {
                 anchor: Anchor::Point(*i as f64, *edge),
             });
         }
-        let hv: Vec<f64> = ch.horizontal_lines.iter().map(|l| l.value).collect();
         // Labels stay off the reference lines and the whiskers.
         let lines = |p: &Plot| {
             let mut out = c.rule_boxes(p, &[], &hv);

@@ -39,6 +39,19 @@ pub(super) fn log_or_nan(v: f64) -> f64 {
     }
 }
 
+/// A chart's horizontal reference lines: their styles, their direct labels
+/// and their values (for the boxes labels keep clear of).
+pub(super) fn h_lines(lines: &[ReferenceLine]) -> (Vec<LineStyle>, Vec<DirectLabel>, Vec<f64>) {
+    let styles: Vec<LineStyle> = lines.iter().map(|l| LineStyle::reference(l.hue)).collect();
+    let labels = lines
+        .iter()
+        .zip(&styles)
+        .map(|(l, st)| DirectLabel::of_line(l, st, Anchor::HLine(l.value)))
+        .collect();
+    let values = lines.iter().map(|l| l.value).collect();
+    (styles, labels, values)
+}
+
 /// What an axis must show before ticks are chosen.
 #[derive(Debug, Clone)]
 pub(super) struct AxisSpec {
@@ -560,6 +573,20 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             px -= 1.0;
         }
         px.max(self.m.tick)
+    }
+
+    /// An interval as a vertical whisker at `x` from y `a` to `b`, with
+    /// caps `cap` pixels to each side.
+    pub(super) fn whisker(
+        &self,
+        x: i32,
+        (a, b): (i32, i32),
+        cap: i32,
+        colour: RGBColor,
+    ) -> DrawResult {
+        self.path(vec![(x, a), (x, b)], colour, self.m.line)?;
+        self.path(vec![(x - cap, a), (x + cap, a)], colour, self.m.line)?;
+        self.path(vec![(x - cap, b), (x + cap, b)], colour, self.m.line)
     }
 
     /// A horizontal reference line across the plot.
